@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A small kselftest-style harness: each TEST() runs in its own child process
+ * with a time limit, and the runner prints TAP.  A test fails through ASSERT_*
+ * (stop now) or EXPECT_* (note and go on), and skips through SKIP().
+ *
+ *   prog            run every test
+ *   prog -t NAME    run only NAME (may be repeated)
+ *   prog -l         list the tests
+ */
+#ifndef ATOMIK_SELFTEST_HARNESS_H
+#define ATOMIK_SELFTEST_HARNESS_H
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KSFT_SKIP	4
+
+struct harness_test {
+	const char *name;
+	void (*fn)(void);
+	struct harness_test *next;
+};
+
+static struct harness_test *harness_head, **harness_tail = &harness_head;
+static int harness_failed;
+
+#define TEST(n)								\
+	static void test_##n(void);					\
+	static struct harness_test harness_##n = { #n, test_##n, NULL };	\
+	__attribute__((constructor)) static void harness_reg_##n(void)	\
+	{								\
+		*harness_tail = &harness_##n;				\
+		harness_tail = &harness_##n.next;			\
+	}								\
+	static void test_##n(void)
+
+static inline void harness_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+#define TH_LOG(...)	harness_diag(__VA_ARGS__)
+
+#define harness_cmp(a, op, b, fatal) do {				\
+	unsigned long long __a = (unsigned long long)(a);		\
+	unsigned long long __b = (unsigned long long)(b);		\
+	if (!(__a op __b)) {						\
+		harness_diag("%s:%d: expected %s %s %s: 0x%llx vs 0x%llx (%lld vs %lld)", \
+			     __FILE__, __LINE__, #a, #op, #b,		\
+			     __a, __b, (long long)__a, (long long)__b);	\
+		harness_failed = 1;					\
+		if (fatal)						\
+			_exit(1);					\
+	}								\
+} while (0)
+
+#define ASSERT_EQ(a, b)	harness_cmp(a, ==, b, 1)
+#define ASSERT_NE(a, b)	harness_cmp(a, !=, b, 1)
+#define ASSERT_GE(a, b)	harness_cmp(a, >=, b, 1)
+#define ASSERT_GT(a, b)	harness_cmp(a, >, b, 1)
+#define ASSERT_LE(a, b)	harness_cmp(a, <=, b, 1)
+#define EXPECT_EQ(a, b)	harness_cmp(a, ==, b, 0)
+#define EXPECT_NE(a, b)	harness_cmp(a, !=, b, 0)
+#define ASSERT_TRUE(c)	harness_cmp(!!(c), ==, 1, 1)
+#define EXPECT_TRUE(c)	harness_cmp(!!(c), ==, 1, 0)
+
+/* A system call that must succeed: on failure report errno and stop. */
+#define ASSERT_OK(call) do {						\
+	long __r = (long)(call);					\
+	if (__r < 0) {							\
+		harness_diag("%s:%d: %s failed: %s", __FILE__, __LINE__,	\
+			     #call, strerror(errno));			\
+		_exit(1);						\
+	}								\
+} while (0)
+
+/* A call returning -1 with errno, which must fail with errno == e. */
+#define ASSERT_ERRNO(call, e) do {					\
+	long __r = (long)(call);					\
+	if (__r != -1 || errno != (e)) {				\
+		harness_diag("%s:%d: %s: expected -1/%s, got %ld/%s",	\
+			     __FILE__, __LINE__, #call, strerror(e), __r,	\
+			     __r == -1 ? strerror(errno) : "-");	\
+		_exit(1);						\
+	}								\
+} while (0)
+
+#define SKIP(...) do {							\
+	harness_diag("SKIP: " __VA_ARGS__);				\
+	_exit(KSFT_SKIP);						\
+} while (0)
+
+static int harness_selected(const char *name, int argc, char **argv)
+{
+	int i, any = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-t") && i + 1 < argc) {
+			any = 1;
+			if (!strcmp(argv[++i], name))
+				return 1;
+		}
+	}
+	return !any;
+}
+
+int main(int argc, char **argv)
+{
+	struct harness_test *t;
+	int n = 0, i = 0, pass = 0, fail = 0, skip = 0;
+	unsigned int limit = 300;
+	const char *env = getenv("ATOMIK_TEST_TIMEOUT");
+
+	if (env)
+		limit = strtoul(env, NULL, 0);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (t = harness_head; t; t = t->next) {
+		if (argc > 1 && !strcmp(argv[1], "-l")) {
+			printf("%s\n", t->name);
+			continue;
+		}
+		n += harness_selected(t->name, argc, argv);
+	}
+	if (argc > 1 && !strcmp(argv[1], "-l"))
+		return 0;
+
+	printf("TAP version 13\n1..%d\n", n);
+	for (t = harness_head; t; t = t->next) {
+		int status;
+		pid_t pid;
+
+		if (!harness_selected(t->name, argc, argv))
+			continue;
+		i++;
+		printf("# RUN %s\n", t->name);
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			alarm(limit);
+			t->fn();
+			fflush(stdout);
+			_exit(harness_failed);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+			printf("not ok %d %s # fork/wait failed\n", i, t->name);
+			fail++;
+		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			printf("ok %d %s\n", i, t->name);
+			pass++;
+		} else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP) {
+			printf("ok %d %s # SKIP\n", i, t->name);
+			skip++;
+		} else {
+			if (WIFSIGNALED(status))
+				harness_diag("killed by signal %d%s", WTERMSIG(status),
+					     WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
+			printf("not ok %d %s\n", i, t->name);
+			fail++;
+		}
+	}
+	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0\n",
+	       pass, fail, skip);
+	return fail ? 1 : 0;
+}
+
+#endif
