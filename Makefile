@@ -12,16 +12,19 @@ BUILD		:= $(CURDIR)/build
 CC		?= gcc
 CFLAGS		?= -O2 -g
 CFLAGS		+= -Wall -Wextra -Wno-unused-parameter -std=gnu11 \
-		   -I$(CURDIR)/uapi -D_GNU_SOURCE
+		   -I$(CURDIR)/uapi -I$(CURDIR)/libatomik -D_GNU_SOURCE
 TEST_LDFLAGS	:= -static -pthread
+
+LIB		:= $(BUILD)/libatomik
+LIB_SONAME	:= libatomik.so.1
 
 KMOD_SRC	:= Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] uapi/linux/*.h))
 SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 			$(wildcard selftests/*_test.c))
 
-.PHONY: all module modules clean check selftests $(addprefix module-,$(KERNELS))
+.PHONY: all module modules clean check lib selftests $(addprefix module-,$(KERNELS))
 
-all: module selftests
+all: module lib selftests
 
 module modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -34,11 +37,26 @@ $(addprefix module-,$(KERNELS)): module-%: $(KMOD_SRC)
 	find $(KMOD_SRC) | cpio -pdmu --quiet $(BUILD)/$* && \
 	$(MAKE) -s -C $$kdir M=$(BUILD)/$* modules
 
+lib: $(LIB)/libatomik.a $(LIB)/$(LIB_SONAME)
+
+$(LIB)/atomik.o: libatomik/atomik.c libatomik/atomik.h uapi/linux/atomik.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(LIB)/libatomik.a: $(LIB)/atomik.o
+	$(AR) rcs $@ $^
+
+$(LIB)/$(LIB_SONAME): $(LIB)/atomik.o libatomik/libatomik.map
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
+		-Wl,--version-script=libatomik/libatomik.map -o $@ $<
+	ln -sf $(LIB_SONAME) $(LIB)/libatomik.so
+
 selftests: $(SELFTESTS)
 
-$(BUILD)/selftests/%: selftests/%.c selftests/harness.h $(wildcard uapi/linux/*.h)
+$(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h \
+		$(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(TEST_LDFLAGS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a $(TEST_LDFLAGS)
 
 # On a fresh Debian 12 machine, as root, the first step installs what the
 # build and the VM need (apt-get) and fetches the kernels of the matrix.

@@ -1,18 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ATOMiK: a shared bank of 64-bit XOR accumulators behind /dev/atomik.
+ *
+ * Module parameters, the misc device and its file operations.
  */
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 
+#include "atomik.h"
+
+static unsigned int nr_addrs = 4096;
+module_param(nr_addrs, uint, 0444);
+MODULE_PARM_DESC(nr_addrs, "Addresses in table 0 (1 to 16777216, default 4096)");
+
+module_param_named(max_memory, atomik_memory_cap, ulong, 0444);
+MODULE_PARM_DESC(max_memory,
+		 "Bytes all tables together may hold (default 256 MiB; tunable in sysfs memory_cap)");
+
 static int atomik_open(struct inode *inode, struct file *file)
 {
-	return 0;
+	return atomik_file_open(file);
 }
 
 static int atomik_release(struct inode *inode, struct file *file)
 {
+	atomik_file_release(file);
 	return 0;
 }
 
@@ -20,23 +33,46 @@ static const struct file_operations atomik_fops = {
 	.owner		= THIS_MODULE,
 	.open		= atomik_open,
 	.release	= atomik_release,
+	.unlocked_ioctl	= atomik_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
 };
 
 static struct miscdevice atomik_misc = {
 	.minor	= MISC_DYNAMIC_MINOR,
 	.name	= "atomik",
 	.fops	= &atomik_fops,
-	.mode	= 0666,
+	.groups	= atomik_groups,
 };
 
 static int __init atomik_init(void)
 {
-	return misc_register(&atomik_misc);
+	int ret;
+
+	if (nr_addrs == 0 || nr_addrs > ATOMIK_MAX_ADDRS) {
+		pr_err("atomik: nr_addrs=%u is out of range (1 to %u)\n",
+		       nr_addrs, ATOMIK_MAX_ADDRS);
+		return -EINVAL;
+	}
+	ret = atomik_engine_init(nr_addrs);
+	if (ret) {
+		pr_err("atomik: cannot create table 0 with %u addresses: %d\n",
+		       nr_addrs, ret);
+		return ret;
+	}
+	ret = misc_register(&atomik_misc);
+	if (ret)
+		goto err_engine;
+	return 0;
+
+err_engine:
+	atomik_engine_exit();
+	return ret;
 }
 
 static void __exit atomik_exit(void)
 {
 	misc_deregister(&atomik_misc);
+	atomik_engine_exit();
 }
 
 module_init(atomik_init);

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ATOMiK internals shared by the module's files.
+ */
+#ifndef ATOMIK_INTERNAL_H
+#define ATOMIK_INTERNAL_H
+
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/percpu.h>
+#include <linux/percpu-refcount.h>
+#include <linux/rcupdate.h>
+#include <linux/seqlock.h>
+#include <linux/uidgid.h>
+#include <linux/workqueue.h>
+
+#include <linux/atomik.h>
+
+#if BITS_PER_LONG != 64
+/* Reads fold other CPUs' 64-bit slots with plain loads, which must not tear. */
+#error "ATOMiK needs a 64-bit kernel"
+#endif
+
+/*
+ * A table is one bank of accumulators.  For every address:
+ *
+ *	state  = ref ^ base ^ fold
+ *	accum  =       base ^ fold		(deltas since the last load or swap)
+ *	fold   = slots[cpu0] ^ slots[cpu1] ^ ... over every possible CPU
+ *
+ * Accumulates only ever XOR into the slot of the CPU they run on, with
+ * preemption disabled: no lock, no atomic instruction, no shared cache line.
+ * Slots are never cleared.  A load or swap instead records the fold it saw in
+ * base, under the table's seqlock; reads retry if one ran meanwhile.  Each
+ * slot is read once, untorn, so every delta is on exactly one side of a swap.
+ * A CPU that goes offline keeps its slot, which reads still fold.
+ */
+struct atomik_table {
+	u32 id;
+	u32 nr_addrs;
+	bool shared;		/* table 0: the device's permissions decide */
+	kuid_t owner;		/* other tables: the creator */
+	u64 *ref;
+	u64 *base;
+	u64 **slots;		/* [nr_cpu_ids]; set for possible CPUs */
+	seqlock_t lock;		/* orders load and swap against reads */
+	size_t bytes;		/* memory held, for the module-wide cap */
+
+	/*
+	 * users: the table id's entry and every descriptor that selects the
+	 * table keep the structure; active: operations in flight, killed when
+	 * the table is destroyed so that new ones fail with -ENODEV.  active
+	 * holds one users reference, dropped once the last operation is done.
+	 */
+	struct kref users;
+	struct percpu_ref active;
+	struct rcu_work free_work;
+};
+
+/* What an open file of /dev/atomik holds. */
+struct atomik_file {
+	struct atomik_table __rcu *table;
+	struct mutex select_lock;	/* serializes changes of table */
+};
+
+/* Operation counters, per CPU, summed on read. */
+struct atomik_stats {
+	u64 deltas;		/* deltas accumulated */
+	u64 batches;		/* batch calls that succeeded */
+	u64 reads;		/* states read */
+	u64 loads;		/* states loaded */
+	u64 swaps;		/* swaps */
+	u64 errors;		/* calls that failed */
+};
+
+#define ATOMIK_NR_STATS	(sizeof(struct atomik_stats) / sizeof(u64))
+
+DECLARE_PER_CPU(struct atomik_stats, atomik_stats);
+
+#define atomik_count(field, n)	this_cpu_add(atomik_stats.field, (n))
+
+/* engine.c */
+extern unsigned long atomik_memory_cap;
+
+int atomik_engine_init(u32 nr_addrs);
+void atomik_engine_exit(void);
+struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared);
+int atomik_table_destroy(struct file *file, u32 id);
+struct atomik_table *atomik_table_lookup(u32 id);
+void atomik_table_put(struct atomik_table *t);
+bool atomik_may_write(struct file *file, struct atomik_table *t);
+u32 atomik_table0_nr_addrs(void);
+u32 atomik_nr_tables(void);
+u64 atomik_memory_used(void);
+
+void atomik_accum(struct atomik_table *t, u32 addr, u64 delta);
+void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n);
+void atomik_load(struct atomik_table *t, u32 addr, u64 value);
+u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only);
+u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
+
+/* cmd.c */
+long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+int atomik_file_open(struct file *file);
+void atomik_file_release(struct file *file);
+
+/* sysfs.c */
+extern const struct attribute_group *atomik_groups[];
+void atomik_stats_sum(struct atomik_stats *sum);
+
+#endif /* ATOMIK_INTERNAL_H */

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * ATOMiK: a shared bank of 64-bit XOR accumulators behind /dev/atomik.
+ *
+ * This is the only header shared by the kernel module and userspace.  Every
+ * structure is made of fixed-width fields with explicit padding, its size is
+ * a multiple of 8, and pointers travel as __u64, so that 32-bit and 64-bit
+ * processes see one layout.  Unknown flag bits and non-zero reserved fields
+ * are rejected with -EINVAL, so that they can be given a meaning later.
+ *
+ * Documentation/atomik/uapi.rst describes every command and its errors.
+ */
+#ifndef _UAPI_LINUX_ATOMIK_H
+#define _UAPI_LINUX_ATOMIK_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define ATOMIK_ABI_VERSION	1
+
+/*
+ * 0xDE is neither listed in Documentation/userspace-api/ioctl/ioctl-number.rst
+ * nor used by any uapi header of the kernels we support; ATOMiK takes numbers
+ * 0x00-0x3F of it.
+ */
+#define ATOMIK_IOC_MAGIC	0xDE
+
+/* Largest number of entries in one batch call; more gets -E2BIG. */
+#define ATOMIK_MAX_BATCH	65536
+/* Largest number of addresses in one table. */
+#define ATOMIK_MAX_ADDRS	(1U << 24)
+/* Table ids run from 0 (always present) to ATOMIK_MAX_TABLES - 1. */
+#define ATOMIK_MAX_TABLES	1024
+
+/* atomik_info.features: what this module offers. */
+#define ATOMIK_FEAT_TABLES	(1ULL << 0)	/* TABLE_CREATE/DESTROY/SELECT */
+#define ATOMIK_FEAT_SWAP	(1ULL << 1)	/* SWAP */
+#define ATOMIK_FEAT_OP_BATCH	(1ULL << 2)	/* OP_BATCH */
+#define ATOMIK_FEAT_READ_RANGE	(1ULL << 3)	/* READ_RANGE */
+#define ATOMIK_FEAT_READ_ACCUM	(1ULL << 4)	/* ATOMIK_READ_ACCUM flag */
+
+struct atomik_info {
+	__u32 abi_version;	/* ATOMIK_ABI_VERSION */
+	__u32 table_id;		/* the descriptor's current table */
+	__u32 nr_addrs;		/* addresses in that table */
+	__u32 max_batch;	/* ATOMIK_MAX_BATCH */
+	__u64 features;		/* ATOMIK_FEAT_* */
+	__u64 memory_bytes;	/* memory held by all tables */
+	__u64 memory_cap;	/* the most all tables may hold */
+	__u32 nr_tables;	/* tables that exist, table 0 included */
+	__u32 nr_slots;		/* slots a read folds (possible CPUs) */
+	__u64 reserved[4];
+};
+
+/* One address and one value: LOAD, ACCUM, READ. */
+struct atomik_xfer {
+	__u32 addr;
+	__u32 flags;		/* READ: ATOMIK_READ_ACCUM; others: 0 */
+	__u64 value;		/* LOAD: the state; ACCUM: the delta; READ: out */
+};
+
+/* READ returns the XOR of the deltas since the last LOAD or SWAP instead
+ * of the state. */
+#define ATOMIK_READ_ACCUM	(1U << 0)
+
+struct atomik_swap {
+	__u32 addr;
+	__u32 flags;		/* ATOMIK_SWAP_KEEP */
+	__u64 new_ref;		/* the new reference (0 with ATOMIK_SWAP_KEEP) */
+	__u64 old_state;	/* out: the state just before the swap */
+};
+
+/* The current state becomes the new reference: the state is unchanged and
+ * the accumulated deltas start again from zero. */
+#define ATOMIK_SWAP_KEEP	(1U << 0)
+
+/* One element of ACCUM_BATCH. */
+struct atomik_delta {
+	__u32 addr;
+	__u32 reserved;		/* 0 */
+	__u64 delta;
+};
+
+/* One element of OP_BATCH. */
+#define ATOMIK_OP_LOAD		1
+#define ATOMIK_OP_ACCUM		2
+#define ATOMIK_OP_READ		3
+#define ATOMIK_OP_SWAP		4
+
+struct atomik_op {
+	__u32 opcode;		/* ATOMIK_OP_* */
+	__u32 addr;
+	__u32 flags;		/* READ: ATOMIK_READ_ACCUM; SWAP: ATOMIK_SWAP_KEEP */
+	__u32 reserved;		/* 0 */
+	__u64 value;		/* LOAD: state; ACCUM: delta; SWAP: new reference */
+	__u64 result;		/* out: READ: the state; SWAP: the state before */
+};
+
+/* ACCUM_BATCH (ptr: struct atomik_delta[count]) and OP_BATCH (ptr: struct
+ * atomik_op[count], results written back in place). */
+struct atomik_batch {
+	__u64 ptr;
+	__u32 count;		/* at most ATOMIK_MAX_BATCH */
+	__u32 flags;		/* 0 */
+};
+
+/* READ_RANGE: the states of addresses first .. first + count - 1. */
+struct atomik_range {
+	__u64 ptr;		/* __u64[count], written */
+	__u32 first;
+	__u32 count;
+	__u32 flags;		/* ATOMIK_READ_ACCUM */
+	__u32 reserved;		/* 0 */
+};
+
+/* TABLE_CREATE, TABLE_DESTROY, TABLE_SELECT. */
+struct atomik_table_req {
+	__u32 table_id;		/* CREATE: out; DESTROY, SELECT: in */
+	__u32 nr_addrs;		/* CREATE: in; SELECT: out */
+	__u32 flags;		/* CREATE: ATOMIK_TABLE_SELECT; others: 0 */
+	__u32 reserved;		/* 0 */
+};
+
+/* TABLE_CREATE also makes the new table the descriptor's current one. */
+#define ATOMIK_TABLE_SELECT	(1U << 0)
+
+#define ATOMIK_IOC_INFO		_IOR(ATOMIK_IOC_MAGIC, 0x00, struct atomik_info)
+#define ATOMIK_IOC_LOAD		_IOW(ATOMIK_IOC_MAGIC, 0x01, struct atomik_xfer)
+#define ATOMIK_IOC_ACCUM	_IOW(ATOMIK_IOC_MAGIC, 0x02, struct atomik_xfer)
+#define ATOMIK_IOC_READ		_IOWR(ATOMIK_IOC_MAGIC, 0x03, struct atomik_xfer)
+#define ATOMIK_IOC_SWAP		_IOWR(ATOMIK_IOC_MAGIC, 0x04, struct atomik_swap)
+#define ATOMIK_IOC_ACCUM_BATCH	_IOW(ATOMIK_IOC_MAGIC, 0x05, struct atomik_batch)
+#define ATOMIK_IOC_OP_BATCH	_IOW(ATOMIK_IOC_MAGIC, 0x06, struct atomik_batch)
+#define ATOMIK_IOC_READ_RANGE	_IOW(ATOMIK_IOC_MAGIC, 0x07, struct atomik_range)
+#define ATOMIK_IOC_TABLE_CREATE	_IOWR(ATOMIK_IOC_MAGIC, 0x08, struct atomik_table_req)
+#define ATOMIK_IOC_TABLE_DESTROY _IOW(ATOMIK_IOC_MAGIC, 0x09, struct atomik_table_req)
+#define ATOMIK_IOC_TABLE_SELECT	_IOWR(ATOMIK_IOC_MAGIC, 0x0A, struct atomik_table_req)
+
+#endif /* _UAPI_LINUX_ATOMIK_H */
