@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Who may do what: the device node's permissions, read-only descriptors, and
+ * the ownership of tables, checked as other users.
+ */
+#include <grp.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+#define USER_A	1000
+#define USER_B	1001
+/* Where a child writes what it tells the parent: clear of any open file. */
+#define PIPE_FD	50
+
+/* Run fn as uid (in a child), returning its exit status. */
+static int as_user(uid_t uid, void (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setgid(uid) || setuid(uid))
+			_exit(99);
+		fn(arg);
+		_exit(harness_failed);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void try_open(void *arg)
+{
+	struct atomik *a;
+
+	ASSERT_EQ(atomik_open(&a, NULL, O_RDONLY), -EACCES);
+	ASSERT_EQ(atomik_open(&a, NULL, O_RDWR), -EACCES);
+}
+
+TEST(node_is_root_only_by_default)
+{
+	struct stat st;
+
+	if (getuid() != 0)
+		SKIP("needs root");
+	ASSERT_OK(stat(DEV, &st));
+	ASSERT_EQ(st.st_mode & 0777, 0600);
+	ASSERT_EQ(st.st_uid, 0);
+	ASSERT_EQ(as_user(USER_A, try_open, NULL), 0);
+}
+
+struct shared {
+	uint32_t root_table;
+	uint32_t a_table;
+};
+
+/* User A: its own table is its to write; root's is read-only to it. */
+static void user_a(void *arg)
+{
+	struct shared *sh = arg;
+	struct atomik *a = open_dev(O_RDWR);
+	uint64_t v;
+
+	/* Table 0 is shared by everyone who may open the device. */
+	ASSERT_EQ(atomik_accum(a, 0, 0xA), 0);
+	ASSERT_EQ(atomik_table_create(a, 16, ATOMIK_TABLE_SELECT, &sh->a_table), 0);
+	ASSERT_EQ(atomik_load(a, 1, 0xAAAA), 0);
+
+	ASSERT_EQ(atomik_table_select(a, sh->root_table), 0);
+	ASSERT_EQ(atomik_read(a, 1, &v), 0);
+	ASSERT_EQ(v, 0x1111);
+	ASSERT_EQ(atomik_accum(a, 1, 1), -EPERM);
+	ASSERT_EQ(atomik_load(a, 1, 1), -EPERM);
+	ASSERT_EQ(atomik_swap(a, 1, 1, &v), -EPERM);
+	struct atomik_delta d = { .addr = 1, .delta = 1 };
+	struct atomik_op op = { .opcode = ATOMIK_OP_ACCUM, .addr = 1, .value = 1 };
+	struct atomik_op rd = { .opcode = ATOMIK_OP_READ, .addr = 1 };
+
+	ASSERT_EQ(atomik_accum_batch(a, &d, 1), -EPERM);
+	ASSERT_EQ(atomik_op_batch(a, &op, 1), -EPERM);
+	ASSERT_EQ(atomik_op_batch(a, &rd, 1), 0);
+	ASSERT_EQ(rd.result, 0x1111);
+	ASSERT_EQ(atomik_table_destroy(a, sh->root_table), -EPERM);
+	atomik_close(a);
+	/* The child's table id goes back to the parent through a pipe. */
+	ASSERT_EQ(write(PIPE_FD, &sh->a_table, sizeof(sh->a_table)), sizeof(sh->a_table));
+}
+
+/* User A again, in another process: same owner, so it may write. */
+static void user_a_again(void *arg)
+{
+	struct shared *sh = arg;
+	struct atomik *a = open_dev(O_RDWR);
+
+	ASSERT_EQ(atomik_table_select(a, sh->a_table), 0);
+	ASSERT_EQ(atomik_accum(a, 1, 0x0001), 0);
+	atomik_close(a);
+}
+
+/* User B may read A's table but neither write nor destroy it. */
+static void user_b(void *arg)
+{
+	struct shared *sh = arg;
+	struct atomik *a = open_dev(O_RDWR);
+	uint64_t v;
+
+	ASSERT_EQ(atomik_table_select(a, sh->a_table), 0);
+	ASSERT_EQ(atomik_read(a, 1, &v), 0);
+	ASSERT_EQ(v, 0xAAAB);
+	ASSERT_EQ(atomik_accum(a, 1, 1), -EPERM);
+	ASSERT_EQ(atomik_table_destroy(a, sh->a_table), -EPERM);
+	atomik_close(a);
+}
+
+TEST(tables_belong_to_their_creator)
+{
+	struct shared sh;
+	struct atomik *root;
+	uint64_t v, t0;
+	int p[2];
+
+	if (getuid() != 0)
+		SKIP("needs root");
+	root = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_create(root, 16, ATOMIK_TABLE_SELECT, &sh.root_table), 0);
+	ASSERT_EQ(atomik_load(root, 1, 0x1111), 0);
+	ASSERT_EQ(atomik_table_select(root, 0), 0);
+	ASSERT_EQ(atomik_load(root, 0, 0), 0);
+
+	ASSERT_OK(chmod(DEV, 0666));
+	ASSERT_OK(pipe(p));
+	ASSERT_OK(dup2(p[1], PIPE_FD));
+	ASSERT_EQ(as_user(USER_A, user_a, &sh), 0);
+	close(PIPE_FD);
+	ASSERT_EQ(read(p[0], &sh.a_table, sizeof(sh.a_table)), sizeof(sh.a_table));
+	ASSERT_EQ(as_user(USER_A, user_a_again, &sh), 0);
+	ASSERT_EQ(as_user(USER_B, user_b, &sh), 0);
+	ASSERT_OK(chmod(DEV, 0600));
+
+	/* Root's table is unchanged; A's delta to table 0 is there. */
+	t0 = state(root, 0);
+	ASSERT_EQ(t0, 0xA);
+	ASSERT_EQ(atomik_table_select(root, sh.root_table), 0);
+	ASSERT_EQ(state(root, 1), 0x1111);
+	/* CAP_SYS_ADMIN may write and destroy anyone's table. */
+	ASSERT_EQ(atomik_table_select(root, sh.a_table), 0);
+	ASSERT_EQ(atomik_accum(root, 1, 0xF000), 0);
+	ASSERT_EQ(atomik_read(root, 1, &v), 0);
+	ASSERT_EQ(v, 0xAAAB ^ 0xF000);
+	ASSERT_EQ(atomik_table_destroy(root, sh.a_table), 0);
+	ASSERT_EQ(atomik_table_destroy(root, sh.root_table), 0);
+	atomik_close(root);
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
+ * A descriptor opened by user A and then used by user B keeps A's rights: the
+ * opener's credentials count, not the caller's.  The child opens as A while
+ * keeping root as its saved uid, then becomes B for good.
+ */
+static void opened_by_a_used_by_b(void)
+{
+	struct atomik_table_req req = { .nr_addrs = 4, .flags = ATOMIK_TABLE_SELECT };
+	struct atomik_xfer x = { .addr = 2, .value = 0x20 };
+	struct atomik *b;
+	int fd, ro;
+
+	ASSERT_OK(setgroups(0, NULL));
+	ASSERT_OK(setresgid(USER_A, USER_A, 0));
+	ASSERT_OK(setresuid(USER_A, USER_A, 0));
+	fd = open(DEV, O_RDWR);
+	ro = open(DEV, O_RDONLY);
+	ASSERT_OK(fd);
+	ASSERT_OK(ro);
+	ASSERT_OK(ioctl(fd, ATOMIK_IOC_TABLE_CREATE, &req));
+	ASSERT_OK(seteuid(0));
+	ASSERT_OK(setresgid(USER_B, USER_B, USER_B));
+	ASSERT_OK(setresuid(USER_B, USER_B, USER_B));
+
+	ASSERT_OK(ioctl(fd, ATOMIK_IOC_ACCUM, &x));
+	ASSERT_ERRNO(ioctl(ro, ATOMIK_IOC_ACCUM, &x), EBADF);
+	/* B's own descriptor on the same table has only B's rights. */
+	b = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_select(b, req.table_id), 0);
+	ASSERT_EQ(atomik_accum(b, 2, 1), -EPERM);
+	ASSERT_EQ(state(b, 2), 0x20);
+	ASSERT_EQ(atomik_table_destroy(b, req.table_id), -EPERM);
+	req.flags = 0;
+	req.nr_addrs = 0;
+	ASSERT_OK(ioctl(fd, ATOMIK_IOC_TABLE_DESTROY, &req));
+	atomik_close(b);
+}
+
+TEST(passed_descriptor_keeps_opener_rights)
+{
+	int status;
+	pid_t pid;
+
+	if (getuid() != 0)
+		SKIP("needs root");
+	ASSERT_OK(chmod(DEV, 0666));
+	pid = fork();
+	if (pid == 0) {
+		opened_by_a_used_by_b();
+		_exit(harness_failed);
+	}
+	ASSERT_OK(waitpid(pid, &status, 0));
+	ASSERT_OK(chmod(DEV, 0600));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_EQ(sysfs_u64("nr_tables"), 1);
+}
