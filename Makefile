@@ -39,16 +39,18 @@ $(addprefix module-,$(KERNELS)): module-%: $(KMOD_SRC)
 
 lib: $(LIB)/libatomik.a $(LIB)/$(LIB_SONAME)
 
-$(LIB)/atomik.o: libatomik/atomik.c libatomik/atomik.h uapi/linux/atomik.h
+LIB_OBJS	:= $(LIB)/atomik.o $(LIB)/queue.o
+
+$(LIB)/%.o: libatomik/%.c libatomik/atomik.h uapi/linux/atomik.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
 
-$(LIB)/libatomik.a: $(LIB)/atomik.o
+$(LIB)/libatomik.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(LIB)/$(LIB_SONAME): $(LIB)/atomik.o libatomik/libatomik.map
+$(LIB)/$(LIB_SONAME): $(LIB_OBJS) libatomik/libatomik.map
 	$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
-		-Wl,--version-script=libatomik/libatomik.map -o $@ $<
+		-Wl,--version-script=libatomik/libatomik.map -o $@ $(LIB_OBJS) -luring
 	ln -sf $(LIB_SONAME) $(LIB)/libatomik.so
 
 selftests: $(SELFTESTS)
@@ -56,7 +58,7 @@ selftests: $(SELFTESTS)
 $(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h \
 		$(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a $(TEST_LDFLAGS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
 
 # On a fresh Debian 12 machine, as root, the first step installs what the
 # build and the VM need (apt-get) and fetches the kernels of the matrix.

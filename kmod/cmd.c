@@ -9,6 +9,7 @@
 #include <linux/uaccess.h>
 
 #include "atomik.h"
+#include "compat.h"
 
 /* Entries of READ_RANGE handed back per copy_to_user(). */
 #define ATOMIK_RANGE_CHUNK	512
@@ -20,7 +21,47 @@ union atomik_payload {
 	struct atomik_batch batch;
 	struct atomik_range range;
 	struct atomik_table_req table;
+	struct atomik_read_to read_to;
+	struct atomik_inline_deltas inl;
+	u64 words[10];
 };
+
+/* How a command came in, and what it returns besides its status. */
+struct atomik_call {
+	bool has_res2;		/* a 32-byte io_uring CQE takes res2 */
+	u64 res2;
+};
+
+/* Every command, and what it needs. */
+static const struct atomik_cmd_desc {
+	unsigned int cmd;
+	bool writes;		/* changes state: needs FMODE_WRITE */
+	bool uring;		/* accepted over io_uring */
+} atomik_cmds[] = {
+	{ ATOMIK_IOC_INFO,		false,	false },
+	{ ATOMIK_IOC_LOAD,		true,	true },
+	{ ATOMIK_IOC_ACCUM,		true,	true },
+	{ ATOMIK_IOC_READ,		false,	false },
+	{ ATOMIK_IOC_SWAP,		true,	true },
+	{ ATOMIK_IOC_ACCUM_BATCH,	true,	true },
+	{ ATOMIK_IOC_OP_BATCH,		false,	true },	/* checked per op */
+	{ ATOMIK_IOC_READ_RANGE,	false,	true },
+	{ ATOMIK_IOC_TABLE_CREATE,	true,	false },
+	{ ATOMIK_IOC_TABLE_DESTROY,	true,	false },
+	{ ATOMIK_IOC_TABLE_SELECT,	false,	false },
+	{ ATOMIK_IOC_READ_TO,		false,	true },
+	{ ATOMIK_IOC_ACCUM_INLINE,	true,	true },
+};
+
+static const struct atomik_cmd_desc *atomik_cmd_find(unsigned int cmd)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(atomik_cmds); i++)
+		if (atomik_cmds[i].cmd == cmd)
+			return &atomik_cmds[i];
+	return NULL;
+}
 
 int atomik_file_open(struct file *file)
 {
@@ -85,7 +126,7 @@ static int atomik_cmd_info(struct file *file, struct atomik_table *t,
 	info->max_batch = ATOMIK_MAX_BATCH;
 	info->features = ATOMIK_FEAT_TABLES | ATOMIK_FEAT_SWAP |
 			 ATOMIK_FEAT_OP_BATCH | ATOMIK_FEAT_READ_RANGE |
-			 ATOMIK_FEAT_READ_ACCUM;
+			 ATOMIK_FEAT_READ_ACCUM | ATOMIK_FEAT_URING_CMD;
 	info->memory_bytes = atomik_memory_used();
 	info->memory_cap = READ_ONCE(atomik_memory_cap);
 	info->nr_tables = atomik_nr_tables();
@@ -117,7 +158,8 @@ static int atomik_cmd_xfer(unsigned int cmd, struct atomik_table *t,
 	return 0;
 }
 
-static int atomik_cmd_swap(struct atomik_table *t, struct atomik_swap *s)
+static int atomik_cmd_swap(struct atomik_table *t, struct atomik_swap *s,
+			   struct atomik_call *call)
 {
 	bool keep = s->flags & ATOMIK_SWAP_KEEP;
 
@@ -125,7 +167,49 @@ static int atomik_cmd_swap(struct atomik_table *t, struct atomik_swap *s)
 	    (keep && s->new_ref))
 		return -EINVAL;
 	s->old_state = atomik_swap(t, s->addr, s->new_ref, keep);
+	call->res2 = s->old_state;
 	atomik_count(swaps, 1);
+	return 0;
+}
+
+static int atomik_cmd_read_to(struct atomik_table *t, struct atomik_read_to *r,
+			      struct atomik_call *call)
+{
+	u64 v;
+
+	if (r->flags & ~ATOMIK_READ_ACCUM || r->addr >= t->nr_addrs ||
+	    (!r->result_ptr && !call->has_res2))
+		return -EINVAL;
+	v = atomik_read(t, r->addr, r->flags & ATOMIK_READ_ACCUM);
+	if (r->result_ptr && put_user(v, (u64 __user *)u64_to_user_ptr(r->result_ptr)))
+		return -EFAULT;
+	call->res2 = v;
+	atomik_count(reads, 1);
+	return 0;
+}
+
+static int atomik_cmd_accum_inline(struct atomik_table *t,
+				   struct atomik_inline_deltas *inl)
+{
+	struct atomik_delta d[ATOMIK_INLINE_DELTAS];
+	u32 i;
+
+	if (inl->flags || inl->count > ATOMIK_INLINE_DELTAS)
+		return -EINVAL;
+	for (i = 0; i < ATOMIK_INLINE_DELTAS; i++) {
+		if (i >= inl->count) {
+			if (inl->addr[i] || inl->delta[i])
+				return -EINVAL;
+			continue;
+		}
+		if (inl->addr[i] >= t->nr_addrs)
+			return -EINVAL;
+		d[i].addr = inl->addr[i];
+		d[i].delta = inl->delta[i];
+	}
+	atomik_accum_many(t, d, inl->count);
+	atomik_count(deltas, inl->count);
+	atomik_count(batches, 1);
 	return 0;
 }
 
@@ -338,34 +422,20 @@ static int atomik_cmd_table(struct file *file, unsigned int cmd,
 	return -ENOTTY;
 }
 
-/* Commands that change state need a descriptor opened for writing. */
-static bool atomik_cmd_writes(unsigned int cmd)
-{
-	switch (cmd) {
-	case ATOMIK_IOC_LOAD:
-	case ATOMIK_IOC_ACCUM:
-	case ATOMIK_IOC_SWAP:
-	case ATOMIK_IOC_ACCUM_BATCH:
-	case ATOMIK_IOC_TABLE_CREATE:
-	case ATOMIK_IOC_TABLE_DESTROY:
-		return true;
-	}
-	return false;
-}
-
 /*
  * Run one command on a payload already in kernel memory.  Shared by every
  * path into the device; the caller copies the payload in and, for commands
  * that return data, back out.
  */
-static int atomik_exec(struct file *file, unsigned int cmd,
-		       union atomik_payload *p)
+static int atomik_exec(struct file *file, const struct atomik_cmd_desc *desc,
+		       union atomik_payload *p, struct atomik_call *call)
 {
 	struct atomik_file *af = file->private_data;
+	unsigned int cmd = desc->cmd;
 	struct atomik_table *t;
 	int ret;
 
-	if (atomik_cmd_writes(cmd) && !(file->f_mode & FMODE_WRITE))
+	if (desc->writes && !(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 
 	switch (cmd) {
@@ -385,7 +455,7 @@ static int atomik_exec(struct file *file, unsigned int cmd,
 	t = atomik_file_table(af);
 	if (!t)
 		return -ENODEV;
-	if (atomik_cmd_writes(cmd) && !atomik_may_write(file, t)) {
+	if (desc->writes && !atomik_may_write(file, t)) {
 		ret = -EPERM;
 		goto out;
 	}
@@ -400,7 +470,13 @@ static int atomik_exec(struct file *file, unsigned int cmd,
 		ret = atomik_cmd_xfer(cmd, t, &p->xfer);
 		break;
 	case ATOMIK_IOC_SWAP:
-		ret = atomik_cmd_swap(t, &p->swap);
+		ret = atomik_cmd_swap(t, &p->swap, call);
+		break;
+	case ATOMIK_IOC_READ_TO:
+		ret = atomik_cmd_read_to(t, &p->read_to, call);
+		break;
+	case ATOMIK_IOC_ACCUM_INLINE:
+		ret = atomik_cmd_accum_inline(t, &p->inl);
 		break;
 	case ATOMIK_IOC_ACCUM_BATCH:
 		ret = atomik_cmd_accum_batch(t, &p->batch);
@@ -419,35 +495,18 @@ out:
 	return ret;
 }
 
-static bool atomik_cmd_known(unsigned int cmd)
-{
-	switch (cmd) {
-	case ATOMIK_IOC_INFO:
-	case ATOMIK_IOC_LOAD:
-	case ATOMIK_IOC_ACCUM:
-	case ATOMIK_IOC_READ:
-	case ATOMIK_IOC_SWAP:
-	case ATOMIK_IOC_ACCUM_BATCH:
-	case ATOMIK_IOC_OP_BATCH:
-	case ATOMIK_IOC_READ_RANGE:
-	case ATOMIK_IOC_TABLE_CREATE:
-	case ATOMIK_IOC_TABLE_DESTROY:
-	case ATOMIK_IOC_TABLE_SELECT:
-		return true;
-	}
-	return false;
-}
-
 long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
+	const struct atomik_cmd_desc *desc = atomik_cmd_find(cmd);
 	void __user *argp = (void __user *)arg;
+	struct atomik_call call = { };
 	union atomik_payload p;
 	size_t size = _IOC_SIZE(cmd);
 	int ret;
 
 	/* The ioctl number encodes the payload's size, so a known command's
 	 * size always fits the union. */
-	if (!atomik_cmd_known(cmd)) {
+	if (!desc) {
 		ret = -ENOTTY;
 		goto out;
 	}
@@ -463,11 +522,62 @@ long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			goto out;
 		}
 	}
-	ret = atomik_exec(file, cmd, &p);
+	ret = atomik_exec(file, desc, &p, &call);
 	if (!ret && (_IOC_DIR(cmd) & _IOC_READ) && copy_to_user(argp, &p, size))
 		ret = -EFAULT;
 out:
 	if (ret)
 		atomik_count(errors, 1);
+	return ret;
+}
+
+/*
+ * IORING_OP_URING_CMD: the same commands, with the payload in the SQE.  The
+ * payload is read once into a local copy, which alone is validated and used;
+ * the SQE is not touched again.  Everything completes inline.
+ */
+int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
+{
+	const struct atomik_cmd_desc *desc = atomik_cmd_find(ioucmd->cmd_op);
+	struct atomik_call call = {
+		.has_res2 = issue_flags & IO_URING_F_CQE32,
+	};
+	const u64 *src = atomik_uring_payload(ioucmd);
+	size_t room, size, i;
+	union atomik_payload p;
+	int ret;
+
+	if (issue_flags & IO_URING_F_IOPOLL) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	if (!desc || !desc->uring) {
+		ret = -ENOTTY;
+		goto out;
+	}
+	room = issue_flags & IO_URING_F_SQE128 ? ATOMIK_URING_PAYLOAD_BIG :
+						 ATOMIK_URING_PAYLOAD;
+	size = _IOC_SIZE(desc->cmd);
+	if (size > room) {
+		ret = -EMSGSIZE;
+		goto out;
+	}
+	/* A swap's only result is the old state: it needs a 32-byte CQE. */
+	if (desc->cmd == ATOMIK_IOC_SWAP && !call.has_res2) {
+		ret = -EINVAL;
+		goto out;
+	}
+	BUILD_BUG_ON(sizeof(p) != ATOMIK_URING_PAYLOAD_BIG);
+	for (i = 0; i < size / sizeof(u64); i++)
+		p.words[i] = READ_ONCE(src[i]);
+
+	ret = atomik_exec(ioucmd->file, desc, &p, &call);
+out:
+	if (ret)
+		atomik_count(errors, 1);
+	if (call.has_res2 && !ret && call.res2) {
+		io_uring_cmd_done(ioucmd, ret, call.res2, issue_flags);
+		return -EIOCBQUEUED;
+	}
 	return ret;
 }

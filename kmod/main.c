@@ -35,6 +35,7 @@ static const struct file_operations atomik_fops = {
 	.release	= atomik_release,
 	.unlocked_ioctl	= atomik_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
+	.uring_cmd	= atomik_uring_cmd,
 };
 
 static struct miscdevice atomik_misc = {

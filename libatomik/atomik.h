@@ -54,6 +54,65 @@ int atomik_table_create(struct atomik *a, uint32_t nr_addrs, uint32_t flags,
 int atomik_table_destroy(struct atomik *a, uint32_t table_id);
 int atomik_table_select(struct atomik *a, uint32_t table_id);
 
+/*
+ * Asynchronous queue over io_uring (IORING_OP_URING_CMD).  Operations are
+ * queued, sent to the kernel by atomik_queue_submit() in one system call,
+ * and their completions reaped with atomik_queue_reap(), each carrying the
+ * operation's result and the cookie given when it was queued.  Buffers passed
+ * to a queued operation (batches, result pointers) must stay valid until its
+ * completion is reaped.  A queue is used by one thread at a time; give each
+ * thread its own queue (several queues may share one handle).
+ */
+struct atomik_queue;
+
+struct atomik_completion {
+	uint64_t cookie;	/* as given when queued */
+	int32_t result;		/* 0 or a negative errno */
+	uint32_t reserved;
+};
+
+/* Queue flags. */
+#define ATOMIK_QUEUE_SMALL	(1U << 0)	/* 64-byte SQEs, 16-byte CQEs: no
+						 * inline batches and no swap;
+						 * reads go through the pointer */
+
+int atomik_queue_init(struct atomik_queue **q, struct atomik *a,
+		      unsigned int entries, unsigned int flags);
+void atomik_queue_exit(struct atomik_queue *q);
+/* Operations in the queue or in flight, not yet reaped. */
+unsigned int atomik_queue_pending(const struct atomik_queue *q);
+
+/* Each returns 0 once queued, -EBUSY when the queue is full (submit and
+ * reap first), -EINVAL for what the queue cannot carry. */
+int atomik_queue_load(struct atomik_queue *q, uint32_t addr, uint64_t value,
+		      uint64_t cookie);
+int atomik_queue_accum(struct atomik_queue *q, uint32_t addr, uint64_t delta,
+		       uint64_t cookie);
+/* Up to ATOMIK_INLINE_DELTAS deltas carried in the SQE itself. */
+int atomik_queue_accum_inline(struct atomik_queue *q,
+			      const struct atomik_delta *deltas, size_t n,
+			      uint64_t cookie);
+int atomik_queue_accum_batch(struct atomik_queue *q,
+			     const struct atomik_delta *deltas, size_t n,
+			     uint64_t cookie);
+int atomik_queue_op_batch(struct atomik_queue *q, struct atomik_op *ops,
+			  size_t n, uint64_t cookie);
+/* *state is written when the completion is reaped (or earlier). */
+int atomik_queue_read(struct atomik_queue *q, uint32_t addr, uint32_t flags,
+		      uint64_t *state, uint64_t cookie);
+int atomik_queue_swap(struct atomik_queue *q, uint32_t addr, uint64_t new_ref,
+		      uint32_t flags, uint64_t *old_state, uint64_t cookie);
+int atomik_queue_read_range(struct atomik_queue *q, uint32_t first,
+			    uint32_t count, uint32_t flags, uint64_t *states,
+			    uint64_t cookie);
+
+/* Send every queued operation: the number sent, or -errno. */
+int atomik_queue_submit(struct atomik_queue *q);
+/* Reap up to max completions, waiting until at least min are there: the
+ * number reaped, or -errno. */
+int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
+		      unsigned int max, unsigned int min);
+
 #ifdef __cplusplus
 }
 #endif

@@ -59,7 +59,7 @@ static void *mixer_run(void *arg)
 		case 0:
 			d[0].addr = rnd(&m->seed) % TABLE_ADDRS;
 			d[0].delta = rnd(&m->seed);
-			m->err = atomik_accum(m->a, d[0].addr, d[0].delta);
+			m->err = x_accum(m->a, d[0].addr, d[0].delta);
 			m->want[d[0].addr] ^= d[0].delta;
 			break;
 		case 1:
@@ -70,7 +70,7 @@ static void *mixer_run(void *arg)
 					.delta = rnd(&m->seed) };
 				m->want[d[i].addr] ^= d[i].delta;
 			}
-			m->err = atomik_accum_batch(m->a, d, n);
+			m->err = x_accum_batch(m->a, d, n);
 			break;
 		case 2:
 			n = 1 + rnd(&m->seed) % 32;
@@ -84,7 +84,7 @@ static void *mixer_run(void *arg)
 				else
 					ops[i].value = 0;
 			}
-			m->err = atomik_op_batch(m->a, ops, n);
+			m->err = x_op_batch(m->a, ops, n);
 			break;
 		}
 	}
@@ -103,7 +103,7 @@ TEST(threads_mixing_paths_exact)
 	ASSERT_EQ(atomik_table_create(a, TABLE_ADDRS, ATOMIK_TABLE_SELECT, &t), 0);
 	for (j = 0; j < TABLE_ADDRS; j++) {
 		want[j] = rnd(&seed);
-		ASSERT_EQ(atomik_load(a, j, want[j]), 0);
+		ASSERT_EQ(x_load(a, j, want[j]), 0);
 	}
 	for (i = 0; i < n; i++) {
 		m[i].a = a;
@@ -117,12 +117,12 @@ TEST(threads_mixing_paths_exact)
 		for (j = 0; j < TABLE_ADDRS; j++)
 			want[j] ^= m[i].want[j];
 	}
-	ASSERT_EQ(atomik_read_range(a, 0, TABLE_ADDRS, got), 0);
+	ASSERT_EQ(x_read_range(a, 0, TABLE_ADDRS, got), 0);
 	for (j = 0; j < TABLE_ADDRS; j++)
 		ASSERT_EQ(got[j], want[j]);
 	ASSERT_EQ(atomik_table_destroy(a, t), 0);
 	free(m);
-	atomik_close(a);
+	x_close(a);
 }
 
 /* Completed-before visibility: one bit per thread. */
@@ -152,7 +152,7 @@ static void *vis_run(void *arg)
 	for (r = 1; r <= VIS_ROUNDS; r++) {
 		while (atomic_load_explicit(&v->round, memory_order_acquire) < r)
 			sched_yield();
-		vt->err |= atomik_accum(v->a, 0, 1ULL << vt->bit);
+		vt->err |= x_accum(v->a, 0, 1ULL << vt->bit);
 		/* Published only after the accumulate returned. */
 		atomic_store_explicit(&v->done[vt->bit], r, memory_order_release);
 	}
@@ -179,7 +179,7 @@ TEST(completed_before_visibility)
 	}
 	pin(nr_cpus() - 1);
 	for (r = 1; r <= VIS_ROUNDS; r++) {
-		ASSERT_EQ(atomik_load(v.a, 0, 0), 0);
+		ASSERT_EQ(x_load(v.a, 0, 0), 0);
 		atomic_store_explicit(&v.round, r, memory_order_release);
 		do {
 			/* Which threads said done, then the state. */
@@ -208,7 +208,7 @@ TEST(completed_before_visibility)
 	TH_LOG("%d threads, %d rounds, %d checked reads", v.nthreads, VIS_ROUNDS, checks);
 	ASSERT_EQ(atomik_table_destroy(v.a, t), 0);
 	free(vt);
-	atomik_close(v.a);
+	x_close(v.a);
 }
 
 /* Swaps while others accumulate: each delta in exactly one swap result. */
@@ -232,7 +232,7 @@ static void *swap_writer(void *arg)
 		if (i & 1) {
 			uint64_t x = rnd(&w->seed);
 
-			w->err = atomik_accum(w->a, 5, x);
+			w->err = x_accum(w->a, 5, x);
 			w->total ^= x;
 			continue;
 		}
@@ -240,7 +240,7 @@ static void *swap_writer(void *arg)
 			d[j] = (struct atomik_delta){ .addr = 5, .delta = rnd(&w->seed) };
 			w->total ^= d[j].delta;
 		}
-		w->err = atomik_accum_batch(w->a, d, 16);
+		w->err = x_accum_batch(w->a, d, 16);
 	}
 	atomic_fetch_add(w->finished, 1);
 	return NULL;
@@ -258,7 +258,7 @@ TEST(swap_loses_no_delta)
 	ASSERT_TRUE(w != NULL);
 	ASSERT_EQ(atomik_table_create(a, 8, ATOMIK_TABLE_SELECT, &t), 0);
 	ref = rnd(&seed);
-	ASSERT_EQ(atomik_load(a, 5, ref), 0);
+	ASSERT_EQ(x_load(a, 5, ref), 0);
 	for (i = 0; i < n; i++) {
 		w[i] = (struct swapper){ .a = a, .cpu = i % nr_cpus(),
 					 .seed = rnd(&seed) | 1, .finished = &finished };
@@ -269,7 +269,7 @@ TEST(swap_loses_no_delta)
 		int live = atomic_load(&finished) < n;
 
 		next = rnd(&seed);
-		ASSERT_EQ(atomik_swap(a, 5, next, &old), 0);
+		ASSERT_EQ(x_swap(a, 5, next, &old), 0);
 		seen ^= old ^ ref;	/* the deltas this swap took */
 		ref = next;
 		swaps++;
@@ -288,7 +288,7 @@ TEST(swap_loses_no_delta)
 	ASSERT_EQ(seen, want);
 	ASSERT_EQ(atomik_table_destroy(a, t), 0);
 	free(w);
-	atomik_close(a);
+	x_close(a);
 }
 
 static int cpu_online(int cpu, int on)
@@ -313,7 +313,7 @@ TEST(cpu_hotplug_keeps_deltas)
 	ASSERT_EQ(atomik_table_create(a, 16, ATOMIK_TABLE_SELECT, &t), 0);
 	for (i = 0; i < 16; i++) {
 		want[i] = rnd(&seed);
-		ASSERT_EQ(atomik_load(a, i, want[i]), 0);
+		ASSERT_EQ(x_load(a, i, want[i]), 0);
 	}
 	/* Deltas taken on CPU 1 alone. */
 	pin(1);
@@ -321,37 +321,37 @@ TEST(cpu_hotplug_keeps_deltas)
 		d[i] = (struct atomik_delta){ .addr = i % 16, .delta = rnd(&seed) };
 		want[i % 16] ^= d[i].delta;
 	}
-	ASSERT_EQ(atomik_accum_batch(a, d, 100), 0);
-	ASSERT_EQ(atomik_accum(a, 3, 0x3333), 0);
+	ASSERT_EQ(x_accum_batch(a, d, 100), 0);
+	ASSERT_EQ(x_accum(a, 3, 0x3333), 0);
 	want[3] ^= 0x3333;
 	cpu = sched_getcpu();
 	ASSERT_EQ(cpu, 1);
 	pin(0);
 
 	ASSERT_EQ(cpu_online(1, 0), 0);
-	ASSERT_EQ(atomik_read_range(a, 0, 16, got), 0);
+	ASSERT_EQ(x_read_range(a, 0, 16, got), 0);
 	for (i = 0; i < 16; i++)
 		ASSERT_EQ(got[i], want[i]);
-	ASSERT_EQ(atomik_read_accum(a, 3, &acc), 0);
+	ASSERT_EQ(x_read_accum(a, 3, &acc), 0);
 	ASSERT_NE(acc, 0);
 	/* While CPU 1 is offline: accumulate elsewhere, swap, load. */
-	ASSERT_EQ(atomik_accum(a, 4, 0x4444), 0);
+	ASSERT_EQ(x_accum(a, 4, 0x4444), 0);
 	want[4] ^= 0x4444;
-	ASSERT_EQ(atomik_swap(a, 5, 0x55, &acc), 0);
+	ASSERT_EQ(x_swap(a, 5, 0x55, &acc), 0);
 	ASSERT_EQ(acc, want[5]);
 	want[5] = 0x55;
 
 	ASSERT_EQ(cpu_online(1, 1), 0);
 	pin(1);
-	ASSERT_EQ(atomik_accum(a, 5, 0x5), 0);
+	ASSERT_EQ(x_accum(a, 5, 0x5), 0);
 	want[5] ^= 0x5;
-	ASSERT_EQ(atomik_accum_batch(a, d, 100), 0);
+	ASSERT_EQ(x_accum_batch(a, d, 100), 0);
 	for (i = 0; i < 100; i++)
 		want[i % 16] ^= d[i].delta;
 	unpin();
-	ASSERT_EQ(atomik_read_range(a, 0, 16, got), 0);
+	ASSERT_EQ(x_read_range(a, 0, 16, got), 0);
 	for (i = 0; i < 16; i++)
 		ASSERT_EQ(got[i], want[i]);
 	ASSERT_EQ(atomik_table_destroy(a, t), 0);
-	atomik_close(a);
+	x_close(a);
 }

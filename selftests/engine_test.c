@@ -15,18 +15,18 @@ TEST(brief_two_streams_converge)
 	b = open_dev(O_RDWR);
 	ASSERT_EQ(atomik_table_create(b, 16, ATOMIK_TABLE_SELECT, &tb), 0);
 
-	ASSERT_EQ(atomik_load(a, 0, 0xCAFEBABE), 0);
-	ASSERT_EQ(atomik_load(b, 0, 0xCAFEBABE), 0);
-	ASSERT_EQ(atomik_accum(a, 0, 0x000000FF), 0);
-	ASSERT_EQ(atomik_accum(b, 0, 0x0000FF00), 0);
-	ASSERT_EQ(atomik_accum(a, 0, 0x0000FF00), 0);	/* B's delta on A */
-	ASSERT_EQ(atomik_accum(b, 0, 0x000000FF), 0);	/* A's delta on B */
+	ASSERT_EQ(x_load(a, 0, 0xCAFEBABE), 0);
+	ASSERT_EQ(x_load(b, 0, 0xCAFEBABE), 0);
+	ASSERT_EQ(x_accum(a, 0, 0x000000FF), 0);
+	ASSERT_EQ(x_accum(b, 0, 0x0000FF00), 0);
+	ASSERT_EQ(x_accum(a, 0, 0x0000FF00), 0);	/* B's delta on A */
+	ASSERT_EQ(x_accum(b, 0, 0x000000FF), 0);	/* A's delta on B */
 	ASSERT_EQ(state(a, 0), 0xCAFEBABEULL ^ 0xFF ^ 0xFF00);
 	ASSERT_EQ(state(a, 0), state(b, 0));
 	ASSERT_EQ(atomik_table_destroy(a, ta), 0);
 	ASSERT_EQ(atomik_table_destroy(b, tb), 0);
-	atomik_close(a);
-	atomik_close(b);
+	x_close(a);
+	x_close(b);
 }
 
 TEST(load_then_read)
@@ -35,17 +35,17 @@ TEST(load_then_read)
 	uint32_t n = nr_addrs(a);
 	uint64_t acc;
 
-	ASSERT_EQ(atomik_load(a, 0, 0x1122334455667788ULL), 0);
-	ASSERT_EQ(atomik_load(a, n - 1, ~0ULL), 0);
+	ASSERT_EQ(x_load(a, 0, 0x1122334455667788ULL), 0);
+	ASSERT_EQ(x_load(a, n - 1, ~0ULL), 0);
 	ASSERT_EQ(state(a, 0), 0x1122334455667788ULL);
 	ASSERT_EQ(state(a, n - 1), ~0ULL);
 	/* A load clears what was accumulated before it. */
-	ASSERT_EQ(atomik_accum(a, 0, 0xF0), 0);
-	ASSERT_EQ(atomik_load(a, 0, 5), 0);
+	ASSERT_EQ(x_accum(a, 0, 0xF0), 0);
+	ASSERT_EQ(x_load(a, 0, 5), 0);
 	ASSERT_EQ(state(a, 0), 5);
-	ASSERT_EQ(atomik_read_accum(a, 0, &acc), 0);
+	ASSERT_EQ(x_read_accum(a, 0, &acc), 0);
 	ASSERT_EQ(acc, 0);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(accum_is_xor_and_self_inverse)
@@ -53,21 +53,21 @@ TEST(accum_is_xor_and_self_inverse)
 	struct atomik *a = open_dev(O_RDWR);
 	uint64_t acc;
 
-	ASSERT_EQ(atomik_load(a, 7, 0xA5A5), 0);
-	ASSERT_EQ(atomik_accum(a, 7, 0x0FF0), 0);
+	ASSERT_EQ(x_load(a, 7, 0xA5A5), 0);
+	ASSERT_EQ(x_accum(a, 7, 0x0FF0), 0);
 	ASSERT_EQ(state(a, 7), 0xA5A5 ^ 0x0FF0);
-	ASSERT_EQ(atomik_read_accum(a, 7, &acc), 0);
+	ASSERT_EQ(x_read_accum(a, 7, &acc), 0);
 	ASSERT_EQ(acc, 0x0FF0);
 	/* The same delta again cancels itself. */
-	ASSERT_EQ(atomik_accum(a, 7, 0x0FF0), 0);
+	ASSERT_EQ(x_accum(a, 7, 0x0FF0), 0);
 	ASSERT_EQ(state(a, 7), 0xA5A5);
-	ASSERT_EQ(atomik_read_accum(a, 7, &acc), 0);
+	ASSERT_EQ(x_read_accum(a, 7, &acc), 0);
 	ASSERT_EQ(acc, 0);
 	/* Other addresses are untouched. */
-	ASSERT_EQ(atomik_load(a, 8, 1), 0);
-	ASSERT_EQ(atomik_accum(a, 7, 2), 0);
+	ASSERT_EQ(x_load(a, 8, 1), 0);
+	ASSERT_EQ(x_accum(a, 7, 2), 0);
 	ASSERT_EQ(state(a, 8), 1);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(batch_equals_singles)
@@ -84,28 +84,28 @@ TEST(batch_equals_singles)
 	ASSERT_TRUE(want && got && d);
 	for (i = 0; i < n; i++) {
 		want[i] = rnd(&s);
-		ASSERT_EQ(atomik_load(a, i, want[i]), 0);
+		ASSERT_EQ(x_load(a, i, want[i]), 0);
 	}
 	for (i = 0; i < count; i++) {
 		d[i].addr = rnd(&s) % n;
 		d[i].delta = rnd(&s);
 		want[d[i].addr] ^= d[i].delta;
 	}
-	ASSERT_EQ(atomik_accum_batch(a, d, count), 0);
-	ASSERT_EQ(atomik_read_range(a, 0, n, got), 0);
+	ASSERT_EQ(x_accum_batch(a, d, count), 0);
+	ASSERT_EQ(x_read_range(a, 0, n, got), 0);
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(got[i], want[i]);
 	/* The same batch again undoes it. */
-	ASSERT_EQ(atomik_accum_batch(a, d, count), 0);
+	ASSERT_EQ(x_accum_batch(a, d, count), 0);
 	for (i = 0; i < count; i++)
 		want[d[i].addr] ^= d[i].delta;
-	ASSERT_EQ(atomik_read_range(a, 0, n, got), 0);
+	ASSERT_EQ(x_read_range(a, 0, n, got), 0);
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(got[i], want[i]);
 	free(want);
 	free(got);
 	free(d);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(max_batch_accepted)
@@ -115,19 +115,19 @@ TEST(max_batch_accepted)
 	uint32_t i;
 
 	ASSERT_TRUE(d != NULL);
-	ASSERT_EQ(atomik_load(a, 3, 0), 0);
+	ASSERT_EQ(x_load(a, 3, 0), 0);
 	for (i = 0; i < ATOMIK_MAX_BATCH; i++) {
 		d[i].addr = 3;
 		d[i].delta = 1ULL << (i % 64);
 	}
 	/* 65536 deltas: each bit flipped 1024 times, an even number. */
-	ASSERT_EQ(atomik_accum_batch(a, d, ATOMIK_MAX_BATCH), 0);
+	ASSERT_EQ(x_accum_batch(a, d, ATOMIK_MAX_BATCH), 0);
 	ASSERT_EQ(state(a, 3), 0);
 	d[0].delta = 0;
-	ASSERT_EQ(atomik_accum_batch(a, d, ATOMIK_MAX_BATCH), 0);
+	ASSERT_EQ(x_accum_batch(a, d, ATOMIK_MAX_BATCH), 0);
 	ASSERT_EQ(state(a, 3), 1);
 	free(d);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(swap_returns_state_and_sets_reference)
@@ -135,23 +135,23 @@ TEST(swap_returns_state_and_sets_reference)
 	struct atomik *a = open_dev(O_RDWR);
 	uint64_t old, acc;
 
-	ASSERT_EQ(atomik_load(a, 1, 0x100), 0);
-	ASSERT_EQ(atomik_accum(a, 1, 0x011), 0);
-	ASSERT_EQ(atomik_swap(a, 1, 0x5000, &old), 0);
+	ASSERT_EQ(x_load(a, 1, 0x100), 0);
+	ASSERT_EQ(x_accum(a, 1, 0x011), 0);
+	ASSERT_EQ(x_swap(a, 1, 0x5000, &old), 0);
 	ASSERT_EQ(old, 0x111);
 	ASSERT_EQ(state(a, 1), 0x5000);
-	ASSERT_EQ(atomik_read_accum(a, 1, &acc), 0);
+	ASSERT_EQ(x_read_accum(a, 1, &acc), 0);
 	ASSERT_EQ(acc, 0);
-	ASSERT_EQ(atomik_accum(a, 1, 0x3), 0);
+	ASSERT_EQ(x_accum(a, 1, 0x3), 0);
 	ASSERT_EQ(state(a, 1), 0x5003);
 
 	/* KEEP: the state stays, the accumulated deltas start again. */
-	ASSERT_EQ(atomik_swap_keep(a, 1, &old), 0);
+	ASSERT_EQ(x_swap_keep(a, 1, &old), 0);
 	ASSERT_EQ(old, 0x5003);
 	ASSERT_EQ(state(a, 1), 0x5003);
-	ASSERT_EQ(atomik_read_accum(a, 1, &acc), 0);
+	ASSERT_EQ(x_read_accum(a, 1, &acc), 0);
 	ASSERT_EQ(acc, 0);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(read_range_matches_reads)
@@ -162,13 +162,13 @@ TEST(read_range_matches_reads)
 
 	ASSERT_TRUE(got != NULL);
 	for (i = 0; i < n; i++)
-		ASSERT_EQ(atomik_load(a, i, i * 0x10001ULL), 0);
-	ASSERT_EQ(atomik_accum(a, n - 2, 0xFF), 0);
-	ASSERT_EQ(atomik_read_range(a, 0, n, got), 0);
+		ASSERT_EQ(x_load(a, i, i * 0x10001ULL), 0);
+	ASSERT_EQ(x_accum(a, n - 2, 0xFF), 0);
+	ASSERT_EQ(x_read_range(a, 0, n, got), 0);
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(got[i], i * 0x10001ULL ^ (i == n - 2 ? 0xFF : 0));
 	/* A range at the end, and the accumulated deltas of a range. */
-	ASSERT_EQ(atomik_read_range(a, n - 1, 1, got), 0);
+	ASSERT_EQ(x_read_range(a, n - 1, 1, got), 0);
 	ASSERT_EQ(got[0], (n - 1) * 0x10001ULL);
 	struct atomik_range r = { .ptr = (uintptr_t)acc, .first = n - 4,
 				  .count = 4, .flags = ATOMIK_READ_ACCUM };
@@ -177,7 +177,7 @@ TEST(read_range_matches_reads)
 	ASSERT_EQ(acc[2], 0xFF);
 	ASSERT_EQ(acc[3], 0);
 	free(got);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(op_batch_mixed_in_order)
@@ -194,14 +194,14 @@ TEST(op_batch_mixed_in_order)
 		{ .opcode = ATOMIK_OP_READ, .addr = 2 },
 	};
 
-	ASSERT_EQ(atomik_op_batch(a, ops, 8), 0);
+	ASSERT_EQ(x_op_batch(a, ops, 8), 0);
 	ASSERT_EQ(ops[2].result, 0x11);
 	ASSERT_EQ(ops[3].result, 0x11);
 	ASSERT_EQ(ops[5].result, 0x02);
 	ASSERT_EQ(ops[6].result, 0x702);
 	ASSERT_EQ(ops[7].result, 0x702);
 	ASSERT_EQ(state(a, 2), 0x702);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(tables_are_independent)
@@ -211,7 +211,7 @@ TEST(tables_are_independent)
 	uint64_t v;
 
 	ASSERT_EQ(atomik_table_select(a, 0), 0);
-	ASSERT_EQ(atomik_load(a, 0, 0xAAAA), 0);
+	ASSERT_EQ(x_load(a, 0, 0xAAAA), 0);
 	ASSERT_EQ(atomik_table_create(a, 100, 0, &t1), 0);
 	ASSERT_EQ(atomik_table_create(a, 5000, 0, &t2), 0);
 	ASSERT_NE(t1, t2);
@@ -220,14 +220,14 @@ TEST(tables_are_independent)
 	ASSERT_EQ(atomik_table_select(a, t1), 0);
 	ASSERT_EQ(nr_addrs(a), 100);
 	ASSERT_EQ(state(a, 0), 0);	/* a new table starts at zero */
-	ASSERT_EQ(atomik_load(a, 0, 0x1111), 0);
-	ASSERT_EQ(atomik_accum(a, 0, 0x1), 0);
-	ASSERT_EQ(atomik_read(a, 100, &v), -EINVAL);	/* its own size */
+	ASSERT_EQ(x_load(a, 0, 0x1111), 0);
+	ASSERT_EQ(x_accum(a, 0, 0x1), 0);
+	ASSERT_EQ(x_read(a, 100, &v), -EINVAL);	/* its own size */
 
 	ASSERT_EQ(atomik_table_select(a, t2), 0);
 	ASSERT_EQ(nr_addrs(a), 5000);
-	ASSERT_EQ(atomik_load(a, 0, 0x2222), 0);
-	ASSERT_EQ(atomik_accum(a, 4999, 0x9), 0);
+	ASSERT_EQ(x_load(a, 0, 0x2222), 0);
+	ASSERT_EQ(x_accum(a, 4999, 0x9), 0);
 
 	ASSERT_EQ(atomik_table_select(a, t1), 0);
 	ASSERT_EQ(state(a, 0), 0x1110);
@@ -247,14 +247,14 @@ TEST(tables_are_independent)
 	ASSERT_EQ(atomik_table_destroy(a, t1), 0);
 	ASSERT_EQ(atomik_table_destroy(a, t2), 0);
 	/* b still selects the destroyed table: it is gone for it too. */
-	ASSERT_EQ(atomik_read(b, 0, &v), -ENODEV);
-	ASSERT_EQ(atomik_accum(b, 0, 1), -ENODEV);
+	ASSERT_EQ(x_read(b, 0, &v), -ENODEV);
+	ASSERT_EQ(x_accum(b, 0, 1), -ENODEV);
 	ASSERT_EQ(atomik_nr_addrs(b, &n), -ENODEV);
 	ASSERT_EQ(atomik_table_select(b, t1), -ENOENT);
 	ASSERT_EQ(atomik_table_select(b, 0), 0);
 	ASSERT_EQ(state(b, 0), 0xAAAA);
-	atomik_close(a);
-	atomik_close(b);
+	x_close(a);
+	x_close(b);
 }
 
 TEST(table_outlives_its_creator_descriptor)
@@ -263,13 +263,13 @@ TEST(table_outlives_its_creator_descriptor)
 	uint32_t t;
 
 	ASSERT_EQ(atomik_table_create(a, 8, ATOMIK_TABLE_SELECT, &t), 0);
-	ASSERT_EQ(atomik_load(a, 3, 42), 0);
-	atomik_close(a);
+	ASSERT_EQ(x_load(a, 3, 42), 0);
+	x_close(a);
 	b = open_dev(O_RDWR);
 	ASSERT_EQ(atomik_table_select(b, t), 0);
 	ASSERT_EQ(state(b, 3), 42);
 	ASSERT_EQ(atomik_table_destroy(b, t), 0);
-	atomik_close(b);
+	x_close(b);
 }
 
 TEST(info_describes_device)
@@ -293,5 +293,5 @@ TEST(info_describes_device)
 	ASSERT_EQ(info.nr_slots, possible_cpus(&ids));
 	ASSERT_EQ(info.reserved[0] | info.reserved[1] | info.reserved[2] |
 		  info.reserved[3], 0);
-	atomik_close(a);
+	x_close(a);
 }

@@ -25,8 +25,8 @@ static void prime(struct atomik *a, uint64_t *saved)
 	uint32_t i;
 
 	for (i = 0; i < NSTATE; i++)
-		ASSERT_EQ(atomik_load(a, i, 0x1000 + i), 0);
-	ASSERT_EQ(atomik_read_range(a, 0, NSTATE, saved), 0);
+		ASSERT_EQ(x_load(a, i, 0x1000 + i), 0);
+	ASSERT_EQ(x_read_range(a, 0, NSTATE, saved), 0);
 }
 
 static void unchanged(struct atomik *a, const uint64_t *saved)
@@ -34,10 +34,10 @@ static void unchanged(struct atomik *a, const uint64_t *saved)
 	uint64_t now[NSTATE], acc;
 	uint32_t i;
 
-	ASSERT_EQ(atomik_read_range(a, 0, NSTATE, now), 0);
+	ASSERT_EQ(x_read_range(a, 0, NSTATE, now), 0);
 	for (i = 0; i < NSTATE; i++) {
 		ASSERT_EQ(now[i], saved[i]);
-		ASSERT_EQ(atomik_read_accum(a, i, &acc), 0);
+		ASSERT_EQ(x_read_accum(a, i, &acc), 0);
 		ASSERT_EQ(acc, 0);
 	}
 }
@@ -49,17 +49,17 @@ TEST(addr_out_of_range_einval)
 	uint64_t saved[NSTATE], v;
 
 	prime(a, saved);
-	ASSERT_EQ(atomik_accum(a, n, 1), -EINVAL);
-	ASSERT_EQ(atomik_accum(a, UINT32_MAX, 1), -EINVAL);
-	ASSERT_EQ(atomik_load(a, n, 1), -EINVAL);
-	ASSERT_EQ(atomik_read(a, n, &v), -EINVAL);
-	ASSERT_EQ(atomik_swap(a, n, 1, &v), -EINVAL);
-	ASSERT_EQ(atomik_read_range(a, n, 1, &v), -EINVAL);
-	ASSERT_EQ(atomik_read_range(a, 0, n + 1, NULL), -EINVAL);
+	ASSERT_EQ(x_accum(a, n, 1), -EINVAL);
+	ASSERT_EQ(x_accum(a, UINT32_MAX, 1), -EINVAL);
+	ASSERT_EQ(x_load(a, n, 1), -EINVAL);
+	ASSERT_EQ(x_read(a, n, &v), -EINVAL);
+	ASSERT_EQ(x_swap(a, n, 1, &v), -EINVAL);
+	ASSERT_EQ(x_read_range(a, n, 1, &v), -EINVAL);
+	ASSERT_EQ(x_read_range(a, 0, n + 1, NULL), -EINVAL);
 	/* first + count wraps around 2^32. */
-	ASSERT_EQ(atomik_read_range(a, UINT32_MAX, 2, saved), -EINVAL);
+	ASSERT_EQ(x_read_range(a, UINT32_MAX, 2, saved), -EINVAL);
 	unchanged(a, saved);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(unknown_flags_and_reserved_einval)
@@ -101,7 +101,7 @@ TEST(unknown_flags_and_reserved_einval)
 	ASSERT_EQ(xioctl(fd, ATOMIK_IOC_TABLE_CREATE, &t), -EINVAL);
 	unchanged(a, saved);
 	ASSERT_EQ(sysfs_u64("nr_tables"), 1);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(bad_batch_element_applies_nothing)
@@ -120,11 +120,11 @@ TEST(bad_batch_element_applies_nothing)
 	}
 	/* The bad element is last, so that a partial apply would show. */
 	d[count - 1].addr = n;
-	ASSERT_EQ(atomik_accum_batch(a, d, count), -EINVAL);
+	ASSERT_EQ(x_accum_batch(a, d, count), -EINVAL);
 	unchanged(a, saved);
 	d[count - 1].addr = 0;
 	d[count - 1].reserved = 1;
-	ASSERT_EQ(atomik_accum_batch(a, d, count), -EINVAL);
+	ASSERT_EQ(x_accum_batch(a, d, count), -EINVAL);
 	unchanged(a, saved);
 	d[count - 1].reserved = 0;
 
@@ -133,7 +133,7 @@ TEST(bad_batch_element_applies_nothing)
 	ASSERT_EQ(xioctl(fd_of(a), ATOMIK_IOC_ACCUM_BATCH, &b), -EINVAL);
 	unchanged(a, saved);
 	free(d);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(bad_op_batch_element_applies_nothing)
@@ -161,10 +161,10 @@ TEST(bad_op_batch_element_applies_nothing)
 		ops[1] = (struct atomik_op){ .opcode = ATOMIK_OP_ACCUM, .addr = 2, .value = 9 };
 		ops[2] = (struct atomik_op){ .opcode = ATOMIK_OP_SWAP, .addr = 3, .value = 9 };
 		ops[3] = bad[i];
-		ASSERT_EQ(atomik_op_batch(a, ops, 4), -EINVAL);
+		ASSERT_EQ(x_op_batch(a, ops, 4), -EINVAL);
 		unchanged(a, saved);
 	}
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(too_large_batch_e2big)
@@ -180,7 +180,7 @@ TEST(too_large_batch_e2big)
 	b.count = UINT32_MAX;
 	ASSERT_EQ(xioctl(fd_of(a), ATOMIK_IOC_ACCUM_BATCH, &b), -E2BIG);
 	unchanged(a, saved);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(bad_pointers_efault)
@@ -200,8 +200,8 @@ TEST(bad_pointers_efault)
 	ASSERT_EQ(xioctl(fd, ATOMIK_IOC_READ, (void *)1), -EFAULT);
 	ASSERT_EQ(xioctl(fd, ATOMIK_IOC_SWAP, (void *)-4096L), -EFAULT);
 	ASSERT_EQ(xioctl(fd, ATOMIK_IOC_INFO, NULL), -EFAULT);
-	ASSERT_EQ(atomik_accum_batch(a, NULL, 1), -EFAULT);
-	ASSERT_EQ(atomik_accum_batch(a, (void *)0xffffffffff600000UL, 1), -EFAULT);
+	ASSERT_EQ(x_accum_batch(a, NULL, 1), -EFAULT);
+	ASSERT_EQ(x_accum_batch(a, (void *)0xffffffffff600000UL, 1), -EFAULT);
 
 	/* A batch whose second page is not mapped: valid entries first. */
 	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
@@ -213,7 +213,7 @@ TEST(bad_pointers_efault)
 		d[i].addr = i % NSTATE;
 		d[i].delta = 0xF00D;
 	}
-	ASSERT_EQ(atomik_accum_batch(a, d, per_page + 1), -EFAULT);
+	ASSERT_EQ(x_accum_batch(a, d, per_page + 1), -EFAULT);
 	unchanged(a, saved);
 	/* An op batch whose results cannot be written back. */
 	ops = (struct atomik_op *)map;
@@ -221,7 +221,7 @@ TEST(bad_pointers_efault)
 	ops[0] = (struct atomik_op){ .opcode = ATOMIK_OP_ACCUM, .addr = 1, .value = 3 };
 	ops[1] = (struct atomik_op){ .opcode = ATOMIK_OP_READ, .addr = 1 };
 	ASSERT_OK(mprotect(map, page, PROT_READ));
-	ASSERT_EQ(atomik_op_batch(a, ops, 2), -EFAULT);
+	ASSERT_EQ(x_op_batch(a, ops, 2), -EFAULT);
 	unchanged(a, saved);
 	/* A swap whose old state cannot be returned is not done. */
 	struct atomik_swap *s = (struct atomik_swap *)map;
@@ -232,13 +232,13 @@ TEST(bad_pointers_efault)
 	ASSERT_EQ(xioctl(fd, ATOMIK_IOC_SWAP, s), -EFAULT);
 	unchanged(a, saved);
 	/* A range whose destination is read-only. */
-	ASSERT_EQ(atomik_read_range(a, 0, 4, (uint64_t *)map), -EFAULT);
+	ASSERT_EQ(x_read_range(a, 0, 4, (uint64_t *)map), -EFAULT);
 	/* Straddling into the unmapped page. */
 	ASSERT_OK(mprotect(map, page, PROT_READ | PROT_WRITE));
-	ASSERT_EQ(atomik_read_range(a, 0, page / 8 + 1, (uint64_t *)map), -EFAULT);
+	ASSERT_EQ(x_read_range(a, 0, page / 8 + 1, (uint64_t *)map), -EFAULT);
 	munmap(map, page);
 	unchanged(a, saved);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(read_only_descriptor_ebadf)
@@ -251,26 +251,26 @@ TEST(read_only_descriptor_ebadf)
 	uint32_t t;
 
 	prime(w, saved);
-	ASSERT_EQ(atomik_load(r, 1, 5), -EBADF);
-	ASSERT_EQ(atomik_accum(r, 1, 5), -EBADF);
-	ASSERT_EQ(atomik_swap(r, 1, 5, &v), -EBADF);
-	ASSERT_EQ(atomik_accum_batch(r, &d, 1), -EBADF);
-	ASSERT_EQ(atomik_op_batch(r, &op, 1), -EBADF);
+	ASSERT_EQ(x_load(r, 1, 5), -EBADF);
+	ASSERT_EQ(x_accum(r, 1, 5), -EBADF);
+	ASSERT_EQ(x_swap(r, 1, 5, &v), -EBADF);
+	ASSERT_EQ(x_accum_batch(r, &d, 1), -EBADF);
+	ASSERT_EQ(x_op_batch(r, &op, 1), -EBADF);
 	ASSERT_EQ(atomik_table_create(r, 4, 0, &t), -EBADF);
 	ASSERT_EQ(atomik_table_destroy(r, 1), -EBADF);
 	unchanged(w, saved);
 	/* Reads still work. */
-	ASSERT_EQ(atomik_read(r, 1, &v), 0);
+	ASSERT_EQ(x_read(r, 1, &v), 0);
 	ASSERT_EQ(v, saved[1]);
-	ASSERT_EQ(atomik_op_batch(r, &rd, 1), 0);
+	ASSERT_EQ(x_op_batch(r, &rd, 1), 0);
 	ASSERT_EQ(rd.result, saved[1]);
 	uint64_t two[2];
 
-	ASSERT_EQ(atomik_read_range(r, 0, 2, two), 0);
+	ASSERT_EQ(x_read_range(r, 0, 2, two), 0);
 	ASSERT_EQ(two[1], saved[1]);
 	ASSERT_EQ(atomik_table_select(r, 0), 0);
-	atomik_close(w);
-	atomik_close(r);
+	x_close(w);
+	x_close(r);
 }
 
 TEST(unknown_ioctl_enotty)
@@ -288,7 +288,7 @@ TEST(unknown_ioctl_enotty)
 		  -ENOTTY);
 	ASSERT_EQ(xioctl(fd, _IOW('T', 0x02, struct atomik_xfer), buf), -ENOTTY);
 	unchanged(a, saved);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(table_errors)
@@ -308,9 +308,9 @@ TEST(table_errors)
 	ASSERT_EQ(xioctl(fd_of(a), ATOMIK_IOC_TABLE_DESTROY, &req), -EINVAL);
 	ASSERT_EQ(sysfs_u64("nr_tables"), 1);
 	/* After all that, the descriptor still works on table 0. */
-	ASSERT_EQ(atomik_load(a, 0, 1), 0);
+	ASSERT_EQ(x_load(a, 0, 1), 0);
 	ASSERT_EQ(state(a, 0), 1);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(errors_are_counted)
@@ -318,9 +318,9 @@ TEST(errors_are_counted)
 	struct atomik *a = open_dev(O_RDWR);
 	uint64_t before = sysfs_u64("errors"), v;
 
-	ASSERT_EQ(atomik_accum(a, UINT32_MAX, 1), -EINVAL);
-	ASSERT_EQ(atomik_read(a, UINT32_MAX, &v), -EINVAL);
+	ASSERT_EQ(x_accum(a, UINT32_MAX, 1), -EINVAL);
+	ASSERT_EQ(x_read(a, UINT32_MAX, &v), -EINVAL);
 	ASSERT_EQ(xioctl(fd_of(a), _IO(ATOMIK_IOC_MAGIC, 0x3F), NULL), -ENOTTY);
 	ASSERT_EQ(sysfs_u64("errors"), before + 3);
-	atomik_close(a);
+	x_close(a);
 }

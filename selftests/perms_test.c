@@ -63,26 +63,26 @@ static void user_a(void *arg)
 	uint64_t v;
 
 	/* Table 0 is shared by everyone who may open the device. */
-	ASSERT_EQ(atomik_accum(a, 0, 0xA), 0);
+	ASSERT_EQ(x_accum(a, 0, 0xA), 0);
 	ASSERT_EQ(atomik_table_create(a, 16, ATOMIK_TABLE_SELECT, &sh->a_table), 0);
-	ASSERT_EQ(atomik_load(a, 1, 0xAAAA), 0);
+	ASSERT_EQ(x_load(a, 1, 0xAAAA), 0);
 
 	ASSERT_EQ(atomik_table_select(a, sh->root_table), 0);
-	ASSERT_EQ(atomik_read(a, 1, &v), 0);
+	ASSERT_EQ(x_read(a, 1, &v), 0);
 	ASSERT_EQ(v, 0x1111);
-	ASSERT_EQ(atomik_accum(a, 1, 1), -EPERM);
-	ASSERT_EQ(atomik_load(a, 1, 1), -EPERM);
-	ASSERT_EQ(atomik_swap(a, 1, 1, &v), -EPERM);
+	ASSERT_EQ(x_accum(a, 1, 1), -EPERM);
+	ASSERT_EQ(x_load(a, 1, 1), -EPERM);
+	ASSERT_EQ(x_swap(a, 1, 1, &v), -EPERM);
 	struct atomik_delta d = { .addr = 1, .delta = 1 };
 	struct atomik_op op = { .opcode = ATOMIK_OP_ACCUM, .addr = 1, .value = 1 };
 	struct atomik_op rd = { .opcode = ATOMIK_OP_READ, .addr = 1 };
 
-	ASSERT_EQ(atomik_accum_batch(a, &d, 1), -EPERM);
-	ASSERT_EQ(atomik_op_batch(a, &op, 1), -EPERM);
-	ASSERT_EQ(atomik_op_batch(a, &rd, 1), 0);
+	ASSERT_EQ(x_accum_batch(a, &d, 1), -EPERM);
+	ASSERT_EQ(x_op_batch(a, &op, 1), -EPERM);
+	ASSERT_EQ(x_op_batch(a, &rd, 1), 0);
 	ASSERT_EQ(rd.result, 0x1111);
 	ASSERT_EQ(atomik_table_destroy(a, sh->root_table), -EPERM);
-	atomik_close(a);
+	x_close(a);
 	/* The child's table id goes back to the parent through a pipe. */
 	ASSERT_EQ(write(PIPE_FD, &sh->a_table, sizeof(sh->a_table)), sizeof(sh->a_table));
 }
@@ -94,8 +94,8 @@ static void user_a_again(void *arg)
 	struct atomik *a = open_dev(O_RDWR);
 
 	ASSERT_EQ(atomik_table_select(a, sh->a_table), 0);
-	ASSERT_EQ(atomik_accum(a, 1, 0x0001), 0);
-	atomik_close(a);
+	ASSERT_EQ(x_accum(a, 1, 0x0001), 0);
+	x_close(a);
 }
 
 /* User B may read A's table but neither write nor destroy it. */
@@ -106,11 +106,11 @@ static void user_b(void *arg)
 	uint64_t v;
 
 	ASSERT_EQ(atomik_table_select(a, sh->a_table), 0);
-	ASSERT_EQ(atomik_read(a, 1, &v), 0);
+	ASSERT_EQ(x_read(a, 1, &v), 0);
 	ASSERT_EQ(v, 0xAAAB);
-	ASSERT_EQ(atomik_accum(a, 1, 1), -EPERM);
+	ASSERT_EQ(x_accum(a, 1, 1), -EPERM);
 	ASSERT_EQ(atomik_table_destroy(a, sh->a_table), -EPERM);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(tables_belong_to_their_creator)
@@ -124,9 +124,9 @@ TEST(tables_belong_to_their_creator)
 		SKIP("needs root");
 	root = open_dev(O_RDWR);
 	ASSERT_EQ(atomik_table_create(root, 16, ATOMIK_TABLE_SELECT, &sh.root_table), 0);
-	ASSERT_EQ(atomik_load(root, 1, 0x1111), 0);
+	ASSERT_EQ(x_load(root, 1, 0x1111), 0);
 	ASSERT_EQ(atomik_table_select(root, 0), 0);
-	ASSERT_EQ(atomik_load(root, 0, 0), 0);
+	ASSERT_EQ(x_load(root, 0, 0), 0);
 
 	ASSERT_OK(chmod(DEV, 0666));
 	ASSERT_OK(pipe(p));
@@ -145,12 +145,12 @@ TEST(tables_belong_to_their_creator)
 	ASSERT_EQ(state(root, 1), 0x1111);
 	/* CAP_SYS_ADMIN may write and destroy anyone's table. */
 	ASSERT_EQ(atomik_table_select(root, sh.a_table), 0);
-	ASSERT_EQ(atomik_accum(root, 1, 0xF000), 0);
-	ASSERT_EQ(atomik_read(root, 1, &v), 0);
+	ASSERT_EQ(x_accum(root, 1, 0xF000), 0);
+	ASSERT_EQ(x_read(root, 1, &v), 0);
 	ASSERT_EQ(v, 0xAAAB ^ 0xF000);
 	ASSERT_EQ(atomik_table_destroy(root, sh.a_table), 0);
 	ASSERT_EQ(atomik_table_destroy(root, sh.root_table), 0);
-	atomik_close(root);
+	x_close(root);
 	close(p[0]);
 	close(p[1]);
 }
@@ -184,13 +184,13 @@ static void opened_by_a_used_by_b(void)
 	/* B's own descriptor on the same table has only B's rights. */
 	b = open_dev(O_RDWR);
 	ASSERT_EQ(atomik_table_select(b, req.table_id), 0);
-	ASSERT_EQ(atomik_accum(b, 2, 1), -EPERM);
+	ASSERT_EQ(x_accum(b, 2, 1), -EPERM);
 	ASSERT_EQ(state(b, 2), 0x20);
 	ASSERT_EQ(atomik_table_destroy(b, req.table_id), -EPERM);
 	req.flags = 0;
 	req.nr_addrs = 0;
 	ASSERT_OK(ioctl(fd, ATOMIK_IOC_TABLE_DESTROY, &req));
-	atomik_close(b);
+	x_close(b);
 }
 
 TEST(passed_descriptor_keeps_opener_rights)

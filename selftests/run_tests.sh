@@ -2,25 +2,37 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Runs inside the VM (tools/atomik-vm -- selftests/run_tests.sh [NAME...]):
-# every selftest binary, or the named ones, then unloads the module, which
-# must succeed.  TAP goes to stdout and, when the VM runner provides a run
-# folder, to $ATOMIK_OUT/NAME.tap for the host to count.
+# every selftest program, or the named ones, then unloads the module, which
+# must succeed.  Programs that test the engine run twice, over ioctl and over
+# io_uring (ATOMIK_TRANSPORT).  TAP goes to stdout and, when the VM runner
+# provides a run folder, to $ATOMIK_OUT/NAME[.uring].tap for the host to count.
 top=${ATOMIK_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 bin=$top/build/selftests
 out=${ATOMIK_OUT:-/tmp}
+
+# Programs that do not go through the engine's transports.
+single="module_test uring_test"
 
 if [ $# -eq 0 ]; then
 	set -- $(cd "$bin" && ls)
 fi
 
 rc=0
-for name in "$@"; do
-	echo "# selftest $name"
-	"$bin/$name" > "$out/$name.tap" 2>&1
+run() {	# name transport tapfile
+	echo "# selftest $1 ($2)"
+	ATOMIK_TRANSPORT=$2 "$bin/$1" > "$3" 2>&1
 	st=$?
-	cat "$out/$name.tap"
-	echo "# exit: $st" >> "$out/$name.tap"
+	cat "$3"
+	echo "# exit: $st" >> "$3"
 	[ $st -eq 0 ] || rc=1
+}
+
+for name in "$@"; do
+	run "$name" ioctl "$out/$name.tap"
+	case " $single " in
+	*" $name "*) ;;
+	*) run "$name" uring "$out/$name.uring.tap" ;;
+	esac
 done
 
 # The module must unload once every test has closed its descriptors.

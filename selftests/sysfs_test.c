@@ -38,20 +38,20 @@ TEST(counters_exact)
 		d[i] = (struct atomik_delta){ .addr = i % 10, .delta = i };
 	snap(before);
 	for (i = 0; i < 7; i++)
-		ASSERT_EQ(atomik_accum(a, 0, i), 0);		/* deltas 7 */
-	ASSERT_EQ(atomik_accum_batch(a, d, 100), 0);		/* deltas 100, batches 1 */
-	ASSERT_EQ(atomik_op_batch(a, ops, 5), 0);		/* deltas 2, reads 1, loads 1,
+		ASSERT_EQ(x_accum(a, 0, i), 0);		/* deltas 7 */
+	ASSERT_EQ(x_accum_batch(a, d, 100), 0);		/* deltas 100, batches 1 */
+	ASSERT_EQ(x_op_batch(a, ops, 5), 0);		/* deltas 2, reads 1, loads 1,
 								 * swaps 1, batches 1 */
 	for (i = 0; i < 3; i++)
-		ASSERT_EQ(atomik_read(a, 0, &v), 0);		/* reads 3 */
-	ASSERT_EQ(atomik_read_range(a, 0, 10, out), 0);	/* reads 10 */
+		ASSERT_EQ(x_read(a, 0, &v), 0);		/* reads 3 */
+	ASSERT_EQ(x_read_range(a, 0, 10, out), 0);	/* reads 10 */
 	for (i = 0; i < 4; i++)
-		ASSERT_EQ(atomik_load(a, 0, i), 0);		/* loads 4 */
-	ASSERT_EQ(atomik_swap(a, 0, 0, &v), 0);		/* swaps 1 */
-	ASSERT_EQ(atomik_swap_keep(a, 0, &v), 0);		/* swaps 1 */
-	ASSERT_EQ(atomik_accum(a, UINT32_MAX, 0), -EINVAL);	/* errors 1 */
+		ASSERT_EQ(x_load(a, 0, i), 0);		/* loads 4 */
+	ASSERT_EQ(x_swap(a, 0, 0, &v), 0);		/* swaps 1 */
+	ASSERT_EQ(x_swap_keep(a, 0, &v), 0);		/* swaps 1 */
+	ASSERT_EQ(x_accum(a, UINT32_MAX, 0), -EINVAL);	/* errors 1 */
 	d[99].addr = UINT32_MAX;
-	ASSERT_EQ(atomik_accum_batch(a, d, 100), -EINVAL);	/* errors 1, nothing else */
+	ASSERT_EQ(x_accum_batch(a, d, 100), -EINVAL);	/* errors 1, nothing else */
 	snap(after);
 	ASSERT_EQ(after[0] - before[0], 7 + 100 + 2);
 	ASSERT_EQ(after[1] - before[1], 2);
@@ -59,7 +59,7 @@ TEST(counters_exact)
 	ASSERT_EQ(after[3] - before[3], 1 + 4);
 	ASSERT_EQ(after[4] - before[4], 1 + 2);
 	ASSERT_EQ(after[5] - before[5], 2);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(reset_counters)
@@ -69,7 +69,7 @@ TEST(reset_counters)
 	unsigned int i;
 	struct stat st;
 
-	ASSERT_EQ(atomik_accum(a, 0, 1), 0);
+	ASSERT_EQ(x_accum(a, 0, 1), 0);
 	ASSERT_GT(sysfs_u64("deltas"), 0);
 	/* Writable by root only, and not readable. */
 	ASSERT_OK(stat(SYSFS "reset_counters", &st));
@@ -81,9 +81,9 @@ TEST(reset_counters)
 	snap(v);
 	for (i = 0; i < NR_COUNTERS; i++)
 		ASSERT_EQ(v[i], 0);
-	ASSERT_EQ(atomik_accum(a, 0, 1), 0);
+	ASSERT_EQ(x_accum(a, 0, 1), 0);
 	ASSERT_EQ(sysfs_u64("deltas"), 1);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(attributes_are_documented_values)
@@ -101,7 +101,7 @@ TEST(attributes_are_documented_values)
 	ASSERT_EQ(write_text(SYSFS "nr_addrs", "5"), -EACCES);
 	ASSERT_OK(stat(SYSFS "memory_cap", &st));
 	ASSERT_EQ(st.st_mode & 0777, 0644);
-	atomik_close(a);
+	x_close(a);
 }
 
 /* The documented formula: nr_addrs * 8 * (possible CPUs + 2) + 8 * nr_cpu_ids. */
@@ -131,7 +131,7 @@ TEST(memory_accounted)
 	for (int i = 0; i < 100 && sysfs_u64("memory_bytes") != base; i++)
 		usleep(20000);
 	ASSERT_EQ(sysfs_u64("memory_bytes"), base);
-	atomik_close(a);
+	x_close(a);
 }
 
 TEST(memory_cap_refuses_creation)
@@ -155,5 +155,5 @@ TEST(memory_cap_refuses_creation)
 	ASSERT_EQ(sysfs_u64("memory_cap"), cap);
 	/* An absurd size is refused by the cap, not by the allocator. */
 	ASSERT_EQ(atomik_table_create(a, ATOMIK_MAX_ADDRS, 0, &t), -ENOSPC);
-	atomik_close(a);
+	x_close(a);
 }

@@ -38,6 +38,7 @@
 #define ATOMIK_FEAT_OP_BATCH	(1ULL << 2)	/* OP_BATCH */
 #define ATOMIK_FEAT_READ_RANGE	(1ULL << 3)	/* READ_RANGE */
 #define ATOMIK_FEAT_READ_ACCUM	(1ULL << 4)	/* ATOMIK_READ_ACCUM flag */
+#define ATOMIK_FEAT_URING_CMD	(1ULL << 5)	/* IORING_OP_URING_CMD, see below */
 
 struct atomik_info {
 	__u32 abi_version;	/* ATOMIK_ABI_VERSION */
@@ -124,6 +125,26 @@ struct atomik_table_req {
 /* TABLE_CREATE also makes the new table the descriptor's current one. */
 #define ATOMIK_TABLE_SELECT	(1U << 0)
 
+/* READ_TO: read one state into *result_ptr.  Over io_uring, a ring with
+ * 32-byte CQEs (IORING_SETUP_CQE32) also gets the state in the CQE's extra
+ * word, and result_ptr may then be 0. */
+struct atomik_read_to {
+	__u32 addr;
+	__u32 flags;		/* ATOMIK_READ_ACCUM */
+	__u64 result_ptr;	/* __u64 *, or 0 with a 32-byte CQE */
+};
+
+/* ACCUM_INLINE: up to ATOMIK_INLINE_DELTAS deltas carried in the command
+ * itself; over io_uring this needs 128-byte SQEs (IORING_SETUP_SQE128). */
+#define ATOMIK_INLINE_DELTAS	6
+
+struct atomik_inline_deltas {
+	__u32 count;		/* 0 .. ATOMIK_INLINE_DELTAS */
+	__u32 flags;		/* 0 */
+	__u32 addr[ATOMIK_INLINE_DELTAS];	/* unused entries 0 */
+	__u64 delta[ATOMIK_INLINE_DELTAS];	/* unused entries 0 */
+};
+
 #define ATOMIK_IOC_INFO		_IOR(ATOMIK_IOC_MAGIC, 0x00, struct atomik_info)
 #define ATOMIK_IOC_LOAD		_IOW(ATOMIK_IOC_MAGIC, 0x01, struct atomik_xfer)
 #define ATOMIK_IOC_ACCUM	_IOW(ATOMIK_IOC_MAGIC, 0x02, struct atomik_xfer)
@@ -135,5 +156,17 @@ struct atomik_table_req {
 #define ATOMIK_IOC_TABLE_CREATE	_IOWR(ATOMIK_IOC_MAGIC, 0x08, struct atomik_table_req)
 #define ATOMIK_IOC_TABLE_DESTROY _IOW(ATOMIK_IOC_MAGIC, 0x09, struct atomik_table_req)
 #define ATOMIK_IOC_TABLE_SELECT	_IOWR(ATOMIK_IOC_MAGIC, 0x0A, struct atomik_table_req)
+#define ATOMIK_IOC_READ_TO	_IOW(ATOMIK_IOC_MAGIC, 0x0B, struct atomik_read_to)
+#define ATOMIK_IOC_ACCUM_INLINE	_IOW(ATOMIK_IOC_MAGIC, 0x0C, struct atomik_inline_deltas)
+
+/*
+ * io_uring: IORING_OP_URING_CMD on /dev/atomik takes the ioctl numbers above
+ * as sqe->cmd_op, with the same structure as the ioctl in sqe->cmd (16 bytes,
+ * or 80 with IORING_SETUP_SQE128), and completes inline with the ioctl's
+ * return value in cqe->res.  Accepted: ATOMIK_IOC_LOAD, ATOMIK_IOC_ACCUM,
+ * ATOMIK_IOC_READ_TO, ATOMIK_IOC_ACCUM_BATCH, ATOMIK_IOC_OP_BATCH, and, with
+ * 128-byte SQEs, ATOMIK_IOC_ACCUM_INLINE, ATOMIK_IOC_SWAP (old state in the
+ * 32-byte CQE only) and ATOMIK_IOC_READ_RANGE.
+ */
 
 #endif /* _UAPI_LINUX_ATOMIK_H */

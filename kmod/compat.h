@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Differences between the kernels ATOMiK supports, in one place.  Each is
+ * decided by a feature test in kmod/Kbuild (a look at the kernel's headers),
+ * never by a version number.
+ */
+#ifndef ATOMIK_COMPAT_H
+#define ATOMIK_COMPAT_H
+
+/* Bytes of command payload in a 64-byte and in a 128-byte SQE. */
+#define ATOMIK_URING_PAYLOAD		16
+#define ATOMIK_URING_PAYLOAD_BIG	80
+
+#ifdef ATOMIK_HAVE_IO_URING_CMD_H
+#include <linux/io_uring/cmd.h>
+#else
+#include <linux/io_uring.h>
+#endif
+
+/* The command payload: a pointer into the SQE up to 6.5, an accessor later. */
+#ifdef ATOMIK_HAVE_IO_URING_SQE_CMD
+#define atomik_uring_payload(ioucmd)	io_uring_sqe_cmd((ioucmd)->sqe)
+#else
+#define atomik_uring_payload(ioucmd)	((ioucmd)->cmd)
+#endif
+
+#endif /* ATOMIK_COMPAT_H */

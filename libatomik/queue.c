@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: LGPL-2.1 OR MIT
+/*
+ * libatomik's asynchronous queue: IORING_OP_URING_CMD on /dev/atomik.
+ *
+ * Debian 12's liburing (2.3) has no helper for URING_CMD, so SQEs are filled
+ * here, cleared whole first (64 or 128 bytes).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <liburing.h>
+
+#include "atomik.h"
+
+/* What an operation in flight needs when its completion is reaped. */
+struct atomik_slot {
+	uint64_t cookie;
+	uint64_t *result;	/* gets the CQE's extra word, if any */
+	int next_free;
+};
+
+struct atomik_queue {
+	struct io_uring ring;
+	int fd;
+	unsigned int flags;
+	unsigned int pending;
+	int free;		/* first free slot, -1 if none */
+	unsigned int nr_slots;
+	struct atomik_slot *slots;
+};
+
+int atomik_queue_init(struct atomik_queue **qp, struct atomik *a,
+		      unsigned int entries, unsigned int flags)
+{
+	struct io_uring_params p;
+	struct atomik_queue *q;
+	unsigned int i;
+	int ret;
+
+	if (!qp || !a || entries == 0 || flags & ~ATOMIK_QUEUE_SMALL)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	memset(&p, 0, sizeof(p));
+	if (!(flags & ATOMIK_QUEUE_SMALL))
+		p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
+	ret = io_uring_queue_init_params(entries, &q->ring, &p);
+	if (ret < 0) {
+		free(q);
+		return ret;
+	}
+	/* One slot per SQ entry: completions then never outnumber the CQ. */
+	q->nr_slots = p.sq_entries;
+	q->slots = calloc(q->nr_slots, sizeof(*q->slots));
+	if (!q->slots) {
+		io_uring_queue_exit(&q->ring);
+		free(q);
+		return -ENOMEM;
+	}
+	for (i = 0; i < q->nr_slots; i++)
+		q->slots[i].next_free = i + 1 < q->nr_slots ? (int)(i + 1) : -1;
+	q->free = 0;
+	q->fd = atomik_fd(a);
+	q->flags = flags;
+	*qp = q;
+	return 0;
+}
+
+void atomik_queue_exit(struct atomik_queue *q)
+{
+	if (!q)
+		return;
+	io_uring_queue_exit(&q->ring);
+	free(q->slots);
+	free(q);
+}
+
+unsigned int atomik_queue_pending(const struct atomik_queue *q)
+{
+	return q->pending;
+}
+
+/* A cleared SQE for cmd_op with the payload copied in. */
+static int atomik_queue_cmd(struct atomik_queue *q, uint32_t cmd_op,
+			    const void *payload, size_t size, uint64_t *result,
+			    uint64_t cookie)
+{
+	size_t room = q->flags & ATOMIK_QUEUE_SMALL ? 16 : 80;
+	struct io_uring_sqe *sqe;
+	int slot = q->free;
+
+	if (size > room)
+		return -EINVAL;
+	if (slot < 0)
+		return -EBUSY;
+	sqe = io_uring_get_sqe(&q->ring);
+	if (!sqe)
+		return -EBUSY;
+	memset(sqe, 0, q->flags & ATOMIK_QUEUE_SMALL ? 64 : 128);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = q->fd;
+	sqe->cmd_op = cmd_op;
+	memcpy(sqe->cmd, payload, size);
+	sqe->user_data = (uint64_t)slot;
+	q->free = q->slots[slot].next_free;
+	q->slots[slot].cookie = cookie;
+	q->slots[slot].result = result;
+	q->pending++;
+	return 0;
+}
+
+int atomik_queue_load(struct atomik_queue *q, uint32_t addr, uint64_t value,
+		      uint64_t cookie)
+{
+	struct atomik_xfer x = { .addr = addr, .value = value };
+
+	return atomik_queue_cmd(q, ATOMIK_IOC_LOAD, &x, sizeof(x), NULL, cookie);
+}
+
+int atomik_queue_accum(struct atomik_queue *q, uint32_t addr, uint64_t delta,
+		       uint64_t cookie)
+{
+	struct atomik_xfer x = { .addr = addr, .value = delta };
+
+	return atomik_queue_cmd(q, ATOMIK_IOC_ACCUM, &x, sizeof(x), NULL, cookie);
+}
+
+int atomik_queue_accum_inline(struct atomik_queue *q,
+			      const struct atomik_delta *deltas, size_t n,
+			      uint64_t cookie)
+{
+	struct atomik_inline_deltas inl;
+	size_t i;
+
+	if (n > ATOMIK_INLINE_DELTAS)
+		return -EINVAL;
+	memset(&inl, 0, sizeof(inl));
+	inl.count = n;
+	for (i = 0; i < n; i++) {
+		inl.addr[i] = deltas[i].addr;
+		inl.delta[i] = deltas[i].delta;
+	}
+	return atomik_queue_cmd(q, ATOMIK_IOC_ACCUM_INLINE, &inl, sizeof(inl),
+				NULL, cookie);
+}
+
+static int atomik_queue_batch(struct atomik_queue *q, uint32_t cmd_op,
+			      const void *p, size_t n, uint64_t cookie)
+{
+	struct atomik_batch b = { .ptr = (uintptr_t)p, .count = (uint32_t)n };
+
+	if (n > UINT32_MAX)
+		return -E2BIG;
+	return atomik_queue_cmd(q, cmd_op, &b, sizeof(b), NULL, cookie);
+}
+
+int atomik_queue_accum_batch(struct atomik_queue *q,
+			     const struct atomik_delta *deltas, size_t n,
+			     uint64_t cookie)
+{
+	return atomik_queue_batch(q, ATOMIK_IOC_ACCUM_BATCH, deltas, n, cookie);
+}
+
+int atomik_queue_op_batch(struct atomik_queue *q, struct atomik_op *ops,
+			  size_t n, uint64_t cookie)
+{
+	return atomik_queue_batch(q, ATOMIK_IOC_OP_BATCH, ops, n, cookie);
+}
+
+int atomik_queue_read(struct atomik_queue *q, uint32_t addr, uint32_t flags,
+		      uint64_t *state, uint64_t cookie)
+{
+	struct atomik_read_to r = { .addr = addr, .flags = flags };
+
+	if (!state)
+		return -EINVAL;
+	/* A small CQE has no room for the state: the kernel writes it. */
+	if (q->flags & ATOMIK_QUEUE_SMALL) {
+		r.result_ptr = (uintptr_t)state;
+		state = NULL;
+	}
+	return atomik_queue_cmd(q, ATOMIK_IOC_READ_TO, &r, sizeof(r), state,
+				cookie);
+}
+
+int atomik_queue_swap(struct atomik_queue *q, uint32_t addr, uint64_t new_ref,
+		      uint32_t flags, uint64_t *old_state, uint64_t cookie)
+{
+	struct atomik_swap s = { .addr = addr, .flags = flags, .new_ref = new_ref };
+
+	if (!old_state)
+		return -EINVAL;
+	return atomik_queue_cmd(q, ATOMIK_IOC_SWAP, &s, sizeof(s), old_state,
+				cookie);
+}
+
+int atomik_queue_read_range(struct atomik_queue *q, uint32_t first,
+			    uint32_t count, uint32_t flags, uint64_t *states,
+			    uint64_t cookie)
+{
+	struct atomik_range r = {
+		.ptr = (uintptr_t)states, .first = first, .count = count,
+		.flags = flags,
+	};
+
+	return atomik_queue_cmd(q, ATOMIK_IOC_READ_RANGE, &r, sizeof(r), NULL,
+				cookie);
+}
+
+int atomik_queue_submit(struct atomik_queue *q)
+{
+	return io_uring_submit(&q->ring);
+}
+
+int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
+		      unsigned int max, unsigned int min)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int n = 0;
+	int ret;
+
+	if (min > max)
+		return -EINVAL;
+	while (n < max) {
+		if (n < min)
+			ret = io_uring_wait_cqe(&q->ring, &cqe);
+		else
+			ret = io_uring_peek_cqe(&q->ring, &cqe);
+		if (ret == -EAGAIN)
+			break;
+		if (ret < 0)
+			return n ? (int)n : ret;
+		struct atomik_slot *s = &q->slots[cqe->user_data];
+
+		c[n].cookie = s->cookie;
+		c[n].result = cqe->res;
+		c[n].reserved = 0;
+		if (s->result && cqe->res == 0 && !(q->flags & ATOMIK_QUEUE_SMALL))
+			*s->result = cqe->big_cqe[0];
+		io_uring_cqe_seen(&q->ring, cqe);
+		s->next_free = q->free;
+		q->free = (int)cqe->user_data;
+		q->pending--;
+		n++;
+	}
+	return n;
+}
