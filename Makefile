@@ -22,9 +22,11 @@ KMOD_SRC	:= Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] uapi/
 SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 			$(wildcard selftests/*_test.c))
 
-.PHONY: all module modules clean check lib selftests $(addprefix module-,$(KERNELS))
+TOOLS		:= $(BUILD)/tools/atomik-bench
 
-all: module lib selftests
+.PHONY: all module modules clean check lib tools selftests $(addprefix module-,$(KERNELS))
+
+all: module lib tools selftests
 
 module modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -52,6 +54,13 @@ $(LIB)/$(LIB_SONAME): $(LIB_OBJS) libatomik/libatomik.map
 	$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
 		-Wl,--version-script=libatomik/libatomik.map -o $@ $(LIB_OBJS) -luring
 	ln -sf $(LIB_SONAME) $(LIB)/libatomik.so
+
+# The tools run inside the test VM as well, so they are linked statically.
+tools: $(TOOLS)
+
+$(BUILD)/tools/%: tools/%.c $(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
 
 selftests: $(SELFTESTS)
 

@@ -30,7 +30,8 @@
  *	fold   = slots[cpu0] ^ slots[cpu1] ^ ... over every possible CPU
  *
  * Accumulates only ever XOR into the slot of the CPU they run on, with
- * preemption disabled: no lock, no atomic instruction, no shared cache line.
+ * preemption disabled: no lock, no atomic instruction, and no cache line that
+ * another CPU writes (each CPU's row is cache-line aligned and padded).
  * Slots are never cleared.  A load or swap instead records the fold it saw in
  * base, under the table's seqlock; reads retry if one ran meanwhile.  Each
  * slot is read once, untorn, so every delta is on exactly one side of a swap.
@@ -67,7 +68,7 @@ struct atomik_file {
 /* Operation counters, per CPU, summed on read. */
 struct atomik_stats {
 	u64 deltas;		/* deltas accumulated */
-	u64 batches;		/* batch calls that succeeded */
+	u64 batches;		/* batch calls applied (empty ones too) */
 	u64 reads;		/* states read */
 	u64 loads;		/* states loaded */
 	u64 swaps;		/* swaps */

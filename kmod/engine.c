@@ -2,7 +2,9 @@
 /*
  * The accumulator engine: tables of per-CPU XOR slots (see atomik.h).
  */
+#include <linux/cache.h>
 #include <linux/capability.h>
+#include <linux/log2.h>
 #include <linux/cred.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
@@ -143,13 +145,28 @@ static void atomik_table_inactive(struct percpu_ref *ref)
 	atomik_table_put(t);
 }
 
+/*
+ * A CPU's row must not share a cache line with another CPU's: rows of up to
+ * a page are allocated as a power of two of at least a cache line, which
+ * kmalloc() aligns to its size; larger ones come whole pages.
+ */
+static size_t atomik_cpu_row_bytes(u32 nr_addrs)
+{
+	size_t row = array_size(nr_addrs, sizeof(u64));
+
+	if (row > PAGE_SIZE)
+		return row;
+	return roundup_pow_of_two(max_t(size_t, row, SMP_CACHE_BYTES));
+}
+
 static size_t atomik_table_bytes(u32 nr_addrs)
 {
-	size_t row, bytes;
+	size_t bytes;
 
-	/* One row per possible CPU plus ref and base, and the row pointers. */
-	row = array_size(nr_addrs, sizeof(u64));
-	bytes = array_size(row, num_possible_cpus() + 2);
+	/* ref and base, one row per possible CPU, and the row pointers. */
+	bytes = array_size(array_size(nr_addrs, sizeof(u64)), 2);
+	bytes = size_add(bytes, array_size(atomik_cpu_row_bytes(nr_addrs),
+					   num_possible_cpus()));
 	return size_add(bytes, array_size(nr_cpu_ids, sizeof(u64 *)));
 }
 
@@ -170,7 +187,8 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs)
 	if (!t->ref || !t->base || !t->slots)
 		goto fail;
 	for_each_possible_cpu(cpu) {
-		t->slots[cpu] = kvmalloc_node(row, gfp, cpu_to_node(cpu));
+		t->slots[cpu] = kvmalloc_node(atomik_cpu_row_bytes(nr_addrs), gfp,
+					      cpu_to_node(cpu));
 		if (!t->slots[cpu])
 			goto fail;
 	}

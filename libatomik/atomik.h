@@ -25,7 +25,7 @@ struct atomik;
 /* Open the device (NULL: /dev/atomik), flags O_RDWR or O_RDONLY. */
 int atomik_open(struct atomik **a, const char *path, int flags);
 void atomik_close(struct atomik *a);
-/* The handle's file descriptor, for poll loops and io_uring. */
+/* The handle's file descriptor, for io_uring or to hand to another process. */
 int atomik_fd(const struct atomik *a);
 
 int atomik_load(struct atomik *a, uint32_t addr, uint64_t initial_state);

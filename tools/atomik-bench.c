@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * atomik-bench: deltas per second through each path into /dev/atomik, and
+ * a userspace baseline XOR-ing the same (addr, delta) pairs into a private
+ * array, all in one run so that the ratios between them mean something.
+ *
+ * Usage: atomik-bench [--csv] [--time MS] [--threads LIST] [--sizes LIST]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomik.h"
+
+#define NR_PAIRS	(1 << 17)	/* per thread, reused cyclically */
+#define MAX_SIZE	ATOMIK_MAX_BATCH
+
+enum path {
+	P_USER, P_IOCTL_SINGLE, P_IOCTL_BATCH, P_URING_SINGLE, P_URING_INLINE,
+	P_URING_BATCH, NR_PATHS
+};
+
+static const char *const path_names[NR_PATHS] = {
+	"userspace", "ioctl-single", "ioctl-batch", "uring-single",
+	"uring-inline", "uring-batch",
+};
+
+struct worker {
+	pthread_t tid;
+	int cpu;
+	enum path path;
+	unsigned int size;
+	struct atomik *a;
+	struct atomik_queue *q;
+	struct atomik_delta *pairs;
+	uint64_t *private;	/* the baseline's array */
+	uint32_t nr_addrs;
+	uint64_t done;		/* deltas applied */
+	double seconds;
+	int err;
+};
+
+static unsigned int run_ms = 300;
+static pthread_barrier_t barrier;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Apply one round of size deltas starting at pair i; returns 0 or -errno. */
+static int round_once(struct worker *w, unsigned int i)
+{
+	struct atomik_delta *d = &w->pairs[i];
+	struct atomik_completion c[64];
+	unsigned int k, n = w->size, sent = 0;
+	int ret = 0, got;
+
+	switch (w->path) {
+	case P_USER:
+		for (k = 0; k < n; k++)
+			w->private[d[k].addr] ^= d[k].delta;
+		/* Keep the compiler from dropping the loop. */
+		__asm__ volatile("" : : "r"(w->private) : "memory");
+		return 0;
+	case P_IOCTL_SINGLE:
+		for (k = 0; k < n && !ret; k++)
+			ret = atomik_accum(w->a, d[k].addr, d[k].delta);
+		return ret;
+	case P_IOCTL_BATCH:
+		return atomik_accum_batch(w->a, d, n);
+	case P_URING_SINGLE:
+		for (k = 0; k < n && !ret; k++)
+			ret = atomik_queue_accum(w->q, d[k].addr, d[k].delta, k);
+		sent = n;
+		break;
+	case P_URING_INLINE:
+		for (k = 0; k < n && !ret; k += ATOMIK_INLINE_DELTAS, sent++)
+			ret = atomik_queue_accum_inline(w->q, d + k,
+				n - k < ATOMIK_INLINE_DELTAS ? n - k : ATOMIK_INLINE_DELTAS, k);
+		break;
+	case P_URING_BATCH:
+		ret = atomik_queue_accum_batch(w->q, d, n, 0);
+		sent = 1;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (ret)
+		return ret;
+	if (atomik_queue_submit(w->q) < 0)
+		return -EIO;
+	while (sent) {
+		got = atomik_queue_reap(w->q, c, 64, 1);
+		if (got < 0)
+			return got;
+		for (k = 0; k < (unsigned int)got; k++)
+			if (c[k].result)
+				return c[k].result;
+		sent -= got;
+	}
+	return 0;
+}
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	cpu_set_t set;
+	unsigned int i = 0;
+	double start, end;
+
+	CPU_ZERO(&set);
+	CPU_SET(w->cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	pthread_barrier_wait(&barrier);
+	start = now();
+	end = start + run_ms / 1000.0;
+	do {
+		/* 64 rounds between clock reads keep the clock out of the way. */
+		for (int r = 0; r < 64 && !w->err; r++) {
+			w->err = round_once(w, i);
+			w->done += w->size;
+			i = (i + w->size) % (NR_PAIRS - MAX_SIZE);
+			if (w->size >= 4096)
+				break;
+		}
+	} while (!w->err && now() < end);
+	w->seconds = now() - start;
+	return NULL;
+}
+
+/* Deltas per second with nthreads workers on path, batch size. */
+static double measure(struct worker *ws, int nthreads, enum path path,
+		      unsigned int size)
+{
+	double rate = 0;
+	int t;
+
+	pthread_barrier_init(&barrier, NULL, nthreads);
+	for (t = 0; t < nthreads; t++) {
+		ws[t].path = path;
+		ws[t].size = size;
+		ws[t].done = 0;
+		ws[t].err = 0;
+		pthread_create(&ws[t].tid, NULL, worker_run, &ws[t]);
+	}
+	for (t = 0; t < nthreads; t++) {
+		pthread_join(ws[t].tid, NULL);
+		if (ws[t].err) {
+			fprintf(stderr, "atomik-bench: %s size %u: %s\n",
+				path_names[path], size, strerror(-ws[t].err));
+			exit(1);
+		}
+		rate += ws[t].done / ws[t].seconds;
+	}
+	pthread_barrier_destroy(&barrier);
+	return rate;
+}
+
+static int parse_list(const char *s, unsigned int *v, int max)
+{
+	int n = 0;
+	char *end;
+
+	while (*s && n < max) {
+		v[n++] = strtoul(s, &end, 0);
+		if (*end != ',' && *end)
+			return -1;
+		s = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int sizes[8] = { 1, 16, 256, 4096 }, threads[4] = { 1, 2 };
+	int nsizes = 4, nthreads = 2, csv = 0, opt, t, s, p, ncpu, maxthr = 0;
+	static const struct option opts[] = {
+		{ "csv", no_argument, NULL, 'c' },
+		{ "time", required_argument, NULL, 't' },
+		{ "threads", required_argument, NULL, 'n' },
+		{ "sizes", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	double rate[4][NR_PATHS][8];
+	struct worker *ws;
+	uint64_t seed = 0x5eed;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			csv = 1;
+			break;
+		case 't':
+			run_ms = strtoul(optarg, NULL, 0);
+			break;
+		case 'n':
+			nthreads = parse_list(optarg, threads, 4);
+			break;
+		case 's':
+			nsizes = parse_list(optarg, sizes, 8);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [--csv] [--time MS] [--threads 1,2] "
+				"[--sizes 1,16,256,4096]\n", argv[0]);
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (nthreads < 1 || nsizes < 1 || run_ms == 0) {
+		fprintf(stderr, "atomik-bench: bad --threads, --sizes or --time\n");
+		return 2;
+	}
+	for (s = 0; s < nsizes; s++) {
+		if (sizes[s] < 1 || sizes[s] > MAX_SIZE) {
+			fprintf(stderr, "atomik-bench: sizes run from 1 to %u\n", MAX_SIZE);
+			return 2;
+		}
+	}
+	for (t = 0; t < nthreads; t++)
+		maxthr = threads[t] > (unsigned int)maxthr ? (int)threads[t] : maxthr;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	ws = calloc(maxthr, sizeof(*ws));
+	for (t = 0; t < maxthr; t++) {
+		struct worker *w = &ws[t];
+		int ret = atomik_open(&w->a, NULL, O_RDWR);
+
+		if (ret) {
+			fprintf(stderr, "atomik-bench: cannot open /dev/atomik: %s\n",
+				strerror(-ret));
+			return 1;
+		}
+		if (atomik_nr_addrs(w->a, &w->nr_addrs) ||
+		    atomik_queue_init(&w->q, w->a, 4096, 0)) {
+			fprintf(stderr, "atomik-bench: cannot set up an io_uring queue\n");
+			return 1;
+		}
+		w->cpu = t % ncpu;
+		w->pairs = calloc(NR_PAIRS, sizeof(*w->pairs));
+		w->private = calloc(w->nr_addrs, sizeof(uint64_t));
+		for (int i = 0; i < NR_PAIRS; i++) {
+			seed ^= seed << 13;
+			seed ^= seed >> 7;
+			seed ^= seed << 17;
+			w->pairs[i].addr = seed % w->nr_addrs;
+			w->pairs[i].delta = seed * 0x9E3779B97F4A7C15ULL;
+		}
+	}
+
+	for (t = 0; t < nthreads; t++)
+		for (p = 0; p < NR_PATHS; p++)
+			for (s = 0; s < nsizes; s++)
+				rate[t][p][s] = measure(ws, threads[t], p, sizes[s]);
+
+	if (csv) {
+		printf("threads,path,batch,deltas_per_sec,ratio_to_userspace\n");
+		for (t = 0; t < nthreads; t++)
+			for (p = 0; p < NR_PATHS; p++)
+				for (s = 0; s < nsizes; s++)
+					printf("%u,%s,%u,%.0f,%.4f\n", threads[t],
+					       path_names[p], sizes[s], rate[t][p][s],
+					       rate[t][p][s] / rate[t][P_USER][s]);
+		return 0;
+	}
+	printf("Deltas per second (millions), %u ms per cell, %d CPUs online.\n"
+	       "Absolute figures under emulation mean little: compare rows.\n\n",
+	       run_ms, ncpu);
+	for (t = 0; t < nthreads; t++) {
+		printf("%u thread%s\n%-14s", threads[t], threads[t] > 1 ? "s" : "", "path");
+		for (s = 0; s < nsizes; s++)
+			printf(" %9s%-5u", "batch ", sizes[s]);
+		printf("\n");
+		for (p = 0; p < NR_PATHS; p++) {
+			printf("%-14s", path_names[p]);
+			for (s = 0; s < nsizes; s++)
+				printf(" %14.3f", rate[t][p][s] / 1e6);
+			printf("\n");
+		}
+		printf("\n");
+	}
+	printf("Ratios (same run):\n");
+	for (t = 0; t < nthreads; t++) {
+		s = nsizes - 1;
+		printf("  %u thread(s), batch %u: uring-batch / userspace = %.3f, "
+		       "uring-batch / ioctl-single = %.1f, ioctl-batch / userspace = %.3f\n",
+		       threads[t], sizes[s],
+		       rate[t][P_URING_BATCH][s] / rate[t][P_USER][s],
+		       rate[t][P_URING_BATCH][s] / rate[t][P_IOCTL_SINGLE][s],
+		       rate[t][P_IOCTL_BATCH][s] / rate[t][P_USER][s]);
+	}
+	if (nthreads > 1) {
+		s = nsizes - 1;
+		for (p = P_IOCTL_BATCH; p < NR_PATHS; p++)
+			printf("  %s, batch %u: %u threads / %u thread = %.2f\n",
+			       path_names[p], sizes[s], threads[nthreads - 1], threads[0],
+			       rate[nthreads - 1][p][s] / rate[0][p][s]);
+	}
+	return 0;
+}
