@@ -23,10 +23,11 @@ SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 			$(wildcard selftests/*_test.c))
 
 TOOLS		:= $(BUILD)/tools/atomik-bench
+EXAMPLES	:= $(BUILD)/examples/two_streams
 
-.PHONY: all module modules clean check lib tools selftests $(addprefix module-,$(KERNELS))
+.PHONY: all module modules clean check lib tools examples selftests $(addprefix module-,$(KERNELS))
 
-all: module lib tools selftests
+all: module lib tools examples selftests
 
 module modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -59,6 +60,12 @@ $(LIB)/$(LIB_SONAME): $(LIB_OBJS) libatomik/libatomik.map
 tools: $(TOOLS)
 
 $(BUILD)/tools/%: tools/%.c $(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
+
+examples: $(EXAMPLES)
+
+$(BUILD)/examples/%: libatomik/examples/%.c $(LIB)/libatomik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
 

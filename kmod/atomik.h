@@ -105,6 +105,7 @@ u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
 struct io_uring_cmd;
 long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
+void atomik_cmd_exit(void);
 int atomik_file_open(struct file *file);
 void atomik_file_release(struct file *file);
 

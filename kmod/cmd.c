@@ -213,18 +213,53 @@ static int atomik_cmd_accum_inline(struct atomik_table *t,
 	return 0;
 }
 
-/* Copy a batch's array into kernel memory.  The count was checked. */
-static void *atomik_copy_array(u64 uptr, u32 count, size_t size, int *err)
+/*
+ * Batch buffers up to ATOMIK_SPARE_BYTES come from a spare kept per CPU, which
+ * saves a round trip through the page allocator for every large batch;
+ * larger ones are allocated for the call.  A CPU holds at most one spare.
+ */
+#define ATOMIK_SPARE_BYTES	(64 * 1024)
+
+static DEFINE_PER_CPU(void *, atomik_spare);
+
+static void *atomik_buf_get(size_t bytes)
 {
 	void *buf;
 
-	buf = kvmalloc_array(count, size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (bytes > ATOMIK_SPARE_BYTES)
+		return kvmalloc(bytes, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	buf = this_cpu_xchg(atomik_spare, NULL);
+	return buf ?: kvmalloc(ATOMIK_SPARE_BYTES, GFP_KERNEL | __GFP_NOWARN);
+}
+
+static void atomik_buf_put(void *buf, size_t bytes)
+{
+	if (bytes <= ATOMIK_SPARE_BYTES)
+		buf = this_cpu_xchg(atomik_spare, buf);
+	kvfree(buf);
+}
+
+void atomik_cmd_exit(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		kvfree(per_cpu(atomik_spare, cpu));
+}
+
+/* Copy a batch's array into kernel memory.  The count was checked. */
+static void *atomik_copy_array(u64 uptr, u32 count, size_t size, int *err)
+{
+	size_t bytes = array_size(count, size);
+	void *buf;
+
+	buf = atomik_buf_get(bytes);
 	if (!buf) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	if (copy_from_user(buf, u64_to_user_ptr(uptr), count * size)) {
-		kvfree(buf);
+	if (copy_from_user(buf, u64_to_user_ptr(uptr), bytes)) {
+		atomik_buf_put(buf, bytes);
 		*err = -EFAULT;
 		return NULL;
 	}
@@ -263,12 +298,12 @@ static int atomik_cmd_accum_batch(struct atomik_table *t, struct atomik_batch *b
 	}
 	atomik_accum_many(t, d, b->count);
 	atomik_count(deltas, b->count);
-	kvfree(d);
+	atomik_buf_put(d, array_size(b->count, sizeof(*d)));
 counted:
 	atomik_count(batches, 1);
 	return 0;
 out:
-	kvfree(d);
+	atomik_buf_put(d, array_size(b->count, sizeof(*d)));
 	return err;
 }
 
@@ -366,7 +401,7 @@ static int atomik_cmd_op_batch(struct file *file, struct atomik_table *t,
 	if (copy_to_user(u64_to_user_ptr(b->ptr), ops, size))
 		err = -EFAULT;
 out:
-	kvfree(ops);
+	atomik_buf_put(ops, array_size(b->count, sizeof(*ops)));
 	return err;
 }
 

@@ -74,6 +74,7 @@ static void __exit atomik_exit(void)
 {
 	misc_deregister(&atomik_misc);
 	atomik_engine_exit();
+	atomik_cmd_exit();
 }
 
 module_init(atomik_init);

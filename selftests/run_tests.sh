@@ -11,7 +11,7 @@ bin=$top/build/selftests
 out=${ATOMIK_OUT:-/tmp}
 
 # Programs that do not go through the engine's transports.
-single="module_test uring_test"
+single="module_test uring_test example_test"
 
 if [ $# -eq 0 ]; then
 	set -- $(cd "$bin" && ls)

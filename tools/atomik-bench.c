@@ -4,7 +4,12 @@
  * a userspace baseline XOR-ing the same (addr, delta) pairs into a private
  * array, all in one run so that the ratios between them mean something.
  *
- * Usage: atomik-bench [--csv] [--time MS] [--threads LIST] [--sizes LIST]
+ * Every cell is measured --repeat times (default 3) and the median is shown:
+ * under emulation a single measurement varies with whatever else the host
+ * is doing.
+ *
+ * Usage: atomik-bench [--csv] [--time MS] [--repeat N] [--threads LIST]
+ *                     [--sizes LIST]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +53,7 @@ struct worker {
 	int err;
 };
 
-static unsigned int run_ms = 300;
+static unsigned int run_ms = 200, repeat = 3;
 static pthread_barrier_t barrier;
 
 static double now(void)
@@ -140,8 +145,8 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-/* Deltas per second with nthreads workers on path, batch size. */
-static double measure(struct worker *ws, int nthreads, enum path path,
+/* Deltas per second with nthreads workers on path, batch size: once. */
+static double measure_once(struct worker *ws, int nthreads, enum path path,
 		      unsigned int size)
 {
 	double rate = 0;
@@ -168,6 +173,26 @@ static double measure(struct worker *ws, int nthreads, enum path path,
 	return rate;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of repeat measurements. */
+static double measure(struct worker *ws, int nthreads, enum path path,
+		      unsigned int size)
+{
+	double r[16];
+	unsigned int i;
+
+	for (i = 0; i < repeat; i++)
+		r[i] = measure_once(ws, nthreads, path, size);
+	qsort(r, repeat, sizeof(r[0]), cmp_double);
+	return r[repeat / 2];
+}
+
 static int parse_list(const char *s, unsigned int *v, int max)
 {
 	int n = 0;
@@ -189,6 +214,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "csv", no_argument, NULL, 'c' },
 		{ "time", required_argument, NULL, 't' },
+		{ "repeat", required_argument, NULL, 'r' },
 		{ "threads", required_argument, NULL, 'n' },
 		{ "sizes", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -206,6 +232,9 @@ int main(int argc, char **argv)
 		case 't':
 			run_ms = strtoul(optarg, NULL, 0);
 			break;
+		case 'r':
+			repeat = strtoul(optarg, NULL, 0);
+			break;
 		case 'n':
 			nthreads = parse_list(optarg, threads, 4);
 			break;
@@ -213,13 +242,13 @@ int main(int argc, char **argv)
 			nsizes = parse_list(optarg, sizes, 8);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [--csv] [--time MS] [--threads 1,2] "
-				"[--sizes 1,16,256,4096]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--csv] [--time MS] [--repeat N] "
+				"[--threads 1,2] [--sizes 1,16,256,4096]\n", argv[0]);
 			return opt == 'h' ? 0 : 2;
 		}
 	}
-	if (nthreads < 1 || nsizes < 1 || run_ms == 0) {
-		fprintf(stderr, "atomik-bench: bad --threads, --sizes or --time\n");
+	if (nthreads < 1 || nsizes < 1 || run_ms == 0 || repeat < 1 || repeat > 16) {
+		fprintf(stderr, "atomik-bench: bad --threads, --sizes, --time or --repeat\n");
 		return 2;
 	}
 	for (s = 0; s < nsizes; s++) {
@@ -273,9 +302,10 @@ int main(int argc, char **argv)
 					       rate[t][p][s] / rate[t][P_USER][s]);
 		return 0;
 	}
-	printf("Deltas per second (millions), %u ms per cell, %d CPUs online.\n"
+	printf("Deltas per second (millions), median of %u runs of %u ms per cell, "
+	       "%d CPUs online.\n"
 	       "Absolute figures under emulation mean little: compare rows.\n\n",
-	       run_ms, ncpu);
+	       repeat, run_ms, ncpu);
 	for (t = 0; t < nthreads; t++) {
 		printf("%u thread%s\n%-14s", threads[t], threads[t] > 1 ? "s" : "", "path");
 		for (s = 0; s < nsizes; s++)
