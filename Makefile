@@ -4,6 +4,7 @@
 # make check      everything, then the selftests in a VM on every kernel of the matrix
 # make module-K   the module for kernel K of the matrix (6.1, 6.12) in build/K/
 
+VERSION		:= 0.1.0
 KERNELS		?= 6.1 6.12
 KDIR		?= $(or $(wildcard /lib/modules/$(shell uname -r)/build),\
 			$(shell $(CURDIR)/tools/atomik-kernels --print-kdir 6.1))
@@ -22,10 +23,19 @@ KMOD_SRC	:= Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] uapi/
 SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 			$(wildcard selftests/*_test.c))
 
-TOOLS		:= $(BUILD)/tools/atomik-bench
+TOOLS		:= $(BUILD)/tools/atomik $(BUILD)/tools/atomik-bench
 EXAMPLES	:= $(BUILD)/examples/two_streams
 
-.PHONY: all module modules clean check lib tools examples selftests $(addprefix module-,$(KERNELS))
+PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+MANDIR		?= $(PREFIX)/share/man
+UDEVDIR		?= /usr/lib/udev/rules.d
+DKMSDIR		?= /usr/src/atomik-$(VERSION)
+
+.PHONY: all module modules clean check lib tools examples selftests demo \
+	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests
 
@@ -75,6 +85,53 @@ $(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h \
 		$(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
+
+# make install [DESTDIR=...] [PREFIX=/usr/local]: the module (for KDIR), the
+# library, its headers and pkg-config file, the tools, the man pages and the
+# udev rule.  install-dkms puts the module's sources where DKMS wants them.
+install: install-module install-lib install-tools install-udev
+
+install-lib: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/linux \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 0644 $(LIB)/libatomik.a $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(LIB)/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libatomik.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' libatomik/libatomik.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/atomik.pc
+	install -m 0644 libatomik/atomik.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 uapi/linux/atomik.h $(DESTDIR)$(INCLUDEDIR)/linux/
+	install -m 0644 $(wildcard libatomik/man/*.3) $(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 $(wildcard libatomik/man/*.7) $(DESTDIR)$(MANDIR)/man7/
+
+install-tools: tools
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 tools/atomik.1 $(DESTDIR)$(MANDIR)/man1/
+
+install-udev:
+	install -d $(DESTDIR)$(UDEVDIR)
+	install -m 0644 packaging/60-atomik.rules $(DESTDIR)$(UDEVDIR)/
+
+install-module: module
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
+		INSTALL_MOD_DIR=updates modules_install
+
+install-dkms:
+	install -d $(DESTDIR)$(DKMSDIR)
+	find Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] uapi/linux/*.h)) \
+		| cpio -pdmu --quiet $(DESTDIR)$(DKMSDIR)
+	sed 's/^PACKAGE_VERSION=.*/PACKAGE_VERSION="$(VERSION)"/' dkms.conf \
+		> $(DESTDIR)$(DKMSDIR)/dkms.conf
+
+# The main job: the demo and a short benchmark in the VM, on the 6.12 kernel.
+demo:
+	tools/atomik-kernels --setup 6.12
+	$(MAKE) module-6.12 lib tools
+	tools/atomik-vm --kernel 6.12 --cpus 2 -- sh -c \
+		'build/tools/atomik demo && echo && build/tools/atomik bench \
+		 --threads 1,2 --sizes 1,256,4096 --time 100 --repeat 1'
 
 # On a fresh Debian 12 machine, as root, the first step installs what the
 # build and the VM need (apt-get) and fetches the kernels of the matrix.

@@ -34,8 +34,10 @@ int atomik_open(struct atomik **a, const char *path, int flags)
 	if (!a || (flags != O_RDWR && flags != O_RDONLY))
 		return -EINVAL;
 	h = malloc(sizeof(*h));
-	if (!h)
+	if (!h) {
+		errno = saved;
 		return -ENOMEM;
+	}
 	h->fd = open(path ? path : "/dev/atomik", flags | O_CLOEXEC);
 	if (h->fd < 0) {
 		int ret = -errno;

@@ -11,6 +11,7 @@
 #ifndef LIBATOMIK_ATOMIK_H
 #define LIBATOMIK_ATOMIK_H
 
+#include <fcntl.h>	/* O_RDWR, O_RDONLY for atomik_open() */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,8 +74,9 @@ struct atomik_completion {
 
 /* Queue flags. */
 #define ATOMIK_QUEUE_SMALL	(1U << 0)	/* 64-byte SQEs, 16-byte CQEs: no
-						 * inline batches and no swap;
-						 * reads go through the pointer */
+						 * inline batches, swap or read
+						 * range; reads go through the
+						 * pointer */
 
 int atomik_queue_init(struct atomik_queue **q, struct atomik *a,
 		      unsigned int entries, unsigned int flags);

@@ -38,11 +38,15 @@ int atomik_queue_init(struct atomik_queue **qp, struct atomik *a,
 	unsigned int i;
 	int ret;
 
+	int saved = errno;
+
 	if (!qp || !a || entries == 0 || flags & ~ATOMIK_QUEUE_SMALL)
 		return -EINVAL;
 	q = calloc(1, sizeof(*q));
-	if (!q)
+	if (!q) {
+		errno = saved;
 		return -ENOMEM;
+	}
 	memset(&p, 0, sizeof(p));
 	if (!(flags & ATOMIK_QUEUE_SMALL))
 		p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
@@ -57,6 +61,7 @@ int atomik_queue_init(struct atomik_queue **qp, struct atomik *a,
 	if (!q->slots) {
 		io_uring_queue_exit(&q->ring);
 		free(q);
+		errno = saved;
 		return -ENOMEM;
 	}
 	for (i = 0; i < q->nr_slots; i++)
@@ -139,6 +144,8 @@ int atomik_queue_accum_inline(struct atomik_queue *q,
 	memset(&inl, 0, sizeof(inl));
 	inl.count = n;
 	for (i = 0; i < n; i++) {
+		if (deltas[i].reserved)
+			return -EINVAL;
 		inl.addr[i] = deltas[i].addr;
 		inl.delta[i] = deltas[i].delta;
 	}

@@ -4,7 +4,7 @@
  */
 #include "util.h"
 
-TEST(readme_two_streams_converge)
+static void run_example(const char *rel)
 {
 	char path[512], line[256] = "";
 	const char *top = getenv("ATOMIK_TOP");
@@ -12,7 +12,9 @@ TEST(readme_two_streams_converge)
 	FILE *p;
 
 	ASSERT_TRUE(top != NULL);
-	snprintf(path, sizeof(path), "%s/build/examples/two_streams", top);
+	snprintf(path, sizeof(path), "%s/%s", top, rel);
+	if (access(path, X_OK))
+		SKIP("%s is not built (make check builds it)", rel);
 	p = popen(path, "r");
 	ASSERT_TRUE(p != NULL);
 	ASSERT_TRUE(fgets(line, sizeof(line), p) != NULL);
@@ -22,4 +24,16 @@ TEST(readme_two_streams_converge)
 	ASSERT_EQ(strcmp(line, "A: 0xcafe4541  B: 0xcafe4541  converged"), 0);
 	/* And it cleans up after itself. */
 	ASSERT_EQ(sysfs_u64("nr_tables"), tables);
+}
+
+TEST(readme_two_streams_converge)
+{
+	run_example("build/examples/two_streams");
+}
+
+/* The same program built against the installed library through pkg-config
+ * by make check's host checks. */
+TEST(installed_library_two_streams_converge)
+{
+	run_example("build/check/host/two_streams_pkgconfig");
 }

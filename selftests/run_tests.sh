@@ -11,16 +11,18 @@ bin=$top/build/selftests
 out=${ATOMIK_OUT:-/tmp}
 
 # Programs that do not go through the engine's transports.
-single="module_test uring_test example_test"
+single="module_test uring_test example_test tool_test"
 
 if [ $# -eq 0 ]; then
-	set -- $(cd "$bin" && ls)
+	set -- $(cd "$bin" && ls) $(cd "$top/selftests" && ls *_test.sh | sed 's/\.sh$//')
 fi
 
 rc=0
 run() {	# name transport tapfile
 	echo "# selftest $1 ($2)"
-	ATOMIK_TRANSPORT=$2 "$bin/$1" > "$3" 2>&1
+	prog=$bin/$1
+	[ -f "$top/selftests/$1.sh" ] && prog="sh $top/selftests/$1.sh"
+	ATOMIK_TRANSPORT=$2 $prog > "$3" 2>&1
 	st=$?
 	cat "$3"
 	echo "# exit: $st" >> "$3"

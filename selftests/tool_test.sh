@@ -1,0 +1,194 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The atomik command, as a user at a shell meets it: outputs checked, not
+# only exit codes.  Runs inside the VM with the module loaded; prints TAP.
+top=${ATOMIK_TOP:?}
+atomik=$top/build/tools/atomik
+tmp=$(mktemp -d)
+n=0 failed=0
+
+echo "TAP version 13"
+echo "1..12"
+
+# check NAME: the test passes when the commands before it set ok=1.
+check() {
+	n=$((n + 1))
+	if [ "$ok" = 1 ]; then
+		echo "ok $n $1"
+	else
+		echo "not ok $n $1"
+		failed=$((failed + 1))
+	fi
+}
+fail() { echo "# $*"; ok=0; }
+expect() {	# expect WANT GOT WHAT
+	[ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+reload() {
+	rmmod atomik || fail "rmmod"
+	# shellcheck disable=SC2086
+	insmod "$ATOMIK_KO" $ATOMIK_MODPARAMS "$@" || fail "insmod $*"
+}
+
+ok=1
+out=$($atomik info) || fail "info exit $?"
+expect "addresses:     $(cat /sys/class/misc/atomik/nr_addrs)" \
+	"$(echo "$out" | grep '^addresses:')" "info addresses"
+echo "$out" | grep -q '^features:      tables swap op_batch read_range read_accum uring_cmd$' ||
+	fail "info features: $out"
+json=$($atomik info --json) || fail "info --json exit $?"
+echo "$json" | grep -q "\"nr_addrs\": $(cat /sys/class/misc/atomik/nr_addrs)," ||
+	fail "json: $json"
+check info
+
+ok=1
+before=$(cat /sys/class/misc/atomik/deltas)
+$atomik accum 0 1 || fail "accum exit $?"
+out=$($atomik stat) || fail "stat exit $?"
+expect "deltas   $((before + 1))" "$(echo "$out" | grep '^deltas')" "stat deltas"
+expect "errors   $(cat /sys/class/misc/atomik/errors)" "$(echo "$out" | grep '^errors')" \
+	"stat errors"
+$atomik stat --json | grep -q "^{\"deltas\": $((before + 1)), \"batches\": " ||
+	fail "stat --json: $($atomik stat --json)"
+check stat
+
+ok=1
+$atomik load 5 0x10 && $atomik accum 5 0x01 || fail "load/accum exit"
+expect 0x0000000000000011 "$($atomik read 5)" "read hex"
+expect 17 "$($atomik read --dec 5)" "read dec"
+expect 0x0000000000000001 "$($atomik read --accum 5)" "read accum"
+$atomik load 6 0xffffffffffffffff || fail "load 2^64-1"
+out=$($atomik read 5 2)
+expect "0x5 0x0000000000000011
+0x6 0xffffffffffffffff" "$out" "read range"
+check load_accum_read
+
+ok=1
+printf '# deltas\n7 0x100\n\n  8 2\n7 0x1\n' > "$tmp/deltas"
+$atomik load 7 0 && $atomik load 8 0 || fail "load"
+expect "3 deltas applied" "$($atomik batch "$tmp/deltas")" "batch file"
+expect 0x0000000000000101 "$($atomik read 7)" "batch addr 7"
+expect "3 deltas applied" "$(cat "$tmp/deltas" | $atomik batch)" "batch stdin"
+expect 0x0000000000000000 "$($atomik read 7)" "batch twice cancels"
+check batch
+
+ok=1
+printf '9 1\n9 oops\n9 2\n' > "$tmp/bad"
+$atomik load 9 0
+$atomik batch "$tmp/bad" 2> "$tmp/err"
+expect 2 $? "batch bad line exit"
+grep -q 'line 2' "$tmp/err" || fail "batch message: $(cat "$tmp/err")"
+expect 0x0000000000000000 "$($atomik read 9)" "nothing applied from the bad batch"
+printf '9 1\n99999999 1\n' > "$tmp/range"
+$atomik batch "$tmp/range" 2> "$tmp/err"
+expect 1 $? "batch out of range exit"
+expect 0x0000000000000000 "$($atomik read 9)" "a bad batch applies nothing"
+check batch_errors
+
+# save, unload and reload the module, restore: every address as before,
+# both its state and its accumulated deltas.
+ok=1
+i=0
+while [ $i -lt 40 ]; do
+	$atomik load $((i * 97)) $((i * 12345 + 7)) || fail "load"
+	$atomik accum $((i * 97)) $((i * 3 + 1)) || fail "accum"
+	i=$((i + 1))
+done
+$atomik read 0 4096 > "$tmp/state.before"
+$atomik read --accum 0 4096 > "$tmp/accum.before"
+expect "saved 4096 addresses to $tmp/save" "$($atomik save "$tmp/save")" "save"
+expect $((24 + 4096 * 16)) "$(wc -c < "$tmp/save")" "save size"
+reload
+expect 0x0000000000000000 "$($atomik read 97)" "after reload"
+expect "restored 4096 addresses from $tmp/save" "$($atomik restore "$tmp/save")" "restore"
+$atomik read 0 4096 > "$tmp/state.after"
+$atomik read --accum 0 4096 > "$tmp/accum.after"
+cmp -s "$tmp/state.before" "$tmp/state.after" || fail "states differ after restore"
+cmp -s "$tmp/accum.before" "$tmp/accum.after" || fail "accumulated deltas differ"
+check save_reload_restore
+
+# A corrupt, truncated or foreign file is refused and changes nothing.
+ok=1
+$atomik load 97 0x5555
+cp "$tmp/save" "$tmp/corrupt"
+printf '\001' | dd of="$tmp/corrupt" bs=1 seek=1000 conv=notrunc 2>/dev/null
+$atomik restore "$tmp/corrupt" 2> "$tmp/err"
+expect 4 $? "corrupt exit"
+grep -q 'corrupt' "$tmp/err" || fail "corrupt message: $(cat "$tmp/err")"
+head -c 5000 "$tmp/save" > "$tmp/short"
+$atomik restore "$tmp/short" 2> "$tmp/err"
+expect 4 $? "truncated exit"
+grep -q 'truncated' "$tmp/err" || fail "truncated message: $(cat "$tmp/err")"
+head -c 10 "$tmp/save" > "$tmp/tiny"
+$atomik restore "$tmp/tiny" 2>/dev/null
+expect 4 $? "tiny exit"
+echo "not a save file at all, not at all" > "$tmp/foreign"
+$atomik restore "$tmp/foreign" 2> "$tmp/err"
+expect 4 $? "foreign exit"
+grep -q 'not an atomik save file' "$tmp/err" || fail "foreign message"
+expect 0x0000000000005555 "$($atomik read 97)" "device unchanged"
+check restore_refuses_bad_files
+
+# A file from a table of another size is refused too.
+ok=1
+reload nr_addrs=128
+$atomik load 3 0x33
+$atomik restore "$tmp/save" 2> "$tmp/err"
+expect 4 $? "mismatch exit"
+grep -q 'holds 4096 addresses but the table has 128' "$tmp/err" ||
+	fail "mismatch message: $(cat "$tmp/err")"
+expect 0x0000000000000033 "$($atomik read 3)" "unchanged after mismatch"
+reload
+check restore_refuses_other_size
+
+ok=1
+out=$($atomik demo) || fail "demo exit $?"
+echo "$out"  | sed 's/^/# /'
+echo "$out" | grep -q '^converged: every node holds 0xca014541 = ' || fail "demo converged"
+echo "$out" | grep -q 'A receives A.s delta a second time *A=0xca0145be' ||
+	fail "demo self-inverse"
+expect 1 "$(cat /sys/class/misc/atomik/nr_tables)" "demo cleans up"
+check demo
+
+ok=1
+$atomik frobnicate 2>/dev/null; expect 2 $? "unknown command"
+$atomik read zz 2>/dev/null; expect 2 $? "bad number"
+$atomik accum 1 -1 2>/dev/null; expect 2 $? "negative number"
+$atomik read " 1" 2>/dev/null; expect 2 $? "leading space"
+$atomik load 010 0x77 && $atomik load 8 0 || fail "load 010"
+expect 0x0000000000000077 "$($atomik read 10)" "010 is decimal ten, not octal"
+$atomik read 0x100000000 2>/dev/null; expect 2 $? "address over 32 bits"
+$atomik load 1 2>/dev/null; expect 2 $? "missing argument"
+$atomik read 4096 2> "$tmp/err"; expect 1 $? "address out of range"
+grep -q 'out of range' "$tmp/err" || fail "range message: $(cat "$tmp/err")"
+$atomik --table 77 read 0 2> "$tmp/err"; expect 1 $? "no such table"
+$atomik load --help | grep -q '^usage: atomik .*load ADDR VALUE$' || fail "load --help"
+check exit_codes
+
+# Errors that tell the user what to do.
+ok=1
+chmod 600 /dev/atomik
+grep -q '^user:' /etc/passwd || echo 'user:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd
+su -s /bin/sh user -c "$atomik info" 2> "$tmp/err"
+expect 3 $? "permission exit"
+grep -q "permission denied: add yourself to the group" "$tmp/err" ||
+	fail "permission message: $(cat "$tmp/err")"
+rmmod atomik || fail rmmod
+$atomik info 2> "$tmp/err"
+expect 3 $? "no module exit"
+grep -q "the atomik module is not loaded" "$tmp/err" || fail "no module message"
+$atomik stat 2>/dev/null
+expect 3 $? "stat without module"
+# shellcheck disable=SC2086
+insmod "$ATOMIK_KO" $ATOMIK_MODPARAMS || fail insmod
+check error_messages
+
+ok=1
+out=$($atomik bench --threads 1 --sizes 16 --time 20 --repeat 1) || fail "bench exit $?"
+echo "$out" | grep -q '^uring-batch ' || fail "bench table: $out"
+check bench
+
+rm -rf "$tmp"
+echo "# Totals: pass:$((n - failed)) fail:$failed"
+[ $failed -eq 0 ]

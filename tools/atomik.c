@@ -1,0 +1,769 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * atomik: the command-line interface to /dev/atomik.  See atomik(1).
+ *
+ * Exit status: 0 success, 1 an operation failed, 2 usage error, 3 the device
+ * cannot be opened, 4 a file was refused (restore) or could not be written.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "atomik.h"
+
+#define EXIT_OPFAIL	1
+#define EXIT_USAGE	2
+#define EXIT_NODEV	3
+#define EXIT_BADFILE	4
+
+#define SYSFS		"/sys/class/misc/atomik/"
+#define BATCH		4096
+
+/* save/restore file format, little-endian throughout. */
+#define SAVE_MAGIC	"ATOMIKS1"
+#define SAVE_VERSION	1
+
+struct save_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t nr_addrs;
+	uint64_t checksum;	/* FNV-1a 64 of the records */
+};
+
+struct save_record {
+	uint64_t ref;
+	uint64_t accum;
+};
+
+static const char *device;
+static uint32_t table_id;
+static int table_given;
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("atomik: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+/* Decimal, or hexadecimal after 0x: no sign, no spaces, no octal. */
+static int parse_u64(const char *s, uint64_t *v)
+{
+	int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	const char *digits = hex ? s + 2 : s;
+	char *end;
+
+	if (!(hex ? isxdigit((unsigned char)*digits) : isdigit((unsigned char)*digits)))
+		return 0;
+	errno = 0;
+	*v = strtoull(digits, &end, hex ? 16 : 10);
+	return !errno && !*end;
+}
+
+static uint64_t number(const char *s, const char *what)
+{
+	uint64_t v;
+
+	if (!parse_u64(s, &v))
+		die(EXIT_USAGE, "%s '%s' is not a number (decimal or 0x hex)", what, s);
+	return v;
+}
+
+static uint32_t number32(const char *s, const char *what)
+{
+	uint64_t v = number(s, what);
+
+	if (v > UINT32_MAX)
+		die(EXIT_USAGE, "%s '%s' is larger than 32 bits", what, s);
+	return v;
+}
+
+/* An operation failed: say what and why, with a hint where there is one. */
+static void fail(const char *what, int err)
+{
+	const char *hint = "";
+
+	switch (-err) {
+	case EINVAL:
+		hint = " (an address out of range, or a bad value)";
+		break;
+	case EBADF:
+		hint = " (the device was opened read-only)";
+		break;
+	case EPERM:
+		hint = " (the table belongs to another user)";
+		break;
+	case ENODEV:
+		hint = " (the table was destroyed)";
+		break;
+	case ENOENT:
+		hint = " (no such table)";
+		break;
+	case ENOSPC:
+		hint = " (the module's memory cap is reached: see memory_cap in sysfs)";
+		break;
+	}
+	die(EXIT_OPFAIL, "%s: %s%s", what, strerror(-err), hint);
+}
+
+static struct atomik *open_device(int flags)
+{
+	const char *path = device ? device : "/dev/atomik";
+	struct atomik *a;
+	int ret;
+
+	ret = atomik_open(&a, path, flags);
+	if (ret == -ENOENT)
+		die(EXIT_NODEV, "%s does not exist: the atomik module is not loaded "
+		    "(load it with 'modprobe atomik')", path);
+	if (ret == -EACCES || ret == -EPERM)
+		die(EXIT_NODEV, "%s: permission denied: add yourself to the group that "
+		    "owns it (the packaged udev rule makes it group 'atomik', mode 0660)",
+		    path);
+	if (ret)
+		die(EXIT_NODEV, "cannot open %s: %s", path, strerror(-ret));
+	if (table_given) {
+		ret = atomik_table_select(a, table_id);
+		if (ret)
+			fail("selecting the table", ret);
+	}
+	return a;
+}
+
+static int sysfs_read(const char *name, char *buf, size_t len)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), SYSFS "%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, len, f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+static int want_help(int argc, char **argv, const char *usage)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: atomik [--device PATH] [--table ID] %s\n", usage);
+			exit(0);
+		}
+	}
+	return 0;
+}
+
+static void usage_error(const char *usage)
+{
+	die(EXIT_USAGE, "usage: atomik [--device PATH] [--table ID] %s", usage);
+}
+
+static int has_flag(int *argc, char **argv, const char *flag)
+{
+	int i, j;
+
+	for (i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], flag)) {
+			for (j = i; j < *argc - 1; j++)
+				argv[j] = argv[j + 1];
+			(*argc)--;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static const struct {
+	uint64_t bit;
+	const char *name;
+} features[] = {
+	{ ATOMIK_FEAT_TABLES, "tables" },
+	{ ATOMIK_FEAT_SWAP, "swap" },
+	{ ATOMIK_FEAT_OP_BATCH, "op_batch" },
+	{ ATOMIK_FEAT_READ_RANGE, "read_range" },
+	{ ATOMIK_FEAT_READ_ACCUM, "read_accum" },
+	{ ATOMIK_FEAT_URING_CMD, "uring_cmd" },
+};
+
+static int cmd_info(int argc, char **argv)
+{
+	const char *u = "info [--json]";
+	int json = has_flag(&argc, argv, "--json");
+	struct atomik_info info;
+	struct atomik *a;
+	unsigned int i;
+	int ret, first = 1;
+
+	want_help(argc, argv, u);
+	if (argc != 1)
+		usage_error(u);
+	a = open_device(O_RDONLY);
+	ret = atomik_info(a, &info);
+	if (ret)
+		fail("reading the device's facts", ret);
+	if (json) {
+		printf("{\"abi_version\": %u, \"table\": %u, \"nr_addrs\": %u, "
+		       "\"nr_tables\": %u, \"max_batch\": %u, \"memory_bytes\": %" PRIu64
+		       ", \"memory_cap\": %" PRIu64 ", \"nr_slots\": %u, \"features\": [",
+		       info.abi_version, info.table_id, info.nr_addrs, info.nr_tables,
+		       info.max_batch, (uint64_t)info.memory_bytes,
+		       (uint64_t)info.memory_cap, info.nr_slots);
+		for (i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+			if (info.features & features[i].bit) {
+				printf("%s\"%s\"", first ? "" : ", ", features[i].name);
+				first = 0;
+			}
+		}
+		printf("]}\n");
+	} else {
+		printf("ABI version:   %u\n", info.abi_version);
+		printf("table:         %u\n", info.table_id);
+		printf("addresses:     %u\n", info.nr_addrs);
+		printf("tables:        %u\n", info.nr_tables);
+		printf("batch limit:   %u\n", info.max_batch);
+		printf("memory:        %" PRIu64 " of %" PRIu64 " bytes\n",
+		       (uint64_t)info.memory_bytes, (uint64_t)info.memory_cap);
+		printf("slots:         %u (possible CPUs)\n", info.nr_slots);
+		printf("features:     ");
+		for (i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+			if (info.features & features[i].bit)
+				printf(" %s", features[i].name);
+		printf("\n");
+	}
+	atomik_close(a);
+	return 0;
+}
+
+static const char *const counters[] = {
+	"deltas", "batches", "reads", "loads", "swaps", "errors",
+};
+
+static int cmd_stat(int argc, char **argv)
+{
+	const char *u = "stat [--json]";
+	int json = has_flag(&argc, argv, "--json");
+	char buf[64];
+	unsigned int i;
+	int ret;
+
+	want_help(argc, argv, u);
+	if (argc != 1)
+		usage_error(u);
+	if (json)
+		printf("{");
+	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		ret = sysfs_read(counters[i], buf, sizeof(buf));
+		if (ret == -ENOENT)
+			die(EXIT_NODEV, "%s is missing: the atomik module is not loaded",
+			    SYSFS);
+		if (ret)
+			die(EXIT_OPFAIL, "reading %s%s: %s", SYSFS, counters[i],
+			    strerror(-ret));
+		if (json)
+			printf("%s\"%s\": %s", i ? ", " : "", counters[i], buf);
+		else
+			printf("%-8s %s\n", counters[i], buf);
+	}
+	if (json)
+		printf("}\n");
+	return 0;
+}
+
+static int cmd_load_accum(int argc, char **argv, int load)
+{
+	const char *u = load ? "load ADDR VALUE" : "accum ADDR DELTA";
+	struct atomik *a;
+	uint32_t addr;
+	uint64_t v;
+	int ret;
+
+	want_help(argc, argv, u);
+	if (argc != 3)
+		usage_error(u);
+	addr = number32(argv[1], "address");
+	v = number(argv[2], load ? "value" : "delta");
+	a = open_device(O_RDWR);
+	ret = load ? atomik_load(a, addr, v) : atomik_accum(a, addr, v);
+	if (ret)
+		fail(load ? "load" : "accum", ret);
+	atomik_close(a);
+	return 0;
+}
+
+static void print_value(uint64_t v, int dec)
+{
+	if (dec)
+		printf("%" PRIu64, v);
+	else
+		printf("0x%016" PRIx64, v);
+}
+
+static int cmd_read(int argc, char **argv)
+{
+	const char *u = "read [--dec] [--accum] ADDR [COUNT]";
+	int dec = has_flag(&argc, argv, "--dec");
+	int accum = has_flag(&argc, argv, "--accum");
+	uint32_t addr, count, i, n;
+	uint64_t *v;
+	struct atomik *a;
+	int ret;
+
+	want_help(argc, argv, u);
+	if (argc != 2 && argc != 3)
+		usage_error(u);
+	addr = number32(argv[1], "address");
+	a = open_device(O_RDONLY);
+	if (argc == 2) {
+		uint64_t s;
+
+		ret = accum ? atomik_read_accum(a, addr, &s) : atomik_read(a, addr, &s);
+		if (ret)
+			fail("read", ret);
+		print_value(s, dec);
+		printf("\n");
+		atomik_close(a);
+		return 0;
+	}
+	count = number32(argv[2], "count");
+	v = malloc(sizeof(*v) * (count < BATCH ? count : BATCH) + 1);
+	if (!v)
+		die(EXIT_OPFAIL, "out of memory");
+	for (i = 0; i < count; i += n) {
+		struct atomik_range r;
+
+		n = count - i < BATCH ? count - i : BATCH;
+		r = (struct atomik_range){ .ptr = (uintptr_t)v, .first = addr + i,
+					   .count = n,
+					   .flags = accum ? ATOMIK_READ_ACCUM : 0 };
+		if (ioctl(atomik_fd(a), ATOMIK_IOC_READ_RANGE, &r) < 0)
+			fail("read", -errno);
+		for (uint32_t k = 0; k < n; k++) {
+			printf(dec ? "%" PRIu32 " " : "0x%" PRIx32 " ", addr + i + k);
+			print_value(v[k], dec);
+			printf("\n");
+		}
+	}
+	free(v);
+	atomik_close(a);
+	return 0;
+}
+
+static int cmd_batch(int argc, char **argv)
+{
+	const char *u = "batch [FILE]";
+	struct atomik_delta *d;
+	char line[256], a1[128], a2[128];
+	unsigned long lineno = 0;
+	uint64_t total = 0, addr, delta;
+	struct atomik *a;
+	size_t n = 0;
+	FILE *f = stdin;
+	int ret;
+
+	want_help(argc, argv, u);
+	if (argc > 2)
+		usage_error(u);
+	if (argc == 2 && strcmp(argv[1], "-")) {
+		f = fopen(argv[1], "r");
+		if (!f)
+			die(EXIT_USAGE, "cannot read %s: %s", argv[1], strerror(errno));
+	}
+	d = calloc(BATCH, sizeof(*d));
+	if (!d)
+		die(EXIT_OPFAIL, "out of memory");
+	a = open_device(O_RDWR);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " \t");
+		char extra;
+
+		lineno++;
+		if (*p == '#' || *p == '\n' || !*p)
+			continue;
+		if (sscanf(p, "%127s %127s %c", a1, a2, &extra) != 2 ||
+		    !parse_u64(a1, &addr) || addr > UINT32_MAX ||
+		    !parse_u64(a2, &delta))
+			die(EXIT_USAGE, "line %lu: expected 'ADDR DELTA' (numbers, decimal "
+			    "or 0x hex); %" PRIu64 " deltas before it were applied, none "
+			    "from it on", lineno, total);
+		d[n].addr = addr;
+		d[n].delta = delta;
+		if (++n == BATCH) {
+			ret = atomik_accum_batch(a, d, n);
+			if (ret)
+				fail("batch", ret);
+			total += n;
+			n = 0;
+		}
+	}
+	if (n) {
+		ret = atomik_accum_batch(a, d, n);
+		if (ret)
+			fail("batch", ret);
+		total += n;
+	}
+	printf("%" PRIu64 " deltas applied\n", total);
+	free(d);
+	atomik_close(a);
+	return 0;
+}
+
+static uint64_t fnv1a(const void *p, size_t len)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (len--) {
+		h ^= *c++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static int cmd_save(int argc, char **argv)
+{
+	const char *u = "save FILE";
+	struct save_header h = { .version = SAVE_VERSION };
+	struct save_record *rec;
+	uint64_t *state, *acc;
+	struct atomik *a;
+	uint32_t n, i;
+	FILE *f;
+	int ret;
+
+	want_help(argc, argv, u);
+	if (argc != 2)
+		usage_error(u);
+	a = open_device(O_RDONLY);
+	ret = atomik_nr_addrs(a, &n);
+	if (ret)
+		fail("reading the table's size", ret);
+	rec = calloc(n, sizeof(*rec));
+	state = calloc(n, sizeof(*state));
+	acc = calloc(n, sizeof(*acc));
+	if (!rec || !state || !acc)
+		die(EXIT_OPFAIL, "out of memory");
+	struct atomik_range r = { .ptr = (uintptr_t)acc, .count = n,
+				  .flags = ATOMIK_READ_ACCUM };
+	if (ioctl(atomik_fd(a), ATOMIK_IOC_READ_RANGE, &r) < 0)
+		fail("reading the accumulated deltas", -errno);
+	ret = atomik_read_range(a, 0, n, state);
+	if (ret)
+		fail("reading the states", ret);
+	for (i = 0; i < n; i++) {
+		rec[i].ref = state[i] ^ acc[i];
+		rec[i].accum = acc[i];
+	}
+	memcpy(h.magic, SAVE_MAGIC, 8);
+	h.nr_addrs = n;
+	h.checksum = fnv1a(rec, sizeof(*rec) * n);
+	f = fopen(argv[1], "wb");
+	if (!f || fwrite(&h, sizeof(h), 1, f) != 1 ||
+	    fwrite(rec, sizeof(*rec), n, f) != n || fclose(f))
+		die(EXIT_BADFILE, "cannot write %s: %s", argv[1], strerror(errno));
+	printf("saved %u addresses to %s\n", n, argv[1]);
+	atomik_close(a);
+	return 0;
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	const char *u = "restore FILE";
+	struct save_record *rec;
+	struct atomik_op *ops;
+	struct save_header h;
+	struct atomik *a;
+	uint32_t n, i, k;
+	char extra;
+	FILE *f;
+	int ret;
+
+	want_help(argc, argv, u);
+	if (argc != 2)
+		usage_error(u);
+	f = fopen(argv[1], "rb");
+	if (!f)
+		die(EXIT_BADFILE, "cannot read %s: %s", argv[1], strerror(errno));
+	if (fread(&h, sizeof(h), 1, f) != 1)
+		die(EXIT_BADFILE, "%s is truncated: no complete header; nothing restored",
+		    argv[1]);
+	if (memcmp(h.magic, SAVE_MAGIC, 8))
+		die(EXIT_BADFILE, "%s is not an atomik save file; nothing restored", argv[1]);
+	if (h.version != SAVE_VERSION)
+		die(EXIT_BADFILE, "%s has format version %u, this tool reads %u; "
+		    "nothing restored", argv[1], h.version, SAVE_VERSION);
+	a = open_device(O_RDWR);
+	ret = atomik_nr_addrs(a, &n);
+	if (ret)
+		fail("reading the table's size", ret);
+	if (h.nr_addrs != n)
+		die(EXIT_BADFILE, "%s holds %u addresses but the table has %u; "
+		    "nothing restored", argv[1], h.nr_addrs, n);
+	rec = calloc(n ? n : 1, sizeof(*rec));
+	ops = calloc(2 * BATCH, sizeof(*ops));
+	if (!rec || !ops)
+		die(EXIT_OPFAIL, "out of memory");
+	if (fread(rec, sizeof(*rec), n, f) != n)
+		die(EXIT_BADFILE, "%s is truncated; nothing restored", argv[1]);
+	if (fread(&extra, 1, 1, f) == 1)
+		die(EXIT_BADFILE, "%s has data past its end; nothing restored", argv[1]);
+	fclose(f);
+	if (fnv1a(rec, sizeof(*rec) * n) != h.checksum)
+		die(EXIT_BADFILE, "%s is corrupt (checksum mismatch); nothing restored",
+		    argv[1]);
+	/* The file is sound: load each reference, then replay its deltas. */
+	for (i = 0; i < n; i += k) {
+		uint32_t m = n - i < BATCH ? n - i : BATCH;
+
+		for (k = 0; k < m; k++) {
+			ops[2 * k] = (struct atomik_op){ .opcode = ATOMIK_OP_LOAD,
+				.addr = i + k, .value = rec[i + k].ref };
+			ops[2 * k + 1] = (struct atomik_op){ .opcode = ATOMIK_OP_ACCUM,
+				.addr = i + k, .value = rec[i + k].accum };
+		}
+		ret = atomik_op_batch(a, ops, 2 * m);
+		if (ret)
+			fail("restore", ret);
+	}
+	printf("restored %u addresses from %s\n", n, argv[1]);
+	atomik_close(a);
+	return 0;
+}
+
+static void demo_read(struct atomik *const *nodes, const char *step)
+{
+	static const char names[] = "ABC";
+	uint64_t v;
+	int i;
+
+	printf("%-44s", step);
+	int ret;
+
+	for (i = 0; i < 3; i++) {
+		ret = atomik_read(nodes[i], 0, &v);
+		if (ret)
+			fail("read", ret);
+		printf("  %c=0x%08" PRIx64, names[i], v);
+	}
+	printf("\n");
+}
+
+static void demo_accum(struct atomik *n, uint64_t d)
+{
+	int ret = atomik_accum(n, 0, d);
+
+	if (ret)
+		fail("accum", ret);
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+	const uint64_t init = 0xCAFEBABE, dA = 0x000000FF, dB = 0x0000FF00,
+		       dC = 0x00FF0000;
+	struct atomik *n[3];
+	uint32_t t[3];
+	uint64_t va, vb, vc;
+	int i, ret;
+
+	want_help(argc, argv, "demo");
+	if (argc != 1)
+		usage_error("demo");
+	printf("Three nodes, A, B and C, each a table of its own, start from the same\n"
+	       "reference state, accumulate their own delta, and exchange deltas in\n"
+	       "different orders.\n\n");
+	for (i = 0; i < 3; i++) {
+		n[i] = open_device(O_RDWR);
+		ret = atomik_table_create(n[i], 1, ATOMIK_TABLE_SELECT, &t[i]);
+		if (ret)
+			fail("creating a table", ret);
+		ret = atomik_load(n[i], 0, init);
+		if (ret)
+			fail("load", ret);
+	}
+	demo_read(n, "load 0xCAFEBABE on every node");
+	demo_accum(n[0], dA);
+	demo_accum(n[1], dB);
+	demo_accum(n[2], dC);
+	demo_read(n, "A ^= 0xFF, B ^= 0xFF00, C ^= 0xFF0000");
+	demo_accum(n[0], dB);
+	demo_accum(n[0], dC);
+	demo_read(n, "A receives B's delta, then C's");
+	demo_accum(n[1], dC);
+	demo_accum(n[1], dA);
+	demo_read(n, "B receives C's delta, then A's");
+	demo_accum(n[2], dA);
+	demo_accum(n[2], dB);
+	demo_read(n, "C receives A's delta, then B's");
+	atomik_read(n[0], 0, &va);
+	atomik_read(n[1], 0, &vb);
+	atomik_read(n[2], 0, &vc);
+	printf("\n%s: every node holds 0x%08" PRIx64 " = 0xCAFEBABE ^ 0xFF ^ 0xFF00 ^ 0xFF0000\n\n",
+	       va == vb && vb == vc && va == (init ^ dA ^ dB ^ dC) ? "converged" : "DIVERGED",
+	       va);
+	printf("A delta applied twice cancels itself (XOR is its own inverse):\n");
+	demo_accum(n[0], dA);
+	demo_read(n, "A receives A's delta a second time");
+	demo_accum(n[0], dA);
+	demo_read(n, "and a third time");
+	for (i = 0; i < 3; i++) {
+		atomik_table_destroy(n[i], t[i]);
+		atomik_close(n[i]);
+	}
+	return va == vb && vb == vc ? 0 : EXIT_OPFAIL;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	char self[PATH_MAX], bench[PATH_MAX + 32], *slash;
+	const char *plot = NULL;
+	char *args[64];
+	int i, j = 0, status;
+	char csv[] = "/tmp/atomik-bench-XXXXXX";
+
+	want_help(argc, argv, "bench [--plot FILE.png] [atomik-bench options]");
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (len < 0)
+		die(EXIT_OPFAIL, "cannot find where atomik is installed");
+	self[len] = 0;
+	slash = strrchr(self, '/');
+	*slash = 0;
+	snprintf(bench, sizeof(bench), "%s/atomik-bench", self);
+	args[j++] = bench;
+	for (i = 1; i < argc && j < 60; i++) {
+		if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
+			plot = argv[++i];
+			continue;
+		}
+		args[j++] = argv[i];
+	}
+	if (plot)
+		args[j++] = "--csv";
+	args[j] = NULL;
+	if (!plot) {
+		execv(bench, args);
+		die(EXIT_OPFAIL, "cannot run %s: %s", bench, strerror(errno));
+	}
+	/* With --plot: the CSV to a file, then gnuplot draws it. */
+	int fd = mkstemp(csv);
+	pid_t pid = fork();
+
+	if (fd < 0 || pid < 0)
+		die(EXIT_OPFAIL, "cannot run the benchmark: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(fd, 1);
+		execv(bench, args);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		unlink(csv);
+		die(EXIT_OPFAIL, "%s failed", bench);
+	}
+	char script[1024];
+
+	snprintf(script, sizeof(script),
+		 "set terminal png size 900,600; set output '%s'; set datafile separator ',';"
+		 "set logscale xy; set xlabel 'batch size'; set ylabel 'deltas per second';"
+		 "set key left top; plot for [p in 'userspace ioctl-single ioctl-batch "
+		 "uring-single uring-inline uring-batch'] '%s' using "
+		 "(strcol(2) eq p && $1 == 1 ? $3 : 1/0):4 with linespoints title p",
+		 plot, csv);
+	pid = fork();
+	if (pid == 0) {
+		execlp("gnuplot", "gnuplot", "-e", script, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	unlink(csv);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		die(EXIT_OPFAIL, "gnuplot failed or is not installed "
+		    "(apt-get install gnuplot-nox)");
+	printf("plot written to %s\n", plot);
+	return 0;
+}
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"usage: atomik [--device PATH] [--table ID] COMMAND [ARGS...]\n"
+		"commands:\n"
+		"  info [--json]                  device facts\n"
+		"  stat [--json]                  operation counters\n"
+		"  load ADDR VALUE                set the state of ADDR\n"
+		"  accum ADDR DELTA               XOR DELTA into ADDR\n"
+		"  read [--dec] [--accum] ADDR [COUNT]\n"
+		"                                 print states\n"
+		"  batch [FILE]                   accumulate 'ADDR DELTA' lines\n"
+		"  save FILE                      save the table\n"
+		"  restore FILE                   restore a saved table\n"
+		"  demo                           three nodes converge\n"
+		"  bench [--plot FILE.png] [...]  run the benchmark\n"
+		"'atomik COMMAND --help' for one command; atomik(1) for all.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int argc, char **argv);
+	} cmds[] = {
+		{ "info", cmd_info }, { "stat", cmd_stat }, { "read", cmd_read },
+		{ "batch", cmd_batch }, { "save", cmd_save },
+		{ "restore", cmd_restore }, { "demo", cmd_demo },
+		{ "bench", cmd_bench },
+	};
+	unsigned int i;
+
+	while (argc > 1 && argv[1][0] == '-') {
+		if (!strcmp(argv[1], "--device") && argc > 2) {
+			device = argv[2];
+		} else if (!strcmp(argv[1], "--table") && argc > 2) {
+			table_id = number32(argv[2], "table id");
+			table_given = 1;
+		} else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "load"))
+		return cmd_load_accum(argc - 1, argv + 1, 1);
+	if (!strcmp(argv[1], "accum"))
+		return cmd_load_accum(argc - 1, argv + 1, 0);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "atomik: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
