@@ -187,6 +187,13 @@ check error_messages
 ok=1
 out=$($atomik bench --threads 1 --sizes 16 --time 20 --repeat 1) || fail "bench exit $?"
 echo "$out" | grep -q '^uring-batch ' || fail "bench table: $out"
+# The CSV is kept for make check to draw on the host (no gnuplot here).
+csv=${ATOMIK_OUT:-$tmp}/bench.csv
+$atomik bench --csv --threads 1 --sizes 16,256 --time 20 --repeat 1 > "$csv" ||
+	fail "bench --csv exit $?"
+expect "threads,path,batch,deltas_per_sec,ratio_to_userspace" "$(head -1 "$csv")" "csv header"
+expect 13 "$(wc -l < "$csv")" "csv rows"
+expect "1,userspace,16," "$(grep '^1,userspace,16,' "$csv" | cut -d, -f1-3),"  "csv row"
 check bench
 
 rm -rf "$tmp"

@@ -633,17 +633,47 @@ static int cmd_demo(int argc, char **argv)
 	return va == vb && vb == vc ? 0 : EXIT_OPFAIL;
 }
 
+/* Draw a CSV made by atomik-bench --csv into png with gnuplot. */
+static void plot_csv(const char *csv, const char *png)
+{
+	char script[1024];
+	int status;
+	pid_t pid;
+
+	snprintf(script, sizeof(script),
+		 "set terminal png size 900,600; set output '%s';"
+		 "set datafile separator ','; set logscale xy;"
+		 "set xlabel 'deltas per batch'; set ylabel 'deltas per second';"
+		 "set title 'atomik bench, 1 thread (ratios between lines are the result)';"
+		 "set key left top; plot for [p in 'userspace ioctl-single ioctl-batch "
+		 "uring-single uring-inline uring-batch'] '%s' every ::1 using "
+		 "(strcol(2) eq p && $1 == 1 ? $3 : 1/0):4 with linespoints title p",
+		 png, csv);
+	pid = fork();
+	if (pid == 0) {
+		execlp("gnuplot", "gnuplot", "-e", script, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		die(EXIT_OPFAIL, "gnuplot failed or is not installed "
+		    "(apt-get install gnuplot-nox)");
+	printf("plot written to %s\n", png);
+}
+
 static int cmd_bench(int argc, char **argv)
 {
+	const char *u = "bench [--plot FILE.png [--from CSV]] [atomik-bench options]";
 	char self[PATH_MAX], bench[PATH_MAX + 32], *slash;
-	const char *plot = NULL;
-	char *args[64];
-	int i, j = 0, status;
 	char csv[] = "/tmp/atomik-bench-XXXXXX";
+	const char *plot = NULL, *from = NULL;
+	int i, j = 0, status, fd;
+	char *args[64];
+	ssize_t len;
+	pid_t pid;
 
-	want_help(argc, argv, "bench [--plot FILE.png] [atomik-bench options]");
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
+	want_help(argc, argv, u);
+	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (len < 0)
 		die(EXIT_OPFAIL, "cannot find where atomik is installed");
 	self[len] = 0;
@@ -652,55 +682,43 @@ static int cmd_bench(int argc, char **argv)
 	snprintf(bench, sizeof(bench), "%s/atomik-bench", self);
 	args[j++] = bench;
 	for (i = 1; i < argc && j < 60; i++) {
-		if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
+		if (!strcmp(argv[i], "--plot") && i + 1 < argc)
 			plot = argv[++i];
-			continue;
-		}
-		args[j++] = argv[i];
+		else if (!strcmp(argv[i], "--from") && i + 1 < argc)
+			from = argv[++i];
+		else
+			args[j++] = argv[i];
 	}
-	if (plot)
-		args[j++] = "--csv";
-	args[j] = NULL;
+	if (from && !plot)
+		usage_error(u);
 	if (!plot) {
+		args[j] = NULL;
 		execv(bench, args);
 		die(EXIT_OPFAIL, "cannot run %s: %s", bench, strerror(errno));
 	}
-	/* With --plot: the CSV to a file, then gnuplot draws it. */
-	int fd = mkstemp(csv);
-	pid_t pid = fork();
-
-	if (fd < 0 || pid < 0)
-		die(EXIT_OPFAIL, "cannot run the benchmark: %s", strerror(errno));
+	/* A CSV made earlier (in a VM, on another machine) is only drawn. */
+	if (from) {
+		plot_csv(from, plot);
+		return 0;
+	}
+	args[j++] = "--csv";
+	args[j] = NULL;
+	fd = mkstemp(csv);
+	if (fd < 0)
+		die(EXIT_OPFAIL, "cannot make a temporary file: %s", strerror(errno));
+	pid = fork();
 	if (pid == 0) {
 		dup2(fd, 1);
 		execv(bench, args);
 		_exit(127);
 	}
-	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status)) {
 		unlink(csv);
 		die(EXIT_OPFAIL, "%s failed", bench);
 	}
-	char script[1024];
-
-	snprintf(script, sizeof(script),
-		 "set terminal png size 900,600; set output '%s'; set datafile separator ',';"
-		 "set logscale xy; set xlabel 'batch size'; set ylabel 'deltas per second';"
-		 "set key left top; plot for [p in 'userspace ioctl-single ioctl-batch "
-		 "uring-single uring-inline uring-batch'] '%s' using "
-		 "(strcol(2) eq p && $1 == 1 ? $3 : 1/0):4 with linespoints title p",
-		 plot, csv);
-	pid = fork();
-	if (pid == 0) {
-		execlp("gnuplot", "gnuplot", "-e", script, (char *)NULL);
-		_exit(127);
-	}
-	waitpid(pid, &status, 0);
+	plot_csv(csv, plot);
 	unlink(csv);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		die(EXIT_OPFAIL, "gnuplot failed or is not installed "
-		    "(apt-get install gnuplot-nox)");
-	printf("plot written to %s\n", plot);
 	return 0;
 }
 
@@ -719,7 +737,8 @@ static void usage(FILE *to)
 		"  save FILE                      save the table\n"
 		"  restore FILE                   restore a saved table\n"
 		"  demo                           three nodes converge\n"
-		"  bench [--plot FILE.png] [...]  run the benchmark\n"
+		"  bench [--plot FILE.png [--from CSV]] [...]\n"
+		"                                 run the benchmark, or draw it\n"
 		"'atomik COMMAND --help' for one command; atomik(1) for all.\n");
 }
 
