@@ -34,7 +34,7 @@ MANDIR		?= $(PREFIX)/share/man
 UDEVDIR		?= /usr/lib/udev/rules.d
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
-.PHONY: all module modules clean check lib tools examples selftests demo \
+.PHONY: all module modules clean check lint lib tools examples selftests demo \
 	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests
@@ -139,6 +139,11 @@ check:
 	tools/atomik-kernels --setup $(KERNELS)
 	$(MAKE) all
 	tools/atomik-check $(KERNELS)
+
+# W=1 and sparse against every kernel, checkpatch --strict: no findings.
+lint:
+	tools/atomik-kernels --setup $(KERNELS)
+	tools/atomik-lint $(KERNELS)
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null

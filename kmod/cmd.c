@@ -92,7 +92,8 @@ void atomik_file_release(struct file *file)
 }
 
 /* The descriptor's table with an active reference, or NULL if it was
- * destroyed.  Drop with percpu_ref_put(&t->active). */
+ * destroyed.  Drop with percpu_ref_put(&t->active).
+ */
 static struct atomik_table *atomik_file_table(struct atomik_file *af)
 {
 	struct atomik_table *t;
@@ -558,7 +559,8 @@ long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	int ret;
 
 	/* The ioctl number encodes the payload's size, so a known command's
-	 * size always fits the union. */
+	 * size always fits the union.
+	 */
 	if (!desc) {
 		ret = -ENOTTY;
 		goto out;
@@ -569,7 +571,8 @@ long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			goto out;
 		}
 		/* A command that changes state and returns data must be able
-		 * to return it: check before anything is applied. */
+		 * to return it: check before anything is applied.
+		 */
 		if ((_IOC_DIR(cmd) & _IOC_READ) && copy_to_user(argp, &p, size)) {
 			ret = -EFAULT;
 			goto out;

@@ -125,7 +125,8 @@ static void atomik_table_free_work(struct work_struct *work)
 }
 
 /* The last user is gone; readers that found the table under RCU may still
- * be looking at it, so the memory goes after a grace period. */
+ * be looking at it, so the memory goes after a grace period.
+ */
 static void atomik_table_release(struct kref *kref)
 {
 	struct atomik_table *t = container_of(kref, struct atomik_table, users);
@@ -221,7 +222,8 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared
 	bytes = atomik_table_bytes(nr_addrs);
 
 	/* Reserve the memory first, so that concurrent creations cannot
-	 * overshoot the cap together. */
+	 * overshoot the cap together.
+	 */
 	mutex_lock(&atomik_tables_lock);
 	if (atomik_memory + bytes > READ_ONCE(atomik_memory_cap)) {
 		mutex_unlock(&atomik_tables_lock);
@@ -360,7 +362,8 @@ int atomik_engine_init(u32 nr_addrs)
 }
 
 /* Every descriptor is closed (the module is unloading): destroy all tables and
- * wait until their memory is gone. */
+ * wait until their memory is gone.
+ */
 void atomik_engine_exit(void)
 {
 	struct atomik_table *t;

@@ -13,7 +13,8 @@
 DEFINE_PER_CPU(struct atomik_stats, atomik_stats);
 
 /* Counters read as their sum minus the sum at the last reset, so that a reset
- * never races with the CPUs that count. */
+ * never races with the CPUs that count.
+ */
 static struct atomik_stats atomik_stats_base;
 static DEFINE_MUTEX(atomik_stats_lock);
 

@@ -13,6 +13,7 @@
 #ifndef _UAPI_LINUX_ATOMIK_H
 #define _UAPI_LINUX_ATOMIK_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -28,17 +29,17 @@
 /* Largest number of entries in one batch call; more gets -E2BIG. */
 #define ATOMIK_MAX_BATCH	65536
 /* Largest number of addresses in one table. */
-#define ATOMIK_MAX_ADDRS	(1U << 24)
+#define ATOMIK_MAX_ADDRS	16777216
 /* Table ids run from 0 (always present) to ATOMIK_MAX_TABLES - 1. */
 #define ATOMIK_MAX_TABLES	1024
 
 /* atomik_info.features: what this module offers. */
-#define ATOMIK_FEAT_TABLES	(1ULL << 0)	/* TABLE_CREATE/DESTROY/SELECT */
-#define ATOMIK_FEAT_SWAP	(1ULL << 1)	/* SWAP */
-#define ATOMIK_FEAT_OP_BATCH	(1ULL << 2)	/* OP_BATCH */
-#define ATOMIK_FEAT_READ_RANGE	(1ULL << 3)	/* READ_RANGE */
-#define ATOMIK_FEAT_READ_ACCUM	(1ULL << 4)	/* ATOMIK_READ_ACCUM flag */
-#define ATOMIK_FEAT_URING_CMD	(1ULL << 5)	/* IORING_OP_URING_CMD, see below */
+#define ATOMIK_FEAT_TABLES	_BITULL(0)	/* TABLE_CREATE/DESTROY/SELECT */
+#define ATOMIK_FEAT_SWAP	_BITULL(1)	/* SWAP */
+#define ATOMIK_FEAT_OP_BATCH	_BITULL(2)	/* OP_BATCH */
+#define ATOMIK_FEAT_READ_RANGE	_BITULL(3)	/* READ_RANGE */
+#define ATOMIK_FEAT_READ_ACCUM	_BITULL(4)	/* ATOMIK_READ_ACCUM flag */
+#define ATOMIK_FEAT_URING_CMD	_BITULL(5)	/* IORING_OP_URING_CMD, see below */
 
 struct atomik_info {
 	__u32 abi_version;	/* ATOMIK_ABI_VERSION */
@@ -61,8 +62,9 @@ struct atomik_xfer {
 };
 
 /* READ returns the XOR of the deltas since the last LOAD or SWAP instead
- * of the state. */
-#define ATOMIK_READ_ACCUM	(1U << 0)
+ * of the state.
+ */
+#define ATOMIK_READ_ACCUM	_BITUL(0)
 
 struct atomik_swap {
 	__u32 addr;
@@ -72,8 +74,9 @@ struct atomik_swap {
 };
 
 /* The current state becomes the new reference: the state is unchanged and
- * the accumulated deltas start again from zero. */
-#define ATOMIK_SWAP_KEEP	(1U << 0)
+ * the accumulated deltas start again from zero.
+ */
+#define ATOMIK_SWAP_KEEP	_BITUL(0)
 
 /* One element of ACCUM_BATCH. */
 struct atomik_delta {
@@ -98,7 +101,8 @@ struct atomik_op {
 };
 
 /* ACCUM_BATCH (ptr: struct atomik_delta[count]) and OP_BATCH (ptr: struct
- * atomik_op[count], results written back in place). */
+ * atomik_op[count], results written back in place).
+ */
 struct atomik_batch {
 	__u64 ptr;
 	__u32 count;		/* at most ATOMIK_MAX_BATCH */
@@ -123,11 +127,12 @@ struct atomik_table_req {
 };
 
 /* TABLE_CREATE also makes the new table the descriptor's current one. */
-#define ATOMIK_TABLE_SELECT	(1U << 0)
+#define ATOMIK_TABLE_SELECT	_BITUL(0)
 
 /* READ_TO: read one state into *result_ptr.  Over io_uring, a ring with
  * 32-byte CQEs (IORING_SETUP_CQE32) also gets the state in the CQE's extra
- * word, and result_ptr may then be 0. */
+ * word, and result_ptr may then be 0.
+ */
 struct atomik_read_to {
 	__u32 addr;
 	__u32 flags;		/* ATOMIK_READ_ACCUM */
@@ -135,7 +140,8 @@ struct atomik_read_to {
 };
 
 /* ACCUM_INLINE: up to ATOMIK_INLINE_DELTAS deltas carried in the command
- * itself; over io_uring this needs 128-byte SQEs (IORING_SETUP_SQE128). */
+ * itself; over io_uring this needs 128-byte SQEs (IORING_SETUP_SQE128).
+ */
 #define ATOMIK_INLINE_DELTAS	6
 
 struct atomik_inline_deltas {
