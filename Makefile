@@ -5,7 +5,7 @@
 # make module-K   the module for kernel K of the matrix (6.1, 6.12) in build/K/
 
 VERSION		:= 0.1.0
-KERNELS		?= 6.1 6.12
+KERNELS		?= 6.1 6.12 6.12-rt
 KDIR		?= $(or $(wildcard /lib/modules/$(shell uname -r)/build),\
 			$(shell $(CURDIR)/tools/atomik-kernels --print-kdir 6.1))
 BUILD		:= $(CURDIR)/build
