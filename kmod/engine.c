@@ -249,9 +249,11 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared
 		ret = xa_alloc(&atomik_tables, &id, t,
 			       XA_LIMIT(1, ATOMIK_MAX_TABLES - 1), GFP_KERNEL);
 	if (ret) {
-		/* Undo as a normal table death, which gives the memory back. */
+		/* Undo as a normal table death, which gives the memory back:
+		 * drop the reference the id would have held, and the caller's.
+		 */
 		percpu_ref_kill(&t->active);
-		kref_put(&t->users, atomik_table_release);
+		atomik_table_put(t);
 		atomik_table_put(t);
 		return ERR_PTR(ret == -EBUSY ? -ENOSPC : ret);
 	}

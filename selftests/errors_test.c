@@ -324,3 +324,29 @@ TEST(errors_are_counted)
 	ASSERT_EQ(sysfs_u64("errors"), before + 3);
 	x_close(a);
 }
+
+TEST(table_ids_run_out_enospc)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	uint64_t mem = sysfs_u64("memory_bytes");
+	static uint32_t ids[ATOMIK_MAX_TABLES];
+	uint32_t n = 0, i, t;
+	int ret;
+
+	/* Ids 1 .. ATOMIK_MAX_TABLES - 1 exist to be taken, and no more. */
+	while ((ret = atomik_table_create(a, 1, 0, &t)) == 0) {
+		ASSERT_GT(ATOMIK_MAX_TABLES, n);
+		ids[n++] = t;
+	}
+	ASSERT_EQ(ret, -ENOSPC);
+	ASSERT_EQ(n, ATOMIK_MAX_TABLES - 1);
+	ASSERT_EQ(sysfs_u64("nr_tables"), ATOMIK_MAX_TABLES);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(atomik_table_destroy(a, ids[i]), 0);
+	ASSERT_EQ(sysfs_u64("nr_tables"), 1);
+	/* The failed creation gave its memory back too. */
+	for (i = 0; i < 100 && sysfs_u64("memory_bytes") != mem; i++)
+		usleep(20000);
+	ASSERT_EQ(sysfs_u64("memory_bytes"), mem);
+	x_close(a);
+}
