@@ -2,10 +2,10 @@
 #
 # make            the module (against KDIR), the library, the tools, the selftests
 # make check      everything, then the selftests in a VM on every kernel of the matrix
-# make module-K   the module for kernel K of the matrix (6.1, 6.12) in build/K/
+# make module-K   the module for kernel K of the matrix (6.1, 6.12, 6.12-rt, 6.12-debug) in build/K/
 
 VERSION		:= 0.1.0
-KERNELS		?= 6.1 6.12 6.12-rt
+KERNELS		?= 6.1 6.12 6.12-rt 6.12-debug
 KDIR		?= $(or $(wildcard /lib/modules/$(shell uname -r)/build),\
 			$(shell $(CURDIR)/tools/atomik-kernels --print-kdir 6.1))
 BUILD		:= $(CURDIR)/build
@@ -34,7 +34,7 @@ MANDIR		?= $(PREFIX)/share/man
 UDEVDIR		?= /usr/lib/udev/rules.d
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
-.PHONY: all module modules clean check lint lib tools examples selftests demo \
+.PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn \
 	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests
@@ -139,6 +139,19 @@ check:
 	tools/atomik-kernels --setup $(KERNELS)
 	$(MAKE) all
 	tools/atomik-check $(KERNELS)
+
+# The RTL's self-checking testbench (TAP), and its synthesis report.
+FPGA_RTL	:= fpga/rtl/atomik_core.v fpga/rtl/atomik_regs.vh
+
+$(BUILD)/fpga/tb_atomik_core.vvp: fpga/sim/tb_atomik_core.v $(FPGA_RTL)
+	@mkdir -p $(dir $@)
+	iverilog -g2012 -Wall -I fpga/rtl -o $@ fpga/sim/tb_atomik_core.v fpga/rtl/atomik_core.v
+
+fpga-sim: $(BUILD)/fpga/tb_atomik_core.vvp
+	vvp -n $<
+
+fpga-syn:
+	fpga/syn/run
 
 # W=1 and sparse against every kernel, checkpatch --strict: no findings.
 lint:

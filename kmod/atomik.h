@@ -101,6 +101,28 @@ void atomik_load(struct atomik_table *t, u32 addr, u64 value);
 u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only);
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
 
+/* fpga.c: the accelerator as one more slot of table 0. */
+enum atomik_backend {
+	ATOMIK_BACKEND_AUTO,	/* batches of atomik_fpga_threshold or more */
+	ATOMIK_BACKEND_CPU,	/* never the device */
+	ATOMIK_BACKEND_FPGA,	/* every delta the device can hold */
+};
+
+extern enum atomik_backend atomik_backend;
+extern unsigned int atomik_fpga_threshold;
+extern atomic64_t atomik_fpga_deltas;
+extern atomic64_t atomik_fpga_batches;
+extern atomic_t atomik_fpga_failures;
+
+int atomik_fpga_init(void);
+void atomik_fpga_exit(void);
+bool atomik_fpga_accum(struct atomik_table *t, const struct atomik_delta *d, u32 n);
+u64 atomik_fpga_begin(struct atomik_table *t, u32 addr, bool *held);
+void atomik_fpga_end(bool held);
+bool atomik_fpga_active(void);
+ssize_t atomik_fpga_describe(char *buf);
+u64 atomik_fpga_hw_counter(u32 off_lo, u32 off_hi);
+
 /* cmd.c */
 struct io_uring_cmd;
 long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

@@ -623,6 +623,12 @@ int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 		ret = -EINVAL;
 		goto out;
 	}
+	/*
+	 * With an accelerator, table 0's calls may wait for the device:
+	 * io_uring issues them again from a worker that may sleep.
+	 */
+	if ((issue_flags & IO_URING_F_NONBLOCK) && atomik_fpga_active())
+		return -EAGAIN;
 	BUILD_BUG_ON(sizeof(p) != ATOMIK_URING_PAYLOAD_BIG);
 	for (i = 0; i < size / sizeof(u64); i++)
 		p.words[i] = READ_ONCE(src[i]);

@@ -24,4 +24,22 @@
 #define atomik_uring_payload(ioucmd)	((ioucmd)->cmd)
 #endif
 
+/*
+ * Map one BAR of a managed PCI device: pcim_iomap_region() from 6.11,
+ * pcim_iomap_regions() and the iomap table before.  An ERR_PTR on failure.
+ */
+#include <linux/pci.h>
+
+static inline void __iomem *atomik_pcim_iomap(struct pci_dev *pdev, int bar,
+					      const char *name)
+{
+#ifdef ATOMIK_HAVE_PCIM_IOMAP_REGION
+	return pcim_iomap_region(pdev, bar, name);
+#else
+	int ret = pcim_iomap_regions(pdev, BIT(bar), name);
+
+	return ret ? IOMEM_ERR_PTR(ret) : pcim_iomap_table(pdev)[bar];
+#endif
+}
+
 #endif /* ATOMIK_COMPAT_H */

@@ -40,7 +40,12 @@ static u64 atomik_fold(struct atomik_table *t, u32 addr)
 
 void atomik_accum(struct atomik_table *t, u32 addr, u64 delta)
 {
-	u64 *slot = t->slots[get_cpu()];
+	struct atomik_delta d = { .addr = addr, .delta = delta };
+	u64 *slot;
+
+	if (atomik_fpga_accum(t, &d, 1))
+		return;
+	slot = t->slots[get_cpu()];
 
 	WRITE_ONCE(slot[addr], slot[addr] ^ delta);
 	put_cpu();
@@ -51,6 +56,8 @@ void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32
 	u32 i = 0, end;
 	u64 *slot;
 
+	if (atomik_fpga_accum(t, d, n))
+		return;
 	while (i < n) {
 		end = min_t(u32, n, i + ATOMIK_APPLY_CHUNK);
 		slot = t->slots[get_cpu()];
@@ -61,38 +68,53 @@ void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32
 	}
 }
 
+/*
+ * Load, swap and read fold the accelerator's slot (table 0 with a device)
+ * in with the CPU slots; between atomik_fpga_begin() and _end() the device
+ * can neither join nor leave, so its value is counted exactly once.
+ */
 void atomik_load(struct atomik_table *t, u32 addr, u64 value)
 {
+	bool held;
+	u64 dev = atomik_fpga_begin(t, addr, &held);
+
 	write_seqlock(&t->lock);
-	t->base[addr] = atomik_fold(t, addr);
+	t->base[addr] = atomik_fold(t, addr) ^ dev;
 	t->ref[addr] = value;
 	write_sequnlock(&t->lock);
+	atomik_fpga_end(held);
 }
 
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep)
 {
+	bool held;
+	u64 dev = atomik_fpga_begin(t, addr, &held);
 	u64 fold, old;
 
 	write_seqlock(&t->lock);
-	fold = atomik_fold(t, addr);
+	fold = atomik_fold(t, addr) ^ dev;
 	old = t->ref[addr] ^ t->base[addr] ^ fold;
 	t->base[addr] = fold;
 	t->ref[addr] = keep ? old : new_ref;
 	write_sequnlock(&t->lock);
+	atomik_fpga_end(held);
 	return old;
 }
 
 u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only)
 {
+	bool held;
+	u64 dev = atomik_fpga_begin(t, addr, &held);
 	unsigned int seq;
 	u64 v;
 
 	do {
 		seq = read_seqbegin(&t->lock);
-		v = t->base[addr] ^ atomik_fold(t, addr);
+		v = t->base[addr] ^ atomik_fold(t, addr) ^ dev;
 		if (!accum_only)
 			v ^= t->ref[addr];
 	} while (read_seqretry(&t->lock, seq));
+	atomik_fpga_end(held);
 	return v;
 }
 
@@ -171,9 +193,15 @@ static size_t atomik_table_bytes(u32 nr_addrs)
 	return size_add(bytes, array_size(nr_cpu_ids, sizeof(u64 *)));
 }
 
+/*
+ * A table's rows may be large: when memory is short their allocation fails
+ * (-ENOMEM to the caller) rather than wake the OOM killer, whatever the
+ * memory cap allows.
+ */
 static struct atomik_table *atomik_table_alloc(u32 nr_addrs)
 {
-	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN;
+	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
+			  __GFP_RETRY_MAYFAIL;
 	size_t row = array_size(nr_addrs, sizeof(u64));
 	struct atomik_table *t;
 	int cpu;
@@ -240,23 +268,23 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared
 	t->bytes = bytes;
 	t->owner = owner;
 	t->shared = shared;
-	atomic_inc(&atomik_tables_alive);
 
-	kref_get(&t->users);	/* the caller's */
 	if (shared)
 		ret = xa_insert(&atomik_tables, 0, t, GFP_KERNEL);
 	else
 		ret = xa_alloc(&atomik_tables, &id, t,
 			       XA_LIMIT(1, ATOMIK_MAX_TABLES - 1), GFP_KERNEL);
 	if (ret) {
-		/* Undo as a normal table death, which gives the memory back:
-		 * drop the reference the id would have held, and the caller's.
+		/* Never published, so nobody else can hold it: free it now,
+		 * and the memory is back in the account before the error is.
 		 */
-		percpu_ref_kill(&t->active);
-		atomik_table_put(t);
-		atomik_table_put(t);
-		return ERR_PTR(ret == -EBUSY ? -ENOSPC : ret);
+		percpu_ref_exit(&t->active);
+		atomik_table_free(t);
+		ret = ret == -EBUSY ? -ENOSPC : ret;
+		goto unreserve;
 	}
+	atomic_inc(&atomik_tables_alive);
+	kref_get(&t->users);	/* the caller's */
 	t->id = shared ? 0 : id;
 	return t;
 

@@ -63,8 +63,13 @@ static int __init atomik_init(void)
 	ret = misc_register(&atomik_misc);
 	if (ret)
 		goto err_engine;
+	ret = atomik_fpga_init();
+	if (ret)
+		goto err_misc;
 	return 0;
 
+err_misc:
+	misc_deregister(&atomik_misc);
 err_engine:
 	atomik_engine_exit();
 	return ret;
@@ -72,6 +77,7 @@ err_engine:
 
 static void __exit atomik_exit(void)
 {
+	atomik_fpga_exit();
 	misc_deregister(&atomik_misc);
 	atomik_engine_exit();
 	atomik_cmd_exit();

@@ -9,6 +9,7 @@
 #include <linux/sysfs.h>
 
 #include "atomik.h"
+#include "atomik_fpga_regs.h"
 
 DEFINE_PER_CPU(struct atomik_stats, atomik_stats);
 
@@ -137,6 +138,96 @@ static ssize_t abi_version_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(abi_version);
 
+/* The accelerator: policy, threshold, what is active, its counters. */
+static const char *const atomik_backend_names[] = {
+	[ATOMIK_BACKEND_AUTO] = "auto",
+	[ATOMIK_BACKEND_CPU] = "cpu",
+	[ATOMIK_BACKEND_FPGA] = "fpga",
+};
+
+static ssize_t backend_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	return sysfs_emit(buf, "%s\n", atomik_backend_names[READ_ONCE(atomik_backend)]);
+}
+
+static ssize_t backend_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t len)
+{
+	int i = sysfs_match_string(atomik_backend_names, buf);
+
+	if (i < 0)
+		return -EINVAL;
+	WRITE_ONCE(atomik_backend, i);
+	return len;
+}
+static DEVICE_ATTR_RW(backend);
+
+static ssize_t backend_active_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return atomik_fpga_describe(buf);
+}
+static DEVICE_ATTR_RO(backend_active);
+
+static ssize_t fpga_threshold_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(atomik_fpga_threshold));
+}
+
+static ssize_t fpga_threshold_store(struct device *dev,
+				    struct device_attribute *attr,
+				    const char *buf, size_t len)
+{
+	unsigned int v;
+	int ret = kstrtouint(buf, 0, &v);
+
+	if (ret)
+		return ret;
+	if (v == 0 || v > ATOMIK_MAX_BATCH)
+		return -EINVAL;
+	WRITE_ONCE(atomik_fpga_threshold, v);
+	return len;
+}
+static DEVICE_ATTR_RW(fpga_threshold);
+
+static ssize_t fpga_deltas_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&atomik_fpga_deltas));
+}
+static DEVICE_ATTR_RO(fpga_deltas);
+
+static ssize_t fpga_batches_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&atomik_fpga_batches));
+}
+static DEVICE_ATTR_RO(fpga_batches);
+
+static ssize_t fpga_failures_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(&atomik_fpga_failures));
+}
+static DEVICE_ATTR_RO(fpga_failures);
+
+static ssize_t fpga_hw_deltas_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  atomik_fpga_hw_counter(ATOMIK_FPGA_DELTAS_LO, ATOMIK_FPGA_DELTAS_HI));
+}
+static DEVICE_ATTR_RO(fpga_hw_deltas);
+
+static ssize_t fpga_hw_errors_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", atomik_fpga_hw_counter(ATOMIK_FPGA_ERR_COUNT, 0));
+}
+static DEVICE_ATTR_RO(fpga_hw_errors);
+
 static struct attribute *atomik_attrs[] = {
 	&dev_attr_abi_version.attr,
 	&dev_attr_nr_addrs.attr,
@@ -151,6 +242,14 @@ static struct attribute *atomik_attrs[] = {
 	&dev_attr_swaps.attr,
 	&dev_attr_errors.attr,
 	&dev_attr_reset_counters.attr,
+	&dev_attr_backend.attr,
+	&dev_attr_backend_active.attr,
+	&dev_attr_fpga_threshold.attr,
+	&dev_attr_fpga_deltas.attr,
+	&dev_attr_fpga_batches.attr,
+	&dev_attr_fpga_failures.attr,
+	&dev_attr_fpga_hw_deltas.attr,
+	&dev_attr_fpga_hw_errors.attr,
 	NULL,
 };
 

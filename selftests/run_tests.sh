@@ -3,7 +3,7 @@
 #
 # Runs inside the VM (tools/atomik-vm -- selftests/run_tests.sh [NAME...]):
 # every selftest program, or the named ones, then unloads the module, which
-# must succeed.  Programs that test the engine run twice, over ioctl and over
+# must succeed, and on a kernel with kmemleak checks that nothing leaked.  Programs that test the engine run twice, over ioctl and over
 # io_uring (ATOMIK_TRANSPORT).  TAP goes to stdout and, when the VM runner
 # provides a run folder, to $ATOMIK_OUT/NAME[.uring].tap for the host to count.
 top=${ATOMIK_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -11,10 +11,16 @@ bin=$top/build/selftests
 out=${ATOMIK_OUT:-/tmp}
 
 # Programs that do not go through the engine's transports.
-single="module_test uring_test example_test tool_test"
+single="module_test uring_test example_test tool_test fuzz_test fault_test"
 
 if [ $# -eq 0 ]; then
 	set -- $(cd "$bin" && ls) $(cd "$top/selftests" && ls *_test.sh | sed 's/\.sh$//')
+fi
+
+# The fuzzer runs longer where the kernel has its checkers (the debug kernel).
+kmemleak=/sys/kernel/debug/kmemleak
+if [ -e $kmemleak ]; then
+	export ATOMIK_FUZZ_SECONDS=${ATOMIK_FUZZ_SECONDS:-60}
 fi
 
 rc=0
@@ -48,4 +54,24 @@ done
 	fi
 } > "$out/unload.tap"
 cat "$out/unload.tap"
+
+# Where the kernel has kmemleak, nothing the tests did may leak.  An object
+# is reported once two scans found it unreferenced; the kernel log line of
+# a report also fails the VM run.
+if [ -w $kmemleak ]; then
+	{
+		echo "1..1"
+		echo scan > $kmemleak
+		sleep 1
+		echo scan > $kmemleak
+		if [ -s $kmemleak ]; then
+			sed 's/^/# /' $kmemleak | head -100
+			echo "not ok 1 kmemleak_scan"
+			rc=1
+		else
+			echo "ok 1 kmemleak_scan"
+		fi
+	} > "$out/kmemleak.tap"
+	cat "$out/kmemleak.tap"
+fi
 exit $rc

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The FPGA accelerator as one more slot of table 0: a pci_driver for the
+ * device of Documentation/atomik/fpga.rst.  Deltas for addresses the device
+ * holds go into its descriptor ring when the backend policy says so; a read
+ * of such an address drains the ring and folds the device's accumulator in
+ * with the CPU slots.  On unbind the ring is drained, every accumulator is
+ * read back and folded into the CPU slots, so no delta is lost; a device
+ * that stops answering is dropped after a timeout, and what it held is lost
+ * (the document says what).
+ */
+#include <linux/bitfield.h>
+#include <linux/delay.h>
+#include <linux/io.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/rwsem.h>
+#include <linux/sched.h>
+
+#include "atomik.h"
+#include "atomik_fpga_regs.h"
+#include "compat.h"
+
+#define ATOMIK_FPGA_RING_OFFSET	0x1000
+#define ATOMIK_FPGA_TIMEOUT_MS	2000
+
+/* Placeholder IDs for a board (none is assigned yet); under co-simulation
+ * the device is QEMU's ivshmem-plain, bound through driver_override.
+ */
+#define ATOMIK_PCI_VENDOR	0x1d6c
+#define ATOMIK_PCI_DEVICE	0xa70e
+#define IVSHMEM_VENDOR		0x1af4
+#define IVSHMEM_DEVICE		0x1110
+
+struct atomik_fpga {
+	struct pci_dev *pdev;
+	void __iomem *regs;
+	void __iomem *ring;
+	u32 naddrs;
+	u32 ring_mask;
+	u32 tail;		/* the host's copy of RING_TAIL */
+	struct mutex lock;	/* the ring and the command registers */
+};
+
+/*
+ * atomik_fpga_sem orders the device's arrival and departure against every
+ * operation that uses it (readers), so that an unbind folds the device into
+ * the CPU slots between operations, never during one.  atomik_fpga_present
+ * lets table 0 skip the semaphore while there is no device.
+ */
+static DECLARE_RWSEM(atomik_fpga_sem);
+static struct atomik_fpga *atomik_fpga_dev;	/* under atomik_fpga_sem */
+static bool atomik_fpga_present;
+
+enum atomik_backend atomik_backend = ATOMIK_BACKEND_AUTO;
+unsigned int atomik_fpga_threshold = 256;
+atomic64_t atomik_fpga_deltas = ATOMIC64_INIT(0);
+atomic64_t atomik_fpga_batches = ATOMIC64_INIT(0);
+atomic_t atomik_fpga_failures = ATOMIC_INIT(0);
+static char atomik_fpga_name[32];
+static bool atomik_fpga_failed;
+
+static u32 fpga_rd(struct atomik_fpga *f, u32 off)
+{
+	return readl(f->regs + off);
+}
+
+static void fpga_wr(struct atomik_fpga *f, u32 off, u32 v)
+{
+	writel(v, f->regs + off);
+}
+
+/* Poll until (reg & mask) == want, sleeping between reads. */
+static int fpga_wait(struct atomik_fpga *f, u32 off, u32 mask, u32 want)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(ATOMIK_FPGA_TIMEOUT_MS);
+	unsigned int spins = 0;
+
+	while ((fpga_rd(f, off) & mask) != want) {
+		if (time_after(jiffies, deadline))
+			return -ETIMEDOUT;
+		if (++spins > 64)
+			usleep_range(10, 50);
+		else
+			cpu_relax();
+	}
+	return 0;
+}
+
+/* Everything before the last doorbell applied. */
+static int fpga_drain(struct atomik_fpga *f)
+{
+	int ret = fpga_wait(f, ATOMIK_FPGA_RING_HEAD, U32_MAX, f->tail);
+
+	return ret ?: fpga_wait(f, ATOMIK_FPGA_STATUS, ATOMIK_FPGA_STATUS_BUSY, 0);
+}
+
+static int fpga_read_acc(struct atomik_fpga *f, u32 addr, u64 *v)
+{
+	int ret = fpga_drain(f);
+
+	ret = ret ?: fpga_wait(f, ATOMIK_FPGA_CMD, U32_MAX, 0);
+	if (ret)
+		return ret;
+	fpga_wr(f, ATOMIK_FPGA_CMD_ADDR, addr);
+	fpga_wr(f, ATOMIK_FPGA_CMD, 2);
+	ret = fpga_wait(f, ATOMIK_FPGA_CMD, U32_MAX, 0);
+	if (ret)
+		return ret;
+	*v = fpga_rd(f, ATOMIK_FPGA_RD_DATA_LO) |
+	     (u64)fpga_rd(f, ATOMIK_FPGA_RD_DATA_HI) << 32;
+	return 0;
+}
+
+/* The device stopped answering: drop it.  Called with the lock held. */
+static void fpga_failed(struct atomik_fpga *f, const char *what)
+{
+	if (atomik_fpga_failed)
+		return;
+	atomik_fpga_failed = true;
+	atomic_inc(&atomik_fpga_failures);
+	WRITE_ONCE(atomik_fpga_present, false);
+	dev_err(&f->pdev->dev,
+		"no answer from the device within %d ms (%s): it is dropped, the CPU slots take every delta from now on; deltas it had accepted and not returned are lost\n",
+		ATOMIK_FPGA_TIMEOUT_MS, what);
+}
+
+/* Write n entries into the ring, waiting for room; one doorbell per run. */
+static int fpga_push(struct atomik_fpga *f, const struct atomik_delta *d, u32 n)
+{
+	u32 i = 0, head, room, k;
+
+	while (i < n) {
+		unsigned long deadline = jiffies + msecs_to_jiffies(ATOMIK_FPGA_TIMEOUT_MS);
+
+		for (;;) {
+			head = fpga_rd(f, ATOMIK_FPGA_RING_HEAD) & f->ring_mask;
+			room = (head - f->tail - 1) & f->ring_mask;
+			if (room)
+				break;
+			if (time_after(jiffies, deadline))
+				return -ETIMEDOUT;
+			usleep_range(10, 50);
+		}
+		for (k = 0; k < room && i < n; k++, i++) {
+			void __iomem *e = f->ring + (size_t)f->tail * 16;
+
+			writeq((u64)d[i].addr, e);
+			writeq(d[i].delta, e + 8);
+			f->tail = (f->tail + 1) & f->ring_mask;
+		}
+		fpga_wr(f, ATOMIK_FPGA_RING_TAIL, f->tail);
+	}
+	return 0;
+}
+
+/*
+ * Does the device take these deltas?  Only table 0's, only addresses it
+ * holds, and as the policy says: everything (fpga) or batches of at least
+ * the threshold (auto).
+ */
+static bool fpga_wants(const struct atomik_delta *d, u32 n, struct atomik_fpga *f)
+{
+	u32 i;
+
+	switch (READ_ONCE(atomik_backend)) {
+	case ATOMIK_BACKEND_CPU:
+		return false;
+	case ATOMIK_BACKEND_AUTO:
+		if (n < READ_ONCE(atomik_fpga_threshold))
+			return false;
+		break;
+	case ATOMIK_BACKEND_FPGA:
+		break;
+	}
+	for (i = 0; i < n; i++)
+		if (d[i].addr >= f->naddrs)
+			return false;
+	return true;
+}
+
+bool atomik_fpga_accum(struct atomik_table *t, const struct atomik_delta *d, u32 n)
+{
+	struct atomik_fpga *f;
+	bool taken = false;
+
+	if (!t->shared || !READ_ONCE(atomik_fpga_present) ||
+	    READ_ONCE(atomik_backend) == ATOMIK_BACKEND_CPU)
+		return false;
+	down_read(&atomik_fpga_sem);
+	f = atomik_fpga_dev;
+	if (f && !atomik_fpga_failed && fpga_wants(d, n, f)) {
+		mutex_lock(&f->lock);
+		if (!atomik_fpga_failed) {
+			if (fpga_push(f, d, n))
+				fpga_failed(f, "ring full");
+			else
+				taken = true;
+		}
+		mutex_unlock(&f->lock);
+	}
+	up_read(&atomik_fpga_sem);
+	if (taken) {
+		atomic64_add(n, &atomik_fpga_deltas);
+		atomic64_inc(&atomik_fpga_batches);
+	}
+	return taken;
+}
+
+/*
+ * The device's part of an address's state, 0 when it has none; between
+ * begin and end the device can neither arrive nor leave.
+ */
+u64 atomik_fpga_begin(struct atomik_table *t, u32 addr, bool *held)
+{
+	struct atomik_fpga *f;
+	u64 v = 0;
+
+	*held = false;
+	if (!t->shared || !READ_ONCE(atomik_fpga_present))
+		return 0;
+	down_read(&atomik_fpga_sem);
+	*held = true;
+	f = atomik_fpga_dev;
+	if (!f || addr >= f->naddrs)
+		return 0;
+	mutex_lock(&f->lock);
+	if (!atomik_fpga_failed && fpga_read_acc(f, addr, &v)) {
+		fpga_failed(f, "read");
+		v = 0;
+	}
+	mutex_unlock(&f->lock);
+	return atomik_fpga_failed ? 0 : v;
+}
+
+void atomik_fpga_end(bool held)
+{
+	if (held)
+		up_read(&atomik_fpga_sem);
+}
+
+bool atomik_fpga_active(void)
+{
+	return READ_ONCE(atomik_fpga_present);
+}
+
+/* sysfs: which backend is active, in words. */
+ssize_t atomik_fpga_describe(char *buf)
+{
+	ssize_t n;
+
+	down_read(&atomik_fpga_sem);
+	if (atomik_fpga_dev && !atomik_fpga_failed)
+		n = sysfs_emit(buf, "fpga %s\n", atomik_fpga_name);
+	else if (atomik_fpga_dev)
+		n = sysfs_emit(buf, "cpu (fpga %s failed)\n", atomik_fpga_name);
+	else
+		n = sysfs_emit(buf, "cpu\n");
+	up_read(&atomik_fpga_sem);
+	return n;
+}
+
+/* The device's own counters, for sysfs; 0 without a working device. */
+u64 atomik_fpga_hw_counter(u32 off_lo, u32 off_hi)
+{
+	struct atomik_fpga *f;
+	u64 v = 0;
+
+	down_read(&atomik_fpga_sem);
+	f = atomik_fpga_dev;
+	if (f && !atomik_fpga_failed) {
+		v = fpga_rd(f, off_lo);
+		if (off_hi)
+			v |= (u64)fpga_rd(f, off_hi) << 32;
+	}
+	up_read(&atomik_fpga_sem);
+	return v;
+}
+
+static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	int bar = pdev->vendor == IVSHMEM_VENDOR && pdev->device == IVSHMEM_DEVICE ? 2 : 0;
+	struct atomik_fpga *f;
+	u32 caps, order;
+	int ret;
+
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return ret;
+	if (pci_resource_len(pdev, bar) < ATOMIK_FPGA_RING_OFFSET * 2)
+		return -ENODEV;
+	f = devm_kzalloc(&pdev->dev, sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	f->regs = atomik_pcim_iomap(pdev, bar, "atomik");
+	if (IS_ERR(f->regs))
+		return PTR_ERR(f->regs);
+	f->pdev = pdev;
+	mutex_init(&f->lock);
+	if (fpga_rd(f, ATOMIK_FPGA_ID) != 0x41544d4b ||
+	    fpga_rd(f, ATOMIK_FPGA_VERSION) >> 16 != 1) {
+		dev_err(&pdev->dev, "not an ATOMiK 1.x device (ID %#x, version %#x)\n",
+			fpga_rd(f, ATOMIK_FPGA_ID), fpga_rd(f, ATOMIK_FPGA_VERSION));
+		return -ENODEV;
+	}
+	caps = fpga_rd(f, ATOMIK_FPGA_CAPS);
+	order = FIELD_GET(ATOMIK_FPGA_CAPS_RING_ORDER, caps);
+	f->naddrs = fpga_rd(f, ATOMIK_FPGA_NADDRS);
+	if (order < 2 || order > 16 || !f->naddrs ||
+	    ATOMIK_FPGA_RING_OFFSET + (16UL << order) > pci_resource_len(pdev, bar)) {
+		dev_err(&pdev->dev, "unusable geometry: ring order %u, %u addresses\n",
+			order, f->naddrs);
+		return -ENODEV;
+	}
+	f->ring_mask = (1U << order) - 1;
+	f->ring = f->regs + ATOMIK_FPGA_RING_OFFSET;
+
+	/* A clean device: ring, counters and accumulators at 0. */
+	fpga_wr(f, ATOMIK_FPGA_CTRL, ATOMIK_FPGA_CTRL_RESET);
+	ret = fpga_wait(f, ATOMIK_FPGA_CTRL, ATOMIK_FPGA_CTRL_RESET, 0);
+	ret = ret ?: fpga_wait(f, ATOMIK_FPGA_STATUS, ATOMIK_FPGA_STATUS_READY,
+			       ATOMIK_FPGA_STATUS_READY);
+	if (ret) {
+		dev_err(&pdev->dev, "the device did not come out of reset\n");
+		return -EIO;
+	}
+	fpga_wr(f, ATOMIK_FPGA_CTRL, ATOMIK_FPGA_CTRL_ENABLE);
+	f->tail = 0;
+
+	down_write(&atomik_fpga_sem);
+	if (atomik_fpga_dev) {
+		up_write(&atomik_fpga_sem);
+		dev_info(&pdev->dev, "another ATOMiK device is in use: not this one\n");
+		return -EBUSY;
+	}
+	atomik_fpga_dev = f;
+	atomik_fpga_failed = false;
+	strscpy(atomik_fpga_name, pci_name(pdev), sizeof(atomik_fpga_name));
+	WRITE_ONCE(atomik_fpga_present, true);
+	up_write(&atomik_fpga_sem);
+	pci_set_drvdata(pdev, f);
+	dev_info(&pdev->dev, "ATOMiK device: %u addresses, %u-entry ring, BAR %d\n",
+		 f->naddrs, f->ring_mask + 1, bar);
+	return 0;
+}
+
+/*
+ * Unbind: with every operation kept out, drain the ring, read each
+ * accumulator back and fold it into the CPU slots of table 0, which keeps
+ * every state as it was.  A device that does not answer loses what it held.
+ */
+static void atomik_fpga_remove(struct pci_dev *pdev)
+{
+	struct atomik_fpga *f = pci_get_drvdata(pdev);
+	struct atomik_table *t0 = atomik_table_lookup(0);
+	u32 addr, folded = 0;
+	u64 v;
+
+	down_write(&atomik_fpga_sem);
+	WRITE_ONCE(atomik_fpga_present, false);
+	mutex_lock(&f->lock);
+	for (addr = 0; t0 && !atomik_fpga_failed && addr < f->naddrs; addr++) {
+		if (fpga_read_acc(f, addr, &v)) {
+			fpga_failed(f, "unbind");
+			break;
+		}
+		if (v && addr < t0->nr_addrs) {
+			atomik_accum(t0, addr, v);
+			folded++;
+		}
+	}
+	if (!atomik_fpga_failed)
+		fpga_wr(f, ATOMIK_FPGA_CTRL, 0);
+	mutex_unlock(&f->lock);
+	atomik_fpga_dev = NULL;
+	atomik_fpga_failed = false;
+	up_write(&atomik_fpga_sem);
+	if (t0)
+		atomik_table_put(t0);
+	dev_info(&pdev->dev, "unbound; %u accumulators folded into the CPU slots\n", folded);
+}
+
+static const struct pci_device_id atomik_fpga_ids[] = {
+	{ PCI_DEVICE(ATOMIK_PCI_VENDOR, ATOMIK_PCI_DEVICE) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, atomik_fpga_ids);
+
+static struct pci_driver atomik_fpga_driver = {
+	.name		= "atomik",
+	.id_table	= atomik_fpga_ids,
+	.probe		= atomik_fpga_probe,
+	.remove		= atomik_fpga_remove,
+};
+
+int atomik_fpga_init(void)
+{
+	return pci_register_driver(&atomik_fpga_driver);
+}
+
+void atomik_fpga_exit(void)
+{
+	pci_unregister_driver(&atomik_fpga_driver);
+}
