@@ -34,7 +34,7 @@ MANDIR		?= $(PREFIX)/share/man
 UDEVDIR		?= /usr/lib/udev/rules.d
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
-.PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn \
+.PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim \
 	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests
@@ -152,6 +152,19 @@ fpga-sim: $(BUILD)/fpga/tb_atomik_core.vvp
 
 fpga-syn:
 	fpga/syn/run
+
+# The co-simulated device: the RTL compiled by Verilator, and its bridge to
+# the shared memory of QEMU's ivshmem-plain (tools/atomik-vm --fpga).
+COSIM		:= $(BUILD)/fpga/cosim/atomik-cosim
+
+cosim: $(COSIM)
+
+$(COSIM): fpga/cosim/atomik_cosim.cpp $(FPGA_RTL) kmod/atomik_fpga_regs.h
+	@mkdir -p $(dir $@)
+	verilator --cc --exe --build -j 2 -O3 -Wall -Wno-fatal --Mdir $(BUILD)/fpga/cosim/obj \
+		-Ifpga/rtl -CFLAGS "-O2 -I$(CURDIR)/kmod" -o $@ \
+		$(CURDIR)/fpga/rtl/atomik_core.v $(CURDIR)/fpga/cosim/atomik_cosim.cpp > $(BUILD)/fpga/cosim/build.log 2>&1 || \
+		{ tail -30 $(BUILD)/fpga/cosim/build.log; exit 1; }
 
 # W=1 and sparse against every kernel, checkpatch --strict: no findings.
 lint:

@@ -22,7 +22,6 @@
 #include "compat.h"
 
 #define ATOMIK_FPGA_RING_OFFSET	0x1000
-#define ATOMIK_FPGA_TIMEOUT_MS	2000
 
 /* Placeholder IDs for a board (none is assigned yet); under co-simulation
  * the device is QEMU's ivshmem-plain, bound through driver_override.
@@ -58,6 +57,11 @@ atomic64_t atomik_fpga_deltas = ATOMIC64_INIT(0);
 atomic64_t atomik_fpga_batches = ATOMIC64_INIT(0);
 atomic_t atomik_fpga_failures = ATOMIC_INIT(0);
 static char atomik_fpga_name[32];
+
+static unsigned int fpga_timeout_ms = 5000;
+module_param(fpga_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(fpga_timeout_ms,
+		 "How long the accelerator may take to answer before it is dropped (ms, default 5000)");
 static bool atomik_fpga_failed;
 
 static u32 fpga_rd(struct atomik_fpga *f, u32 off)
@@ -73,7 +77,7 @@ static void fpga_wr(struct atomik_fpga *f, u32 off, u32 v)
 /* Poll until (reg & mask) == want, sleeping between reads. */
 static int fpga_wait(struct atomik_fpga *f, u32 off, u32 mask, u32 want)
 {
-	unsigned long deadline = jiffies + msecs_to_jiffies(ATOMIK_FPGA_TIMEOUT_MS);
+	unsigned long deadline = jiffies + msecs_to_jiffies(READ_ONCE(fpga_timeout_ms));
 	unsigned int spins = 0;
 
 	while ((fpga_rd(f, off) & mask) != want) {
@@ -122,7 +126,7 @@ static void fpga_failed(struct atomik_fpga *f, const char *what)
 	WRITE_ONCE(atomik_fpga_present, false);
 	dev_err(&f->pdev->dev,
 		"no answer from the device within %d ms (%s): it is dropped, the CPU slots take every delta from now on; deltas it had accepted and not returned are lost\n",
-		ATOMIK_FPGA_TIMEOUT_MS, what);
+		READ_ONCE(fpga_timeout_ms), what);
 }
 
 /* Write n entries into the ring, waiting for room; one doorbell per run. */
@@ -131,7 +135,7 @@ static int fpga_push(struct atomik_fpga *f, const struct atomik_delta *d, u32 n)
 	u32 i = 0, head, room, k;
 
 	while (i < n) {
-		unsigned long deadline = jiffies + msecs_to_jiffies(ATOMIK_FPGA_TIMEOUT_MS);
+		unsigned long deadline = jiffies + msecs_to_jiffies(READ_ONCE(fpga_timeout_ms));
 
 		for (;;) {
 			head = fpga_rd(f, ATOMIK_FPGA_RING_HEAD) & f->ring_mask;
@@ -324,8 +328,9 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 		dev_err(&pdev->dev, "the device did not come out of reset\n");
 		return -EIO;
 	}
-	fpga_wr(f, ATOMIK_FPGA_CTRL, ATOMIK_FPGA_CTRL_ENABLE);
 	f->tail = 0;
+	fpga_wr(f, ATOMIK_FPGA_RING_TAIL, 0);
+	fpga_wr(f, ATOMIK_FPGA_CTRL, ATOMIK_FPGA_CTRL_ENABLE);
 
 	down_write(&atomik_fpga_sem);
 	if (atomik_fpga_dev) {

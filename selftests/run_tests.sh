@@ -13,8 +13,13 @@ out=${ATOMIK_OUT:-/tmp}
 # Programs that do not go through the engine's transports.
 single="module_test uring_test example_test tool_test fuzz_test fault_test"
 
-if [ $# -eq 0 ]; then
-	set -- $(cd "$bin" && ls) $(cd "$top/selftests" && ls *_test.sh | sed 's/\.sh$//')
+fpga=0
+if [ "${1-}" = --fpga ]; then
+	fpga=1
+	shift
+elif [ $# -eq 0 ]; then
+	set -- $(cd "$bin" && ls | grep -v '^fpga_test$') \
+		$(cd "$top/selftests" && ls *_test.sh | sed 's/\.sh$//')
 fi
 
 # The fuzzer runs longer where the kernel has its checkers (the debug kernel).
@@ -42,6 +47,30 @@ for name in "$@"; do
 	*) run "$name" uring "$out/$name.uring.tap" ;;
 	esac
 done
+
+# With the co-simulated accelerator (tools/atomik-vm --fpga): the engine's
+# behaviour tests with the device bound and the backend forced to the device,
+# then mixed (auto), over both transports; then fpga_test, which ends by
+# killing the co-simulation.
+if [ $fpga -eq 1 ]; then
+	sys=/sys/class/misc/atomik
+	dev=$(grep -l 0x1110 /sys/bus/pci/devices/*/device | head -1)
+	dev=$(basename "$(dirname "$dev")")
+	echo atomik > /sys/bus/pci/devices/$dev/driver_override
+	echo "$dev" > /sys/bus/pci/drivers_probe
+	echo "# accelerator: $(cat $sys/backend_active)"
+	echo 16 > $sys/fpga_threshold
+	for backend in fpga auto; do
+		echo $backend > $sys/backend
+		for name in engine_test concurrency_test errors_test; do
+			run "$name" ioctl "$out/$name.$backend.tap"
+			run "$name" uring "$out/$name.$backend.uring.tap"
+		done
+	done
+	echo auto > $sys/backend
+	echo "# $(cat $sys/fpga_deltas) deltas went through the accelerator"
+	run fpga_test ioctl "$out/fpga_test.tap"
+fi
 
 # The module must unload once every test has closed its descriptors.
 {

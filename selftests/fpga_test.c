@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The accelerator as a slot of table 0, against the co-simulated device
+ * (tools/atomik-vm --fpga: QEMU's ivshmem-plain, the RTL behind it): bind
+ * through driver_override, exact states under every backend policy and on
+ * both transports, unbind and rebind while threads accumulate, and a
+ * device that stops answering.  Skips without the device.
+ *
+ * The last test kills the co-simulation: run this program last.
+ */
+#include <dirent.h>
+#include <pthread.h>
+
+#include "util.h"
+
+#define PCI	"/sys/bus/pci/"
+#define DEV_NADDRS	512	/* the co-simulated core's */
+
+static char pci_name[32];
+
+/* The ivshmem device the co-simulation serves, by its PCI IDs. */
+static void find_device(void)
+{
+	char path[300], buf[32];
+	struct dirent *de;
+	DIR *d;
+
+	if (!getenv("ATOMIK_FPGA") || strcmp(getenv("ATOMIK_FPGA"), "1"))
+		SKIP("no co-simulated device (tools/atomik-vm --fpga)");
+	ASSERT_TRUE((d = opendir(PCI "devices")) != NULL);
+	while ((de = readdir(d))) {
+		snprintf(path, sizeof(path), PCI "devices/%s/device", de->d_name);
+		if (read_text(path, buf, sizeof(buf)) || strcmp(buf, "0x1110\n"))
+			continue;
+		snprintf(pci_name, sizeof(pci_name), "%.31s", de->d_name);
+		break;
+	}
+	closedir(d);
+	if (!pci_name[0])
+		SKIP("no ivshmem device");
+}
+
+static int bound(void)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), PCI "drivers/atomik/%s", pci_name);
+	return access(path, F_OK) == 0;
+}
+
+static void bind_device(void)
+{
+	char path[300], active[64];
+
+	find_device();
+	if (!bound()) {
+		snprintf(path, sizeof(path), PCI "devices/%s/driver_override", pci_name);
+		ASSERT_EQ(write_text(path, "atomik"), 0);
+		ASSERT_EQ(write_text(PCI "drivers_probe", pci_name), 0);
+	}
+	ASSERT_TRUE(bound());
+	ASSERT_EQ(read_text(SYSFS "backend_active", active, sizeof(active)), 0);
+	ASSERT_EQ(strncmp(active, "fpga ", 5), 0);
+}
+
+static void unbind_device(void)
+{
+	ASSERT_EQ(write_text(PCI "drivers/atomik/unbind", pci_name), 0);
+	ASSERT_TRUE(!bound());
+}
+
+static uint64_t model[4096];
+
+/* Load every address of table 0 in [0, n) with a value of the seed. */
+static void load_all(struct atomik *a, uint32_t n, uint64_t *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		model[i] = rnd(s);
+		ASSERT_EQ(x_load(a, i, model[i]), 0);
+	}
+}
+
+static void check_all(struct atomik *a, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (state(a, i) != model[i]) {
+			TH_LOG("address %u", i);
+			ASSERT_EQ(state(a, i), model[i]);
+		}
+}
+
+/* A batch of n deltas over [0, span), into the model too. */
+static void batch(struct atomik *a, uint32_t n, uint32_t span, uint64_t *s)
+{
+	struct atomik_delta d[1024];
+	uint32_t i;
+
+	ASSERT_TRUE(n <= 1024);
+	for (i = 0; i < n; i++) {
+		d[i] = (struct atomik_delta){ .addr = rnd(s) % span, .delta = rnd(s) };
+		model[d[i].addr] ^= d[i].delta;
+	}
+	ASSERT_EQ(x_accum_batch(a, d, n), 0);
+}
+
+TEST(bind_reports_device)
+{
+	char buf[64];
+
+	bind_device();
+	sysfs_set("backend", "auto");
+	ASSERT_EQ(read_text(SYSFS "backend", buf, sizeof(buf)), 0);
+	ASSERT_EQ(strcmp(buf, "auto\n"), 0);
+	/* Policies are words; anything else is refused and changes nothing. */
+	ASSERT_EQ(write_text(SYSFS "backend", "gpu"), -EINVAL);
+	ASSERT_EQ(write_text(SYSFS "fpga_threshold", "0"), -EINVAL);
+	ASSERT_EQ(write_text(SYSFS "fpga_threshold", "65537"), -EINVAL);
+	ASSERT_EQ(read_text(SYSFS "backend", buf, sizeof(buf)), 0);
+	ASSERT_EQ(strcmp(buf, "auto\n"), 0);
+}
+
+static void exact_under(const char *policy, int uring)
+{
+	struct atomik *a;
+	uint64_t s = test_seed(), sent, hw;
+	uint32_t n, i;
+
+	bind_device();
+	if (uring)
+		setenv("ATOMIK_TRANSPORT", "uring", 1);
+	a = open_dev(O_RDWR);
+	n = nr_addrs(a) < 1024 ? nr_addrs(a) : 1024;	/* past the device's 512 */
+	sysfs_set("backend", policy);
+	sysfs_set("fpga_threshold", "64");
+	sent = sysfs_u64("fpga_deltas");
+	hw = sysfs_u64("fpga_hw_deltas");
+	load_all(a, n, &s);
+	for (i = 0; i < 20; i++) {
+		batch(a, 200, DEV_NADDRS, &s);		/* all on the device's */
+		batch(a, 10, DEV_NADDRS, &s);		/* small: CPU under auto */
+		batch(a, 100, n, &s);			/* some past the device */
+		model[i] ^= 0x5a5a;
+		ASSERT_EQ(x_accum(a, i, 0x5a5a), 0);	/* single */
+	}
+	check_all(a, n);
+	/* The device applied what the driver sent it, no more, no less. */
+	TH_LOG("%s: %llu deltas through the device", policy,
+	       (unsigned long long)(sysfs_u64("fpga_deltas") - sent));
+	ASSERT_GT(sysfs_u64("fpga_deltas"), sent);
+	ASSERT_EQ(sysfs_u64("fpga_hw_deltas") - hw, sysfs_u64("fpga_deltas") - sent);
+	ASSERT_EQ(sysfs_u64("fpga_hw_errors"), 0);
+	x_close(a);
+	sysfs_set("backend", "auto");
+}
+
+TEST(exact_forced_fpga)
+{
+	exact_under("fpga", 0);
+}
+
+TEST(exact_auto_mixed)
+{
+	exact_under("auto", 0);
+}
+
+TEST(exact_forced_fpga_uring)
+{
+	exact_under("fpga", 1);
+}
+
+TEST(exact_auto_mixed_uring)
+{
+	exact_under("auto", 1);
+}
+
+/* With the device bound, "cpu" keeps every delta off it. */
+TEST(cpu_policy_bypasses_device)
+{
+	struct atomik *a;
+	uint64_t s = test_seed(), sent;
+
+	bind_device();
+	a = open_dev(O_RDWR);
+	sysfs_set("backend", "cpu");
+	sent = sysfs_u64("fpga_deltas");
+	load_all(a, 64, &s);
+	batch(a, 500, 64, &s);
+	check_all(a, 64);
+	ASSERT_EQ(sysfs_u64("fpga_deltas"), sent);
+	x_close(a);
+	sysfs_set("backend", "auto");
+}
+
+/*
+ * Unbind while threads accumulate: the driver drains the ring and folds
+ * the device's accumulators into the CPU slots; rebind; the final states
+ * are exact.  Each thread owns a range of addresses and XORs its deltas
+ * into its own model.
+ */
+#define THREADS	3
+static volatile int stop_threads;
+
+struct worker {
+	uint32_t first;
+	uint64_t s, model[64], calls;
+};
+
+static void *accumulate(void *arg)
+{
+	struct worker *w = arg;
+	struct atomik *a = open_dev(O_RDWR);
+	struct atomik_delta d[128];
+	uint32_t i, n;
+
+	while (!stop_threads) {
+		n = w->calls % 3 ? 128 : 1 + rnd(&w->s) % 8;
+		for (i = 0; i < n; i++) {
+			uint32_t k = rnd(&w->s) % 64;
+
+			d[i] = (struct atomik_delta){ .addr = w->first + k, .delta = rnd(&w->s) };
+			w->model[k] ^= d[i].delta;
+		}
+		ASSERT_EQ(x_accum_batch(a, d, n), 0);
+		w->calls++;
+	}
+	x_close(a);
+	return NULL;
+}
+
+TEST(unbind_rebind_under_writers)
+{
+	struct worker w[THREADS] = { 0 };
+	pthread_t th[THREADS];
+	struct atomik *a;
+	uint32_t t, k;
+
+	bind_device();
+	a = open_dev(O_RDWR);
+	sysfs_set("backend", "auto");
+	sysfs_set("fpga_threshold", "64");
+	for (t = 0; t < THREADS; t++) {
+		w[t].first = 100 + t * 64;	/* all on the device's addresses */
+		w[t].s = test_seed() + t;
+		for (k = 0; k < 64; k++)
+			ASSERT_EQ(x_load(a, w[t].first + k, 0), 0);
+		ASSERT_EQ(pthread_create(&th[t], NULL, accumulate, &w[t]), 0);
+	}
+	usleep(500000);
+	unbind_device();
+	usleep(300000);
+	bind_device();
+	usleep(500000);
+	unbind_device();
+	bind_device();
+	usleep(300000);
+	stop_threads = 1;
+	for (t = 0; t < THREADS; t++) {
+		ASSERT_EQ(pthread_join(th[t], NULL), 0);
+		TH_LOG("thread %u: %llu calls", t, (unsigned long long)w[t].calls);
+		ASSERT_GT(w[t].calls, 10);
+		for (k = 0; k < 64; k++)
+			ASSERT_EQ(state(a, w[t].first + k), w[t].model[k]);
+	}
+	x_close(a);
+}
+
+/*
+ * The co-simulation dies mid-stream (the guest asks it to exit, as a
+ * crashed device would stop): the driver times out, reports it in the
+ * kernel log and in sysfs, and table 0 goes on in the CPU slots.  What
+ * the device held is lost (Documentation/atomik/fpga.rst); everything
+ * else is exact, and unbinding the dead device does not hang.
+ */
+TEST(device_death_falls_back)
+{
+	uint64_t s = test_seed(), failures;
+	char path[300], active[64];
+	struct atomik *a;
+	int fd;
+
+	bind_device();
+	a = open_dev(O_RDWR);
+	sysfs_set("backend", "fpga");
+	failures = sysfs_u64("fpga_failures");
+	load_all(a, 1024, &s);
+	batch(a, 300, DEV_NADDRS, &s);
+	check_all(a, 1024);
+
+	/* The co-simulation exits when this file appears in the run folder. */
+	ASSERT_TRUE(getenv("ATOMIK_OUT") != NULL);
+	snprintf(path, sizeof(path), "%s/cosim.kill", getenv("ATOMIK_OUT"));
+	ASSERT_OK(fd = open(path, O_WRONLY | O_CREAT, 0644));
+	close(fd);
+	usleep(500000);
+
+	/* Entries into a ring nobody takes: accepted, and lost with the
+	 * device.  The read that follows waits for them and gives up. */
+	batch(a, 300, DEV_NADDRS, &s);
+	state(a, 0);
+	batch(a, 300, 1024, &s);
+	ASSERT_EQ(sysfs_u64("fpga_failures"), failures + 1);
+	ASSERT_EQ(read_text(SYSFS "backend_active", active, sizeof(active)), 0);
+	TH_LOG("backend_active: %s", active);
+	ASSERT_EQ(strncmp(active, "cpu (fpga ", 10), 0);
+	{
+		uint32_t i;
+
+		for (i = DEV_NADDRS; i < 1024; i++)
+			ASSERT_EQ(state(a, i), model[i]);
+		/* The device's addresses work again from a load. */
+		for (i = 0; i < DEV_NADDRS; i++) {
+			ASSERT_EQ(x_load(a, i, i), 0);
+			ASSERT_EQ(x_accum(a, i, 0x100), 0);
+			ASSERT_EQ(state(a, i), i ^ 0x100);
+		}
+	}
+	unbind_device();
+	ASSERT_EQ(read_text(SYSFS "backend_active", active, sizeof(active)), 0);
+	ASSERT_EQ(strcmp(active, "cpu\n"), 0);
+	x_close(a);
+	sysfs_set("backend", "auto");
+}
