@@ -113,6 +113,7 @@ extern unsigned int atomik_fpga_threshold;
 extern atomic64_t atomik_fpga_deltas;
 extern atomic64_t atomik_fpga_batches;
 extern atomic_t atomik_fpga_failures;
+extern atomic64_t atomik_fpga_interrupts;
 
 int atomik_fpga_init(void);
 void atomik_fpga_exit(void);

@@ -11,6 +11,7 @@
  */
 #include <linux/bitfield.h>
 #include <linux/delay.h>
+#include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -39,6 +40,8 @@ struct atomik_fpga {
 	u32 ring_mask;
 	u32 tail;		/* the host's copy of RING_TAIL */
 	struct mutex lock;	/* the ring and the command registers */
+	bool irq;		/* MSI-X or MSI: the ring running dry wakes waiters */
+	wait_queue_head_t wq;
 };
 
 /*
@@ -56,6 +59,7 @@ unsigned int atomik_fpga_threshold = 256;
 atomic64_t atomik_fpga_deltas = ATOMIC64_INIT(0);
 atomic64_t atomik_fpga_batches = ATOMIC64_INIT(0);
 atomic_t atomik_fpga_failures = ATOMIC_INIT(0);
+atomic64_t atomik_fpga_interrupts = ATOMIC64_INIT(0);
 static char atomik_fpga_name[32];
 
 static unsigned int fpga_timeout_ms = 5000;
@@ -74,7 +78,11 @@ static void fpga_wr(struct atomik_fpga *f, u32 off, u32 v)
 	writel(v, f->regs + off);
 }
 
-/* Poll until (reg & mask) == want, sleeping between reads. */
+/*
+ * Wait until (reg & mask) == want.  With an interrupt, the ring running dry
+ * wakes the waiter (a millisecond bounds a wait the interrupt does not end,
+ * such as a command's); without one, poll, sleeping between reads.
+ */
 static int fpga_wait(struct atomik_fpga *f, u32 off, u32 mask, u32 want)
 {
 	unsigned long deadline = jiffies + msecs_to_jiffies(READ_ONCE(fpga_timeout_ms));
@@ -83,12 +91,49 @@ static int fpga_wait(struct atomik_fpga *f, u32 off, u32 mask, u32 want)
 	while ((fpga_rd(f, off) & mask) != want) {
 		if (time_after(jiffies, deadline))
 			return -ETIMEDOUT;
-		if (++spins > 64)
-			usleep_range(10, 50);
-		else
+		if (++spins <= 64)
 			cpu_relax();
+		else if (f->irq)
+			wait_event_timeout(f->wq, (fpga_rd(f, off) & mask) == want,
+					   msecs_to_jiffies(1));
+		else
+			usleep_range(10, 50);
 	}
 	return 0;
+}
+
+static irqreturn_t fpga_interrupt(int irq, void *data)
+{
+	struct atomik_fpga *f = data;
+
+	atomic64_inc(&atomik_fpga_interrupts);
+	wake_up(&f->wq);
+	return IRQ_HANDLED;
+}
+
+/*
+ * MSI-X or MSI when the device has it: the interrupt says the ring ran dry.
+ * A message interrupt needs no acknowledgment here (the endpoint clears
+ * IRQ_STATUS when it sends the message).  Without one the driver polls.
+ */
+static void fpga_setup_irq(struct atomik_fpga *f)
+{
+	struct pci_dev *pdev = f->pdev;
+	int ret;
+
+	init_waitqueue_head(&f->wq);
+	/* A message interrupt is a memory write by the device. */
+	pci_set_master(pdev);
+	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX | PCI_IRQ_MSI);
+	if (ret < 0)
+		return;
+	ret = devm_request_irq(&pdev->dev, pci_irq_vector(pdev, 0), fpga_interrupt, 0,
+			       "atomik", f);
+	if (ret) {
+		pci_free_irq_vectors(pdev);
+		return;
+	}
+	f->irq = true;
 }
 
 /* Everything before the last doorbell applied. */
@@ -330,7 +375,9 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	}
 	f->tail = 0;
 	fpga_wr(f, ATOMIK_FPGA_RING_TAIL, 0);
-	fpga_wr(f, ATOMIK_FPGA_CTRL, ATOMIK_FPGA_CTRL_ENABLE);
+	fpga_setup_irq(f);
+	fpga_wr(f, ATOMIK_FPGA_CTRL, ATOMIK_FPGA_CTRL_ENABLE |
+		(f->irq ? ATOMIK_FPGA_CTRL_IRQ_EN : 0));
 
 	down_write(&atomik_fpga_sem);
 	if (atomik_fpga_dev) {
@@ -344,8 +391,9 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	WRITE_ONCE(atomik_fpga_present, true);
 	up_write(&atomik_fpga_sem);
 	pci_set_drvdata(pdev, f);
-	dev_info(&pdev->dev, "ATOMiK device: %u addresses, %u-entry ring, BAR %d\n",
-		 f->naddrs, f->ring_mask + 1, bar);
+	dev_info(&pdev->dev, "ATOMiK device: %u addresses, %u-entry ring, BAR %d, %s\n",
+		 f->naddrs, f->ring_mask + 1, bar,
+		 !f->irq ? "polled" : pdev->msix_enabled ? "MSI-X" : "MSI");
 	return 0;
 }
 
@@ -376,6 +424,10 @@ static void atomik_fpga_remove(struct pci_dev *pdev)
 	}
 	if (!atomik_fpga_failed)
 		fpga_wr(f, ATOMIK_FPGA_CTRL, 0);
+	if (f->irq) {
+		devm_free_irq(&pdev->dev, pci_irq_vector(pdev, 0), f);
+		pci_free_irq_vectors(pdev);
+	}
 	mutex_unlock(&f->lock);
 	atomik_fpga_dev = NULL;
 	atomik_fpga_failed = false;

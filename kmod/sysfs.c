@@ -213,6 +213,13 @@ static ssize_t fpga_failures_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(fpga_failures);
 
+static ssize_t fpga_interrupts_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&atomik_fpga_interrupts));
+}
+static DEVICE_ATTR_RO(fpga_interrupts);
+
 static ssize_t fpga_hw_deltas_show(struct device *dev,
 				   struct device_attribute *attr, char *buf)
 {
@@ -248,6 +255,7 @@ static struct attribute *atomik_attrs[] = {
 	&dev_attr_fpga_deltas.attr,
 	&dev_attr_fpga_batches.attr,
 	&dev_attr_fpga_failures.attr,
+	&dev_attr_fpga_interrupts.attr,
 	&dev_attr_fpga_hw_deltas.attr,
 	&dev_attr_fpga_hw_errors.attr,
 	NULL,

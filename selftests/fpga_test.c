@@ -177,6 +177,40 @@ TEST(exact_auto_mixed_uring)
 	exact_under("auto", 1);
 }
 
+/*
+ * A device with MSI-X (ivshmem-doorbell; not ivshmem-plain) interrupts when
+ * its ring runs dry, and the driver's waits end on it.
+ */
+TEST(interrupt_when_ring_runs_dry)
+{
+	char path[300];
+	uint64_t s = test_seed(), before;
+	struct atomik *a;
+	DIR *d;
+	int n = 0;
+
+	bind_device();
+	snprintf(path, sizeof(path), PCI "devices/%s/msi_irqs", pci_name);
+	d = opendir(path);
+	if (d) {
+		while (readdir(d))
+			n++;
+		closedir(d);
+	}
+	if (n <= 2)
+		SKIP("the device has no MSI-X or MSI (ivshmem-plain): the driver polls");
+	a = open_dev(O_RDWR);
+	sysfs_set("backend", "fpga");
+	before = sysfs_u64("fpga_interrupts");
+	load_all(a, 64, &s);
+	batch(a, 1000, 64, &s);
+	check_all(a, 64);
+	TH_LOG("%llu interrupts", (unsigned long long)(sysfs_u64("fpga_interrupts") - before));
+	ASSERT_GT(sysfs_u64("fpga_interrupts"), before);
+	x_close(a);
+	sysfs_set("backend", "auto");
+}
+
 /* With the device bound, "cpu" keeps every delta off it. */
 TEST(cpu_policy_bypasses_device)
 {

@@ -20,8 +20,16 @@
  * shares), the process exits at once, as a crashed device would stop, for
  * the tests of the driver's timeout path.
  *
- * Usage: atomik-cosim SHM_FILE [KILL_FILE]
- *        (SHM_FILE: the file QEMU's memory backend maps)
+ * With --server SOCKET it is also the ivshmem server of QEMU's
+ * ivshmem-doorbell device (docs/specs/ivshmem-spec in QEMU's sources): it
+ * hands QEMU the shared memory and one eventfd, and turns the core's
+ * interrupt line into a message on it, which QEMU delivers as MSI-X vector
+ * 0.  As a PCIe endpoint's MSI logic would, it clears IRQ_STATUS in the core
+ * when it sends the message.  Without --server, the guest has no interrupt
+ * (ivshmem-plain) and the driver polls.
+ *
+ * Usage: atomik-cosim [--server SOCKET] SHM_FILE [KILL_FILE]
+ *        (SHM_FILE: the file QEMU's memory backend maps, or the server hands)
  */
 #include <csignal>
 #include <cstdint>
@@ -29,8 +37,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "Vatomik_core.h"
@@ -105,17 +116,91 @@ static void on_signal(int)
 	done = 1;
 }
 
+/* The ivshmem server side: one client (QEMU), one interrupt vector. */
+static int listen_fd = -1, client_fd = -1, irq_fd = -1;
+
+static int send_msg(int sock, int64_t v, int fd)
+{
+	char ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &v, sizeof(v) };
+	struct msghdr msg = {};
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (fd >= 0) {
+		memset(ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl;
+		msg.msg_controllen = sizeof(ctl);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &msg, 0) == (ssize_t)sizeof(v) ? 0 : -1;
+}
+
+static int server_listen(const char *path)
+{
+	struct sockaddr_un sa = {};
+
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(listen_fd, 1))
+		return -1;
+	return 0;
+}
+
+/* Protocol version 0, the client's id, the memory, its vector's eventfd. */
+static void server_accept(int shm_fd)
+{
+	const int64_t id = 1;
+	int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+	int efd;
+
+	if (c < 0)
+		return;
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || send_msg(c, 0, -1) || send_msg(c, id, -1) ||
+	    send_msg(c, -1, shm_fd) || send_msg(c, id, efd)) {
+		fprintf(stderr, "atomik-cosim: the ivshmem setup with QEMU failed\n");
+		close(c);
+		return;
+	}
+	client_fd = c;
+	irq_fd = efd;
+	close(listen_fd);
+	listen_fd = -1;
+	fprintf(stderr, "atomik-cosim: QEMU connected; interrupts go to MSI-X vector 0\n");
+}
+
 int main(int argc, char **argv)
 {
 	uint32_t sh_ctrl = 0, sh_tail = 0, sh_addr = 0, sh_lo = 0, sh_hi = 0;
 	uint32_t ring_mask, idle = 0, loops = 0;
-	const char *kill_file = argc > 2 ? argv[2] : nullptr;
+	const char *server = nullptr, *kill_file;
+	uint64_t irqs = 0;
 	struct stat st;
 	int fd;
 
+	if (argc > 2 && !strcmp(argv[1], "--server")) {
+		server = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: atomik-cosim SHM_FILE [KILL_FILE]\n");
+		fprintf(stderr, "usage: atomik-cosim [--server SOCKET] SHM_FILE [KILL_FILE]\n");
 		return 2;
+	}
+	kill_file = argc > 2 ? argv[2] : nullptr;
+	if (server && server_listen(server)) {
+		perror(server);
+		return 1;
 	}
 	fd = open(argv[1], O_RDWR);
 	if (fd < 0 || fstat(fd, &st) || st.st_size < 2 * RING_OFFSET) {
@@ -159,8 +244,8 @@ int main(int argc, char **argv)
 
 		if ((++loops % 1024 == 0 || idle > 1000) && kill_file &&
 		    access(kill_file, F_OK) == 0) {
-			fprintf(stderr, "atomik-cosim: killed by %s after %llu cycles\n",
-				kill_file, (unsigned long long)cycles);
+			fprintf(stderr, "atomik-cosim: killed by %s after %llu cycles, %llu interrupts sent\n",
+				kill_file, (unsigned long long)cycles, (unsigned long long)irqs);
 			_exit(3);
 		}
 		v = page_rd(ATOMIK_FPGA_CTRL);
@@ -231,6 +316,16 @@ int main(int argc, char **argv)
 			busy = true;
 		}
 		publish();
+		/* The interrupt line, as a message; sending it clears it. */
+		if (core->irq) {
+			uint64_t one = 1;
+
+			if (irq_fd >= 0 && write(irq_fd, &one, sizeof(one)) == sizeof(one))
+				irqs++;
+			reg_write(ATOMIK_FPGA_IRQ_STATUS, 1);
+		}
+		if (listen_fd >= 0 && loops % 64 == 0)
+			server_accept(fd);
 		if (page_rd(ATOMIK_FPGA_STATUS) & (ATOMIK_FPGA_STATUS_BUSY | ATOMIK_FPGA_STATUS_CMD_BUSY) ||
 		    !(page_rd(ATOMIK_FPGA_STATUS) & ATOMIK_FPGA_STATUS_READY))
 			busy = true;
@@ -239,7 +334,8 @@ int main(int argc, char **argv)
 		else if (++idle > 1000)
 			usleep(50);
 	}
-	fprintf(stderr, "atomik-cosim: stopped after %llu cycles\n", (unsigned long long)cycles);
+	fprintf(stderr, "atomik-cosim: stopped after %llu cycles, %llu interrupts sent\n",
+		(unsigned long long)cycles, (unsigned long long)irqs);
 	delete core;
 	return 0;
 }
