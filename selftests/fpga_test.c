@@ -63,6 +63,26 @@ static void bind_device(void)
 	ASSERT_EQ(strncmp(active, "fpga ", 5), 0);
 }
 
+/* Does the device offer MSI-X or MSI?  Its capability list says. */
+static int has_msi(void)
+{
+	unsigned char cfg[256];
+	char path[300];
+	int fd, pos, n;
+
+	snprintf(path, sizeof(path), PCI "devices/%s/config", pci_name);
+	ASSERT_OK(fd = open(path, O_RDONLY));
+	n = read(fd, cfg, sizeof(cfg));	/* as root: all 256 bytes */
+	close(fd);
+	ASSERT_EQ(n, 256);
+	if (!(cfg[0x06] & 0x10))		/* PCI_STATUS_CAP_LIST */
+		return 0;
+	for (pos = cfg[0x34] & ~3; pos; pos = cfg[pos + 1] & ~3)
+		if (cfg[pos] == 0x11 || cfg[pos] == 0x05)	/* MSI-X, MSI */
+			return 1;
+	return 0;
+}
+
 static void unbind_device(void)
 {
 	ASSERT_EQ(write_text(PCI "drivers/atomik/unbind", pci_name), 0);
@@ -197,7 +217,7 @@ TEST(interrupt_when_ring_runs_dry)
 			n++;
 		closedir(d);
 	}
-	if (n <= 2)
+	if (n <= 2 || !has_msi())
 		SKIP("the device has no MSI-X or MSI (ivshmem-plain): the driver polls");
 	a = open_dev(O_RDWR);
 	sysfs_set("backend", "fpga");
@@ -299,6 +319,70 @@ TEST(unbind_rebind_under_writers)
 		for (k = 0; k < 64; k++)
 			ASSERT_EQ(state(a, w[t].first + k), w[t].model[k]);
 	}
+	x_close(a);
+}
+
+/*
+ * Bind with the Nth allocation failing, for N = 1, 2, ... until a bind
+ * gets through (fault injection: the debug kernel only): the driver core's
+ * allocations and then the probe's.  A failed bind leaves the device
+ * unbound and the module on the CPU slots; after the last, the device
+ * works.  The kernel log shows each failed probe; run_tests.sh's kmemleak
+ * scan comes after.
+ */
+TEST(probe_fails_cleanly)
+{
+	char path[300], buf[16];
+	int nth, n, failed = 0;
+	struct atomik *a;
+
+	find_device();
+	if (has_msi())
+		SKIP("a device with MSI-X: the kernel's own IRQ setup warns when its allocations fail (remove_proc_entry), so this runs on the polled device");
+	nth = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	if (nth < 0 || access("/sys/kernel/debug/failslab", F_OK))
+		SKIP("no fault injection in this kernel (CONFIG_FAULT_INJECTION, CONFIG_FAILSLAB)");
+	ASSERT_EQ(write_text("/sys/kernel/debug/failslab/ignore-gfp-wait", "N"), 0);
+	ASSERT_EQ(write_text("/sys/kernel/debug/failslab/verbose", "0"), 0);
+	if (bound())
+		unbind_device();
+	snprintf(path, sizeof(path), PCI "devices/%s/driver_override", pci_name);
+	ASSERT_EQ(write_text(path, "atomik"), 0);
+	for (n = 1; n < 10000; n++) {
+		int len = snprintf(buf, sizeof(buf), "%d", n), ret, left;
+
+		ASSERT_EQ(pwrite(nth, buf, len, 0), len);
+		ret = write_text(PCI "drivers_probe", pci_name);
+		ASSERT_GT(pread(nth, buf, sizeof(buf) - 1, 0), 0);
+		left = atoi(buf);
+		ASSERT_EQ(pwrite(nth, "0", 1, 0), 1);
+		if (left != 0) {		/* no allocation failed: bound */
+			ASSERT_EQ(ret, 0);
+			ASSERT_TRUE(bound());
+			break;
+		}
+		if (bound()) {			/* the failure had a fallback */
+			unbind_device();
+			continue;
+		}
+		/* Not bound.  drivers_probe reports a failed probe as EINVAL,
+		 * an allocation failure of its own as ENOMEM, and one in the
+		 * driver core before the probe not at all. */
+		failed++;
+		if (ret != 0 && ret != -EINVAL && ret != -ENOMEM)
+			ASSERT_EQ(ret, -EINVAL);
+		ASSERT_EQ(read_text(SYSFS "backend_active", buf, sizeof(buf)), 0);
+		ASSERT_EQ(strcmp(buf, "cpu\n"), 0);
+	}
+	TH_LOG("%d allocations, %d failed probes", n - 1, failed);
+	ASSERT_GT(failed, 0);
+	/* The device bound last works. */
+	a = open_dev(O_RDWR);
+	sysfs_set("backend", "fpga");
+	ASSERT_EQ(x_load(a, 7, 0x70), 0);
+	ASSERT_EQ(x_accum(a, 7, 0x07), 0);
+	ASSERT_EQ(state(a, 7), 0x77);
+	sysfs_set("backend", "auto");
 	x_close(a);
 }
 
