@@ -98,10 +98,10 @@ static int disarm(void)
  * Run call() with its Nth allocation failing for N = 1, 2, ...; call()
  * returns 0 or -errno.  failed() checks that a failure changed nothing,
  * done() undoes a success.  Returns how many of the failures the call
- * reported (as ENOMEM).
+ * reported: as ENOMEM, or as the error also.
  */
-static int each_failure(int (*call)(void *), void (*failed)(void *),
-			void (*done)(void *), void *arg)
+static int each_failure_or(int (*call)(void *), void (*failed)(void *),
+			   void (*done)(void *), void *arg, int also)
 {
 	int n, ret, injected, enomem = 0;
 
@@ -118,15 +118,21 @@ static int each_failure(int (*call)(void *), void (*failed)(void *),
 			done(arg);	/* the call got by without it */
 			continue;
 		}
-		if (ret != -ENOMEM)
+		if (ret != -ENOMEM && ret != also) {
 			TH_LOG("allocation %d failed: the call returned %s", n, strerror(-ret));
-		ASSERT_EQ(ret, -ENOMEM);
+			ASSERT_EQ(ret, -ENOMEM);
+		}
 		enomem++;
 		failed(arg);
 	}
-	TH_LOG("%d allocations, %d of whose failures the call reported as ENOMEM",
-	       n - 1, enomem);
+	TH_LOG("%d allocations, %d of whose failures the call reported", n - 1, enomem);
 	return enomem;
+}
+
+static int each_failure(int (*call)(void *), void (*failed)(void *),
+			void (*done)(void *), void *arg)
+{
+	return each_failure_or(call, failed, done, arg, -ENOMEM);
 }
 
 static void nothing(void *arg)
@@ -412,7 +418,10 @@ TEST(module_load_fails_cleanly)
 	ASSERT_EQ(system(cmd), 0);
 	ASSERT_OK(ko_fd = open("/tmp/atomik-fault.ko", O_RDONLY | O_CLOEXEC));
 	ASSERT_OK(syscall(SYS_delete_module, "atomik", O_NONBLOCK));
-	ASSERT_GT(each_failure(load_call, load_failed, load_done, NULL), 0);
+	/* The driver core turns some of its allocation failures in
+	 * pci_register_driver() into EINVAL ("bus_add_driver: failed to
+	 * create module links"): the load still fails cleanly. */
+	ASSERT_GT(each_failure_or(load_call, load_failed, load_done, NULL, -EINVAL), 0);
 	ASSERT_OK(syscall(SYS_finit_module, ko_fd, params ? params : "", 0));
 	close(ko_fd);
 }
