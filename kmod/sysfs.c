@@ -192,19 +192,19 @@ static ssize_t fpga_threshold_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(fpga_threshold);
 
-static ssize_t fpga_deltas_show(struct device *dev,
-				struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%lld\n", atomic64_read(&atomik_fpga_deltas));
-}
-static DEVICE_ATTR_RO(fpga_deltas);
+/* Driver-side accelerator counters, since the module was loaded. */
+#define ATOMIK_FPGA_COUNTER_ATTR(name)					\
+static ssize_t fpga_##name##_show(struct device *dev,			\
+				  struct device_attribute *attr, char *buf) \
+{									\
+	return sysfs_emit(buf, "%lld\n",					\
+			  (long long)atomic64_read(&atomik_fpga_##name));	\
+}									\
+static DEVICE_ATTR_RO(fpga_##name)
 
-static ssize_t fpga_batches_show(struct device *dev,
-				 struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%lld\n", atomic64_read(&atomik_fpga_batches));
-}
-static DEVICE_ATTR_RO(fpga_batches);
+ATOMIK_FPGA_COUNTER_ATTR(deltas);
+ATOMIK_FPGA_COUNTER_ATTR(batches);
+ATOMIK_FPGA_COUNTER_ATTR(interrupts);
 
 static ssize_t fpga_failures_show(struct device *dev,
 				  struct device_attribute *attr, char *buf)
@@ -212,13 +212,6 @@ static ssize_t fpga_failures_show(struct device *dev,
 	return sysfs_emit(buf, "%d\n", atomic_read(&atomik_fpga_failures));
 }
 static DEVICE_ATTR_RO(fpga_failures);
-
-static ssize_t fpga_interrupts_show(struct device *dev,
-				    struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%lld\n", atomic64_read(&atomik_fpga_interrupts));
-}
-static DEVICE_ATTR_RO(fpga_interrupts);
 
 static ssize_t fpga_hw_deltas_show(struct device *dev,
 				   struct device_attribute *attr, char *buf)

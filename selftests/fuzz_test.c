@@ -421,8 +421,8 @@ static void *canary_writer(void *arg)
  * The canary table gets an id no fuzzer is likely to name: a structure
  * the fuzzers filled is fixed up, but the kernel also reads leftovers
  * (behind an unaligned or page-straddling pointer), and small ids are
- * everywhere in them.  Ids are handed out lowest first, so placeholders
- * take the ids below it for the moment of its creation.
+ * everywhere in them.  Ids are handed out lowest first, so one-address
+ * tables hold the ids below it while it is created, and go again.
  */
 #define CANARY_ID	777
 
