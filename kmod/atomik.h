@@ -46,16 +46,19 @@ struct atomik_table {
 	u64 *base;
 	u64 **slots;		/* [nr_cpu_ids]; set for possible CPUs */
 	seqlock_t lock;		/* orders load and swap against reads */
-	size_t bytes;		/* memory held, for the module-wide cap */
+	size_t bytes;		/* memory held, charged to the module and owner */
 
 	/*
 	 * users: the table id's entry and every descriptor that selects the
 	 * table keep the structure; active: operations in flight, killed when
-	 * the table is destroyed so that new ones fail with -ENODEV.  active
-	 * holds one users reference, dropped once the last operation is done.
+	 * the table is destroyed so that new ones fail with -ENODEV.  Once
+	 * the last operation is done the rows are freed and their memory
+	 * leaves the account (rows_work), whoever still selects the table;
+	 * active holds one users reference, dropped then.
 	 */
 	struct kref users;
 	struct percpu_ref active;
+	struct work_struct rows_work;
 	struct rcu_work free_work;
 };
 
@@ -83,12 +86,16 @@ DECLARE_PER_CPU(struct atomik_stats, atomik_stats);
 
 /* engine.c */
 extern unsigned long atomik_memory_cap;
+extern unsigned int atomik_user_max_tables;
+extern unsigned long atomik_user_memory_cap;
 
 int atomik_engine_init(u32 nr_addrs);
 void atomik_engine_exit(void);
-struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared);
+struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared,
+					 bool unlimited);
 int atomik_table_destroy(struct file *file, u32 id);
 struct atomik_table *atomik_table_lookup(u32 id);
+struct atomik_table *atomik_table_get_active(u32 id);
 void atomik_table_put(struct atomik_table *t);
 bool atomik_may_write(struct file *file, struct atomik_table *t);
 u32 atomik_table0_nr_addrs(void);
@@ -97,6 +104,7 @@ u64 atomik_memory_used(void);
 
 void atomik_accum(struct atomik_table *t, u32 addr, u64 delta);
 void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n);
+void atomik_absorb(struct atomik_table *t, u32 addr, u64 value);
 void atomik_load(struct atomik_table *t, u32 addr, u64 value);
 u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only);
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
@@ -115,11 +123,19 @@ extern atomic64_t atomik_fpga_batches;
 extern atomic_t atomik_fpga_failures;
 extern atomic64_t atomik_fpga_interrupts;
 
+/* The device held for one address of table 0 (see atomik_load()). */
+struct atomik_fpga;
+struct atomik_fpga_hold {
+	bool sem;		/* the device can neither join nor leave */
+	struct atomik_fpga *f;	/* the device holds addr: its lock is held */
+};
+
 int atomik_fpga_init(void);
 void atomik_fpga_exit(void);
 bool atomik_fpga_accum(struct atomik_table *t, const struct atomik_delta *d, u32 n);
-u64 atomik_fpga_begin(struct atomik_table *t, u32 addr, bool *held);
-void atomik_fpga_end(bool held);
+u64 atomik_fpga_hold(struct atomik_table *t, u32 addr, struct atomik_fpga_hold *h);
+void atomik_fpga_take(struct atomik_fpga_hold *h, u32 addr);
+void atomik_fpga_release(struct atomik_fpga_hold *h);
 bool atomik_fpga_active(void);
 ssize_t atomik_fpga_describe(char *buf);
 u64 atomik_fpga_hw_counter(u32 off_lo, u32 off_hi);

@@ -3,8 +3,10 @@
  * The command dispatcher: every request, whatever path it came by, is copied
  * into kernel memory once, validated completely, and only then applied.
  */
+#include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -423,6 +425,11 @@ static int atomik_cmd_read_range(struct atomik_table *t, struct atomik_range *r)
 	if (!buf)
 		return -ENOMEM;
 	while (done < r->count) {
+		/* Only reads so far: a dying caller can stop here. */
+		if (fatal_signal_pending(current)) {
+			err = -EINTR;
+			break;
+		}
 		n = min_t(u32, r->count - done, ATOMIK_RANGE_CHUNK);
 		for (i = 0; i < n; i++)
 			buf[i] = atomik_read(t, r->first + done + i, accum);
@@ -450,7 +457,10 @@ static int atomik_cmd_table(struct file *file, unsigned int cmd,
 		return -EINVAL;
 	switch (cmd) {
 	case ATOMIK_IOC_TABLE_CREATE:
-		t = atomik_table_create(req->nr_addrs, file->f_cred->fsuid, false);
+		/* The per-user limits bind all but CAP_SYS_RESOURCE. */
+		t = atomik_table_create(req->nr_addrs, file->f_cred->fsuid, false,
+					file_ns_capable(file, &init_user_ns,
+							CAP_SYS_RESOURCE));
 		if (IS_ERR(t))
 			return PTR_ERR(t);
 		req->table_id = t->id;
@@ -588,9 +598,32 @@ out:
 }
 
 /*
+ * May this command run in io_uring's non-blocking issue (the submitter's own
+ * call to io_uring_enter)?  Only if its user memory fits the per-CPU spare
+ * buffer (ATOMIK_SPARE_BYTES, a 4096-delta batch) and it cannot wait for the
+ * accelerator; anything larger goes to io_uring's workers, which may sleep.
+ */
+static bool atomik_uring_inline_ok(unsigned int cmd, const union atomik_payload *p)
+{
+	switch (cmd) {
+	case ATOMIK_IOC_ACCUM_BATCH:
+		return array_size(p->batch.count, sizeof(struct atomik_delta)) <=
+		       ATOMIK_SPARE_BYTES;
+	case ATOMIK_IOC_OP_BATCH:
+		return array_size(p->batch.count, sizeof(struct atomik_op)) <=
+		       ATOMIK_SPARE_BYTES;
+	case ATOMIK_IOC_READ_RANGE:
+		return array_size(p->range.count, sizeof(u64)) <= ATOMIK_SPARE_BYTES;
+	}
+	return true;
+}
+
+/*
  * IORING_OP_URING_CMD: the same commands, with the payload in the SQE.  The
  * payload is read once into a local copy, which alone is validated and used;
- * the SQE is not touched again.  Everything completes inline.
+ * the SQE is not touched again.  Commands complete inline, except heavy ones
+ * issued non-blocking (atomik_uring_inline_ok()), which return -EAGAIN for
+ * io_uring to issue them again from a worker.
  */
 int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 {
@@ -623,15 +656,17 @@ int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 		ret = -EINVAL;
 		goto out;
 	}
-	/*
-	 * With an accelerator, table 0's calls may wait for the device:
-	 * io_uring issues them again from a worker that may sleep.
-	 */
-	if ((issue_flags & IO_URING_F_NONBLOCK) && atomik_fpga_active())
-		return -EAGAIN;
 	BUILD_BUG_ON(sizeof(p) != ATOMIK_URING_PAYLOAD_BIG);
 	for (i = 0; i < size / sizeof(u64); i++)
 		p.words[i] = READ_ONCE(src[i]);
+	/*
+	 * With an accelerator, table 0's calls may wait for the device; large
+	 * copies may fault and allocate.  io_uring issues them again from a
+	 * worker that may sleep, and this copy of the payload is dropped.
+	 */
+	if ((issue_flags & IO_URING_F_NONBLOCK) &&
+	    (atomik_fpga_active() || !atomik_uring_inline_ok(desc->cmd, &p)))
+		return -EAGAIN;
 
 	ret = atomik_exec(ioucmd->file, desc, &p, &call);
 out:

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <linux/log2.h>
 #include <linux/cred.h>
+#include <linux/local_lock.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/sched.h>
@@ -15,15 +16,40 @@
 #include <linux/xarray.h>
 
 #include "atomik.h"
+#include "debug.h"
 
-/* Deltas applied per preemption-disabled stretch of a batch. */
-#define ATOMIK_APPLY_CHUNK	1024
+/*
+ * Deltas applied per stretch of a batch that holds the CPU's slot.  Without
+ * PREEMPT_RT that stretch runs with preemption off, so it is what bounds the
+ * scheduling latency a batch adds; under PREEMPT_RT the slot's local lock is
+ * a sleeping lock and the stretch is preemptible, and a short one bounds how
+ * long another task of the same CPU waits for the slot.
+ */
+#define ATOMIK_APPLY_CHUNK	(IS_ENABLED(CONFIG_PREEMPT_RT) ? 256 : 1024)
 
 unsigned long atomik_memory_cap = 256UL << 20;
+unsigned int atomik_user_max_tables = 64;
+unsigned long atomik_user_memory_cap = 64UL << 20;
 
 static DEFINE_XARRAY_ALLOC(atomik_tables);
 static DEFINE_MUTEX(atomik_tables_lock);	/* create, destroy, memory */
 static u64 atomik_memory;			/* under atomik_tables_lock */
+
+/*
+ * What each user's tables hold, by uid in the initial user namespace; an
+ * entry lives while the user has a table.  Under atomik_tables_lock.
+ */
+struct atomik_user {
+	u32 tables;
+	u64 bytes;
+};
+
+static DEFINE_XARRAY(atomik_users);
+
+/* The CPU slot a writer XORs into: preemption off, or a per-CPU sleeping
+ * lock under PREEMPT_RT.
+ */
+static DEFINE_PER_CPU(local_lock_t, atomik_slot_lock) = INIT_LOCAL_LOCK(atomik_slot_lock);
 static atomic_t atomik_tables_alive = ATOMIC_INIT(0);
 static DECLARE_WAIT_QUEUE_HEAD(atomik_tables_gone);
 static struct workqueue_struct *atomik_wq;
@@ -38,73 +64,89 @@ static u64 atomik_fold(struct atomik_table *t, u32 addr)
 	return v;
 }
 
-void atomik_accum(struct atomik_table *t, u32 addr, u64 delta)
-{
-	struct atomik_delta d = { .addr = addr, .delta = delta };
-	u64 *slot;
-
-	if (atomik_fpga_accum(t, &d, 1))
-		return;
-	slot = t->slots[get_cpu()];
-
-	WRITE_ONCE(slot[addr], slot[addr] ^ delta);
-	put_cpu();
-}
-
-void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n)
+/* XOR n deltas into the CPU slots, whatever the accelerator. */
+static void atomik_slots_apply(struct atomik_table *t, const struct atomik_delta *d, u32 n)
 {
 	u32 i = 0, end;
 	u64 *slot;
 
-	if (atomik_fpga_accum(t, d, n))
-		return;
 	while (i < n) {
 		end = min_t(u32, n, i + ATOMIK_APPLY_CHUNK);
-		slot = t->slots[get_cpu()];
+		local_lock(&atomik_slot_lock);
+		slot = t->slots[smp_processor_id()];
 		for (; i < end; i++)
 			WRITE_ONCE(slot[d[i].addr], slot[d[i].addr] ^ d[i].delta);
-		put_cpu();
-		cond_resched();
+		local_unlock(&atomik_slot_lock);
+		if (i < n)
+			cond_resched();
 	}
+}
+
+void atomik_accum(struct atomik_table *t, u32 addr, u64 delta)
+{
+	struct atomik_delta d = { .addr = addr, .delta = delta };
+
+	if (!atomik_fpga_accum(t, &d, 1))
+		atomik_slots_apply(t, &d, 1);
+}
+
+void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n)
+{
+	if (!atomik_fpga_accum(t, d, n))
+		atomik_slots_apply(t, d, n);
+}
+
+/* A leaving accelerator's value for addr becomes part of the CPU slots. */
+void atomik_absorb(struct atomik_table *t, u32 addr, u64 value)
+{
+	struct atomik_delta d = { .addr = addr, .delta = value };
+
+	atomik_slots_apply(t, &d, 1);
 }
 
 /*
  * Load, swap and read fold the accelerator's slot (table 0 with a device)
- * in with the CPU slots; between atomik_fpga_begin() and _end() the device
- * can neither join nor leave, so its value is counted exactly once.
+ * in with the CPU slots.  From atomik_fpga_hold() to atomik_fpga_release()
+ * the device can neither join nor leave, and nobody else can use it: its
+ * value is read, and for a load or swap set back to 0, in the same critical
+ * section as the table's, so that each delta it took is counted exactly
+ * once and a value a load discarded never comes back (not even if the
+ * device dies: a dead device reads as 0).
  */
 void atomik_load(struct atomik_table *t, u32 addr, u64 value)
 {
-	bool held;
-	u64 dev = atomik_fpga_begin(t, addr, &held);
+	struct atomik_fpga_hold h;
 
+	atomik_fpga_hold(t, addr, &h);
+	atomik_fpga_take(&h, addr);
 	write_seqlock(&t->lock);
-	t->base[addr] = atomik_fold(t, addr) ^ dev;
+	t->base[addr] = atomik_fold(t, addr);
 	t->ref[addr] = value;
 	write_sequnlock(&t->lock);
-	atomik_fpga_end(held);
+	atomik_fpga_release(&h);
 }
 
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep)
 {
-	bool held;
-	u64 dev = atomik_fpga_begin(t, addr, &held);
-	u64 fold, old;
+	struct atomik_fpga_hold h;
+	u64 dev, fold, old;
 
+	dev = atomik_fpga_hold(t, addr, &h);
+	atomik_fpga_take(&h, addr);
 	write_seqlock(&t->lock);
-	fold = atomik_fold(t, addr) ^ dev;
-	old = t->ref[addr] ^ t->base[addr] ^ fold;
+	fold = atomik_fold(t, addr);
+	old = t->ref[addr] ^ t->base[addr] ^ fold ^ dev;
 	t->base[addr] = fold;
 	t->ref[addr] = keep ? old : new_ref;
 	write_sequnlock(&t->lock);
-	atomik_fpga_end(held);
+	atomik_fpga_release(&h);
 	return old;
 }
 
 u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only)
 {
-	bool held;
-	u64 dev = atomik_fpga_begin(t, addr, &held);
+	struct atomik_fpga_hold h;
+	u64 dev = atomik_fpga_hold(t, addr, &h);
 	unsigned int seq;
 	u64 v;
 
@@ -114,58 +156,36 @@ u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only)
 		if (!accum_only)
 			v ^= t->ref[addr];
 	} while (read_seqretry(&t->lock, seq));
-	atomik_fpga_end(held);
+	atomik_fpga_release(&h);
 	return v;
 }
 
-static void atomik_table_free(struct atomik_table *t)
-{
-	int cpu;
-
-	if (t->slots) {
-		for_each_possible_cpu(cpu)
-			kvfree(t->slots[cpu]);
-		kfree(t->slots);
-	}
-	kvfree(t->ref);
-	kvfree(t->base);
-	kfree(t);
-}
-
-static void atomik_table_free_work(struct work_struct *work)
-{
-	struct atomik_table *t = container_of(to_rcu_work(work),
-					      struct atomik_table, free_work);
-
-	percpu_ref_exit(&t->active);
-	mutex_lock(&atomik_tables_lock);
-	atomik_memory -= t->bytes;
-	mutex_unlock(&atomik_tables_lock);
-	atomik_table_free(t);
-	if (atomic_dec_and_test(&atomik_tables_alive))
-		wake_up(&atomik_tables_gone);
-}
-
-/* The last user is gone; readers that found the table under RCU may still
- * be looking at it, so the memory goes after a grace period.
+/*
+ * What kvmalloc() really takes for size bytes: a kmalloc bucket (a power of
+ * two of pages past the largest cache), or whole pages plus vmalloc's array
+ * of them.  atomik_kv_bound() is the most it can take, before allocating.
  */
-static void atomik_table_release(struct kref *kref)
+static size_t atomik_vmalloc_bytes(size_t size)
 {
-	struct atomik_table *t = container_of(kref, struct atomik_table, users);
+	size_t pages = PAGE_ALIGN(size) >> PAGE_SHIFT;
 
-	queue_rcu_work(atomik_wq, &t->free_work);
+	return size_add(PAGE_ALIGN(size),
+			kmalloc_size_roundup(array_size(pages, sizeof(struct page *))));
 }
 
-void atomik_table_put(struct atomik_table *t)
+static size_t atomik_kv_bound(size_t size)
 {
-	kref_put(&t->users, atomik_table_release);
+	/* Up to a page, kvmalloc() never falls back to vmalloc. */
+	if (size <= PAGE_SIZE)
+		return kmalloc_size_roundup(size);
+	return max(kmalloc_size_roundup(size), atomik_vmalloc_bytes(size));
 }
 
-static void atomik_table_inactive(struct percpu_ref *ref)
+static size_t atomik_kv_bytes(const void *p, size_t size)
 {
-	struct atomik_table *t = container_of(ref, struct atomik_table, active);
-
-	atomik_table_put(t);
+	if (!p)
+		return 0;
+	return is_vmalloc_addr(p) ? atomik_vmalloc_bytes(size) : kmalloc_size_roundup(size);
 }
 
 /*
@@ -182,15 +202,130 @@ static size_t atomik_cpu_row_bytes(u32 nr_addrs)
 	return roundup_pow_of_two(max_t(size_t, row, SMP_CACHE_BYTES));
 }
 
-static size_t atomik_table_bytes(u32 nr_addrs)
+/* The structure, its row pointers and its percpu_ref's two parts. */
+static size_t atomik_table_fixed_bytes(void)
 {
-	size_t bytes;
+	size_t bytes = kmalloc_size_roundup(sizeof(struct atomik_table));
 
-	/* ref and base, one row per possible CPU, and the row pointers. */
-	bytes = array_size(array_size(nr_addrs, sizeof(u64)), 2);
-	bytes = size_add(bytes, array_size(atomik_cpu_row_bytes(nr_addrs),
+	bytes += kmalloc_size_roundup(array_size(nr_cpu_ids, sizeof(u64 *)));
+	bytes += kmalloc_size_roundup(sizeof(struct percpu_ref_data));
+	return bytes + array_size(num_possible_cpus(), sizeof(unsigned long));
+}
+
+/* The most a table of nr_addrs can take: what creation reserves. */
+static size_t atomik_table_bound(u32 nr_addrs)
+{
+	size_t row = array_size(nr_addrs, sizeof(u64)), bytes;
+
+	bytes = array_size(atomik_kv_bound(row), 2);
+	bytes = size_add(bytes, array_size(atomik_kv_bound(atomik_cpu_row_bytes(nr_addrs)),
 					   num_possible_cpus()));
-	return size_add(bytes, array_size(nr_cpu_ids, sizeof(u64 *)));
+	return size_add(bytes, atomik_table_fixed_bytes());
+}
+
+/* What an allocated table really holds. */
+static size_t atomik_table_real_bytes(struct atomik_table *t)
+{
+	size_t row = array_size(t->nr_addrs, sizeof(u64));
+	size_t bytes = atomik_table_fixed_bytes();
+	int cpu;
+
+	bytes += atomik_kv_bytes(t->ref, row) + atomik_kv_bytes(t->base, row);
+	for_each_possible_cpu(cpu)
+		bytes += atomik_kv_bytes(t->slots[cpu], atomik_cpu_row_bytes(t->nr_addrs));
+	return bytes;
+}
+
+/* Rows and the active counter; the structure itself stays for its users. */
+static void atomik_table_free_rows(struct atomik_table *t)
+{
+	int cpu;
+
+	if (t->slots) {
+		for_each_possible_cpu(cpu)
+			kvfree(t->slots[cpu]);
+		kfree(t->slots);
+		t->slots = NULL;
+	}
+	kvfree(t->ref);
+	kvfree(t->base);
+	t->ref = NULL;
+	t->base = NULL;
+	percpu_ref_exit(&t->active);
+}
+
+/*
+ * Charge (bytes > 0) or give back (bytes < 0) memory and tables to the
+ * module's account and, for a table other than table 0, to its owner's.
+ * Under atomik_tables_lock.
+ */
+static void atomik_account(kuid_t owner, bool shared, long long bytes, int tables)
+{
+	unsigned long idx = from_kuid(&init_user_ns, owner);
+	struct atomik_user *u;
+
+	lockdep_assert_held(&atomik_tables_lock);
+	atomik_memory += bytes;
+	if (shared)
+		return;
+	u = xa_load(&atomik_users, idx);
+	if (WARN_ON_ONCE(!u))
+		return;
+	u->bytes += bytes;
+	u->tables += tables;
+	if (!u->tables && !u->bytes) {
+		xa_erase(&atomik_users, idx);
+		kfree(u);
+	}
+}
+
+static void atomik_table_free_work(struct work_struct *work)
+{
+	struct atomik_table *t = container_of(to_rcu_work(work),
+					      struct atomik_table, free_work);
+
+	kfree(t);
+	if (atomic_dec_and_test(&atomik_tables_alive))
+		wake_up(&atomik_tables_gone);
+}
+
+/* The last user is gone; readers that found the table under RCU may still
+ * be looking at it, so the structure goes after a grace period.
+ */
+static void atomik_table_release(struct kref *kref)
+{
+	struct atomik_table *t = container_of(kref, struct atomik_table, users);
+
+	queue_rcu_work(atomik_wq, &t->free_work);
+}
+
+void atomik_table_put(struct atomik_table *t)
+{
+	kref_put(&t->users, atomik_table_release);
+}
+
+/*
+ * The table was destroyed and its last operation has ended: its rows are
+ * no longer reachable, whoever still holds a descriptor that selects it, so
+ * they and the account's charge go now.
+ */
+static void atomik_table_rows_work(struct work_struct *work)
+{
+	struct atomik_table *t = container_of(work, struct atomik_table, rows_work);
+
+	atomik_table_free_rows(t);
+	mutex_lock(&atomik_tables_lock);
+	atomik_account(t->owner, t->shared, -(long long)t->bytes, 0);
+	mutex_unlock(&atomik_tables_lock);
+	atomik_table_put(t);	/* active's */
+}
+
+/* percpu_ref's release: may run in atomic context, so the work frees. */
+static void atomik_table_last_op(struct percpu_ref *ref)
+{
+	struct atomik_table *t = container_of(ref, struct atomik_table, active);
+
+	queue_work(atomik_wq, &t->rows_work);
 }
 
 /*
@@ -210,6 +345,10 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs)
 	if (!t)
 		return NULL;
 	t->nr_addrs = nr_addrs;
+	if (percpu_ref_init(&t->active, atomik_table_last_op, 0, GFP_KERNEL)) {
+		kfree(t);
+		return NULL;
+	}
 	t->ref = kvmalloc(row, gfp);
 	t->base = kvmalloc(row, gfp);
 	t->slots = kcalloc(nr_cpu_ids, sizeof(*t->slots), GFP_KERNEL_ACCOUNT);
@@ -223,74 +362,121 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs)
 	}
 	seqlock_init(&t->lock);
 	kref_init(&t->users);
+	INIT_WORK(&t->rows_work, atomik_table_rows_work);
 	INIT_RCU_WORK(&t->free_work, atomik_table_free_work);
-	if (percpu_ref_init(&t->active, atomik_table_inactive, 0, GFP_KERNEL))
-		goto fail;
 	kref_get(&t->users);	/* held by active */
 	return t;
 fail:
-	atomik_table_free(t);
+	atomik_table_free_rows(t);
+	kfree(t);
 	return NULL;
 }
 
 /*
- * Create a table and give it an id.  The caller gets a users reference on top
- * of the id's own.  Returns an ERR_PTR: -EINVAL for a size out of range,
- * -ENOSPC past the memory cap or the table limit, -ENOMEM.
+ * Reserve bytes and a table in the module's account and the owner's:
+ * -ENOSPC past the module's memory cap, -EDQUOT past the owner's limits
+ * (unless unlimited).  Under atomik_tables_lock.
  */
-struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared)
+static int atomik_reserve(kuid_t owner, bool shared, bool unlimited, size_t bytes)
+{
+	unsigned long idx = from_kuid(&init_user_ns, owner);
+	struct atomik_user *u;
+
+	lockdep_assert_held(&atomik_tables_lock);
+	if (atomik_memory + bytes > READ_ONCE(atomik_memory_cap))
+		return -ENOSPC;
+	if (!shared) {
+		u = xa_load(&atomik_users, idx);
+		if (!unlimited &&
+		    ((u ? u->tables : 0) >= READ_ONCE(atomik_user_max_tables) ||
+		     (u ? u->bytes : 0) + bytes > READ_ONCE(atomik_user_memory_cap)))
+			return -EDQUOT;
+		if (!u) {
+			u = kzalloc(sizeof(*u), GFP_KERNEL);
+			if (!u)
+				return -ENOMEM;
+			if (xa_err(xa_store(&atomik_users, idx, u, GFP_KERNEL))) {
+				kfree(u);
+				return -ENOMEM;
+			}
+		}
+	}
+	atomik_account(owner, shared, bytes, 1);
+	return 0;
+}
+
+/*
+ * Create a table and give it an id.  The caller gets a users reference on
+ * top of the id's own.  Returns an ERR_PTR: -EINVAL for a size out of range,
+ * -ENOSPC past the memory cap or the table limit, -EDQUOT past the owner's
+ * limits (unless unlimited), -ENOMEM.
+ *
+ * The table is complete, id and references included, before it is
+ * published: from the moment xa_store() makes it visible, another thread may
+ * select or destroy it.
+ */
+struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared,
+					 bool unlimited)
 {
 	struct atomik_table *t;
-	size_t bytes;
-	u32 id;
+	size_t bound, real;
+	u32 id = 0;
 	int ret;
 
 	if (nr_addrs == 0 || nr_addrs > ATOMIK_MAX_ADDRS)
 		return ERR_PTR(-EINVAL);
-	bytes = atomik_table_bytes(nr_addrs);
 
-	/* Reserve the memory first, so that concurrent creations cannot
-	 * overshoot the cap together.
+	/* Reserve the most it can take first, so that concurrent creations
+	 * cannot overshoot the cap together; what the allocator did not use
+	 * goes back once the rows exist.
 	 */
+	bound = atomik_table_bound(nr_addrs);
 	mutex_lock(&atomik_tables_lock);
-	if (atomik_memory + bytes > READ_ONCE(atomik_memory_cap)) {
-		mutex_unlock(&atomik_tables_lock);
-		return ERR_PTR(-ENOSPC);
-	}
-	atomik_memory += bytes;
+	ret = atomik_reserve(owner, shared, unlimited, bound);
 	mutex_unlock(&atomik_tables_lock);
+	if (ret)
+		return ERR_PTR(ret);
 
 	t = atomik_table_alloc(nr_addrs);
 	if (!t) {
 		ret = -ENOMEM;
 		goto unreserve;
 	}
-	t->bytes = bytes;
 	t->owner = owner;
 	t->shared = shared;
+	real = atomik_table_real_bytes(t);
+	mutex_lock(&atomik_tables_lock);
+	atomik_account(owner, shared, -(long long)(bound - real), 0);
+	mutex_unlock(&atomik_tables_lock);
+	t->bytes = real;
+	bound = real;
 
+	/* An id is reserved (lookups see nothing there yet), then filled. */
 	if (shared)
-		ret = xa_insert(&atomik_tables, 0, t, GFP_KERNEL);
+		ret = xa_insert(&atomik_tables, 0, NULL, GFP_KERNEL);
 	else
-		ret = xa_alloc(&atomik_tables, &id, t,
+		ret = xa_alloc(&atomik_tables, &id, NULL,
 			       XA_LIMIT(1, ATOMIK_MAX_TABLES - 1), GFP_KERNEL);
 	if (ret) {
 		/* Never published, so nobody else can hold it: free it now,
 		 * and the memory is back in the account before the error is.
 		 */
-		percpu_ref_exit(&t->active);
-		atomik_table_free(t);
+		atomik_table_free_rows(t);
+		kfree(t);
 		ret = ret == -EBUSY ? -ENOSPC : ret;
 		goto unreserve;
 	}
-	atomic_inc(&atomik_tables_alive);
+	t->id = id;
 	kref_get(&t->users);	/* the caller's */
-	t->id = shared ? 0 : id;
+	atomic_inc(&atomik_tables_alive);
+	/* Storing into a reserved slot allocates nothing and cannot fail. */
+	WARN_ON_ONCE(xa_err(xa_store(&atomik_tables, id, t, GFP_KERNEL)));
+	atomik_debug_delay(ATOMIK_DEBUG_CREATE_PUBLISHED);
 	return t;
 
 unreserve:
 	mutex_lock(&atomik_tables_lock);
-	atomik_memory -= bytes;
+	atomik_account(owner, shared, -(long long)bound, -1);
 	mutex_unlock(&atomik_tables_lock);
 	return ERR_PTR(ret);
 }
@@ -309,6 +495,22 @@ struct atomik_table *atomik_table_lookup(u32 id)
 }
 
 /*
+ * An active reference on table id, or NULL: its rows may be used until
+ * percpu_ref_put(&t->active).
+ */
+struct atomik_table *atomik_table_get_active(u32 id)
+{
+	struct atomik_table *t;
+
+	rcu_read_lock();
+	t = xa_load(&atomik_tables, id);
+	if (t && !percpu_ref_tryget_live(&t->active))
+		t = NULL;
+	rcu_read_unlock();
+	return t;
+}
+
+/*
  * Table 0 is shared: the device node's permissions decide who writes it.
  * Any other table is written and destroyed only through descriptors opened by
  * its creator (same fsuid) or by a holder of CAP_SYS_ADMIN; anyone who can open
@@ -319,6 +521,23 @@ bool atomik_may_write(struct file *file, struct atomik_table *t)
 {
 	return t->shared || uid_eq(file->f_cred->fsuid, t->owner) ||
 	       file_ns_capable(file, &init_user_ns, CAP_SYS_ADMIN);
+}
+
+/* The id goes, and with it the owner's count of tables.  The table's
+ * memory stays charged until its last operation ends.
+ */
+static void atomik_table_unpublish(struct atomik_table *t)
+{
+	lockdep_assert_held(&atomik_tables_lock);
+	xa_erase(&atomik_tables, t->id);
+	atomik_account(t->owner, t->shared, 0, -1);
+}
+
+/* New operations fail with -ENODEV; the id's reference goes. */
+static void atomik_table_kill(struct atomik_table *t)
+{
+	percpu_ref_kill(&t->active);
+	atomik_table_put(t);
 }
 
 int atomik_table_destroy(struct file *file, u32 id)
@@ -337,11 +556,9 @@ int atomik_table_destroy(struct file *file, u32 id)
 		mutex_unlock(&atomik_tables_lock);
 		return -EPERM;
 	}
-	xa_erase(&atomik_tables, id);
+	atomik_table_unpublish(t);
 	mutex_unlock(&atomik_tables_lock);
-
-	percpu_ref_kill(&t->active);
-	atomik_table_put(t);	/* the id's reference */
+	atomik_table_kill(t);
 	return 0;
 }
 
@@ -382,7 +599,7 @@ int atomik_engine_init(u32 nr_addrs)
 	atomik_wq = alloc_workqueue("atomik", 0, 0);
 	if (!atomik_wq)
 		return -ENOMEM;
-	t = atomik_table_create(nr_addrs, GLOBAL_ROOT_UID, true);
+	t = atomik_table_create(nr_addrs, GLOBAL_ROOT_UID, true, true);
 	if (IS_ERR(t)) {
 		destroy_workqueue(atomik_wq);
 		return PTR_ERR(t);
@@ -400,11 +617,14 @@ void atomik_engine_exit(void)
 	unsigned long id;
 
 	xa_for_each(&atomik_tables, id, t) {
-		xa_erase(&atomik_tables, id);
-		percpu_ref_kill(&t->active);
-		atomik_table_put(t);
+		mutex_lock(&atomik_tables_lock);
+		atomik_table_unpublish(t);
+		mutex_unlock(&atomik_tables_lock);
+		atomik_table_kill(t);
 	}
 	wait_event(atomik_tables_gone, atomic_read(&atomik_tables_alive) == 0);
 	destroy_workqueue(atomik_wq);
 	xa_destroy(&atomik_tables);
+	WARN_ON_ONCE(!xa_empty(&atomik_users));
+	xa_destroy(&atomik_users);
 }

@@ -21,6 +21,7 @@
 #include "atomik.h"
 #include "atomik_fpga_regs.h"
 #include "compat.h"
+#include "debug.h"
 
 #define ATOMIK_FPGA_RING_OFFSET	0x1000
 
@@ -87,8 +88,14 @@ static int fpga_wait(struct atomik_fpga *f, u32 off, u32 mask, u32 want)
 {
 	unsigned long deadline = jiffies + msecs_to_jiffies(READ_ONCE(fpga_timeout_ms));
 	unsigned int spins = 0;
+	u32 v;
 
-	while ((fpga_rd(f, off) & mask) != want) {
+	while (((v = fpga_rd(f, off)) & mask) != want) {
+		/* No register the driver waits on reads all ones: a device
+		 * that does is gone (surprise removal, a dead link).
+		 */
+		if (v == U32_MAX)
+			return -ENODEV;
 		if (time_after(jiffies, deadline))
 			return -ETIMEDOUT;
 		if (++spins <= 64)
@@ -126,14 +133,18 @@ static void fpga_setup_irq(struct atomik_fpga *f)
 	pci_set_master(pdev);
 	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX | PCI_IRQ_MSI);
 	if (ret < 0)
-		return;
+		goto polled;
 	ret = devm_request_irq(&pdev->dev, pci_irq_vector(pdev, 0), fpga_interrupt, 0,
 			       "atomik", f);
 	if (ret) {
 		pci_free_irq_vectors(pdev);
-		return;
+		goto polled;
 	}
 	f->irq = true;
+	return;
+polled:
+	/* The ring is in the BAR: a polled device never masters the bus. */
+	pci_clear_master(pdev);
 }
 
 /* Everything before the last doorbell applied. */
@@ -161,6 +172,20 @@ static int fpga_read_acc(struct atomik_fpga *f, u32 addr, u64 *v)
 	return 0;
 }
 
+/* Set one accumulator (the ring was drained by the read before). */
+static int fpga_write_acc(struct atomik_fpga *f, u32 addr, u64 v)
+{
+	int ret = fpga_wait(f, ATOMIK_FPGA_CMD, U32_MAX, 0);
+
+	if (ret)
+		return ret;
+	fpga_wr(f, ATOMIK_FPGA_CMD_ADDR, addr);
+	fpga_wr(f, ATOMIK_FPGA_CMD_DATA_LO, lower_32_bits(v));
+	fpga_wr(f, ATOMIK_FPGA_CMD_DATA_HI, upper_32_bits(v));
+	fpga_wr(f, ATOMIK_FPGA_CMD, 1);
+	return fpga_wait(f, ATOMIK_FPGA_CMD, U32_MAX, 0);
+}
+
 /* The device stopped answering: drop it.  Called with the lock held. */
 static void fpga_failed(struct atomik_fpga *f, const char *what)
 {
@@ -183,7 +208,9 @@ static int fpga_push(struct atomik_fpga *f, const struct atomik_delta *d, u32 n)
 		unsigned long deadline = jiffies + msecs_to_jiffies(READ_ONCE(fpga_timeout_ms));
 
 		for (;;) {
-			head = fpga_rd(f, ATOMIK_FPGA_RING_HEAD) & f->ring_mask;
+			head = fpga_rd(f, ATOMIK_FPGA_RING_HEAD);
+			if (head == U32_MAX)	/* gone: see fpga_wait() */
+				return -ENODEV;
 			room = (head - f->tail - 1) & f->ring_mask;
 			if (room)
 				break;
@@ -242,7 +269,7 @@ bool atomik_fpga_accum(struct atomik_table *t, const struct atomik_delta *d, u32
 		mutex_lock(&f->lock);
 		if (!atomik_fpga_failed) {
 			if (fpga_push(f, d, n))
-				fpga_failed(f, "ring full");
+				fpga_failed(f, "ring");
 			else
 				taken = true;
 		}
@@ -257,34 +284,51 @@ bool atomik_fpga_accum(struct atomik_table *t, const struct atomik_delta *d, u32
 }
 
 /*
- * The device's part of an address's state, 0 when it has none; between
- * begin and end the device can neither arrive nor leave.
+ * The device's part of an address's state, 0 when it has none.  Until
+ * atomik_fpga_release(), the device can neither arrive nor leave, and when
+ * it holds addr its lock is held: no delta reaches it and no other
+ * operation reads or sets it meanwhile.
  */
-u64 atomik_fpga_begin(struct atomik_table *t, u32 addr, bool *held)
+u64 atomik_fpga_hold(struct atomik_table *t, u32 addr, struct atomik_fpga_hold *h)
 {
 	struct atomik_fpga *f;
 	u64 v = 0;
 
-	*held = false;
+	h->sem = false;
+	h->f = NULL;
 	if (!t->shared || !READ_ONCE(atomik_fpga_present))
 		return 0;
 	down_read(&atomik_fpga_sem);
-	*held = true;
+	h->sem = true;
 	f = atomik_fpga_dev;
 	if (!f || addr >= f->naddrs)
 		return 0;
 	mutex_lock(&f->lock);
-	if (!atomik_fpga_failed && fpga_read_acc(f, addr, &v)) {
+	h->f = f;
+	if (!atomik_fpga_failed && fpga_read_acc(f, addr, &v))
 		fpga_failed(f, "read");
-		v = 0;
-	}
-	mutex_unlock(&f->lock);
+	atomik_debug_delay(ATOMIK_DEBUG_DEVICE_READ);
 	return atomik_fpga_failed ? 0 : v;
 }
 
-void atomik_fpga_end(bool held)
+/*
+ * The caller folds the value hold() returned into the table (a load or a
+ * swap): the device's accumulator starts again from 0.  If that fails the
+ * device is dropped, and reads as 0 too.
+ */
+void atomik_fpga_take(struct atomik_fpga_hold *h, u32 addr)
 {
-	if (held)
+	struct atomik_fpga *f = h->f;
+
+	if (f && !atomik_fpga_failed && fpga_write_acc(f, addr, 0))
+		fpga_failed(f, "load");
+}
+
+void atomik_fpga_release(struct atomik_fpga_hold *h)
+{
+	if (h->f)
+		mutex_unlock(&h->f->lock);
+	if (h->sem)
 		up_read(&atomik_fpga_sem);
 }
 
@@ -318,9 +362,19 @@ u64 atomik_fpga_hw_counter(u32 off_lo, u32 off_hi)
 	down_read(&atomik_fpga_sem);
 	f = atomik_fpga_dev;
 	if (f && !atomik_fpga_failed) {
-		v = fpga_rd(f, off_lo);
-		if (off_hi)
-			v |= (u64)fpga_rd(f, off_hi) << 32;
+		u32 hi = off_hi ? fpga_rd(f, off_hi) : 0, hi2;
+
+		/* The low half may carry into the high one between reads. */
+		for (;;) {
+			v = fpga_rd(f, off_lo);
+			if (!off_hi)
+				break;
+			hi2 = fpga_rd(f, off_hi);
+			if (hi2 == hi)
+				break;
+			hi = hi2;
+		}
+		v |= (u64)hi << 32;
 	}
 	up_read(&atomik_fpga_sem);
 	return v;
@@ -330,14 +384,18 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 {
 	int bar = pdev->vendor == IVSHMEM_VENDOR && pdev->device == IVSHMEM_DEVICE ? 2 : 0;
 	struct atomik_fpga *f;
-	u32 caps, order;
+	u32 caps, order, naddrs;
 	int ret;
 
 	ret = pcim_enable_device(pdev);
 	if (ret)
 		return ret;
-	if (pci_resource_len(pdev, bar) < ATOMIK_FPGA_RING_OFFSET * 2)
+	if (!(pci_resource_flags(pdev, bar) & IORESOURCE_MEM) ||
+	    pci_resource_len(pdev, bar) < ATOMIK_FPGA_RING_OFFSET * 2) {
+		dev_err(&pdev->dev, "BAR %d is not a memory BAR of at least %u bytes\n",
+			bar, ATOMIK_FPGA_RING_OFFSET * 2);
 		return -ENODEV;
+	}
 	f = devm_kzalloc(&pdev->dev, sizeof(*f), GFP_KERNEL);
 	if (!f)
 		return -ENOMEM;
@@ -354,13 +412,17 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	}
 	caps = fpga_rd(f, ATOMIK_FPGA_CAPS);
 	order = FIELD_GET(ATOMIK_FPGA_CAPS_RING_ORDER, caps);
-	f->naddrs = fpga_rd(f, ATOMIK_FPGA_NADDRS);
-	if (order < 2 || order > 16 || !f->naddrs ||
+	naddrs = fpga_rd(f, ATOMIK_FPGA_NADDRS);
+	if (order < 2 || order > 16 || !naddrs || naddrs > ATOMIK_MAX_ADDRS ||
 	    ATOMIK_FPGA_RING_OFFSET + (16UL << order) > pci_resource_len(pdev, bar)) {
 		dev_err(&pdev->dev, "unusable geometry: ring order %u, %u addresses\n",
-			order, f->naddrs);
+			order, naddrs);
 		return -ENODEV;
 	}
+	/* Only table 0's addresses ever reach the device, and only they are
+	 * read back when it leaves.
+	 */
+	f->naddrs = min(naddrs, atomik_table0_nr_addrs());
 	f->ring_mask = (1U << order) - 1;
 	f->ring = f->regs + ATOMIK_FPGA_RING_OFFSET;
 
@@ -391,36 +453,39 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	WRITE_ONCE(atomik_fpga_present, true);
 	up_write(&atomik_fpga_sem);
 	pci_set_drvdata(pdev, f);
-	dev_info(&pdev->dev, "ATOMiK device: %u addresses, %u-entry ring, BAR %d, %s\n",
-		 f->naddrs, f->ring_mask + 1, bar,
+	dev_info(&pdev->dev, "ATOMiK device: %u addresses (%u used), %u-entry ring, BAR %d, %s\n",
+		 naddrs, f->naddrs, f->ring_mask + 1, bar,
 		 !f->irq ? "polled" : pdev->msix_enabled ? "MSI-X" : "MSI");
 	return 0;
 }
 
 /*
- * Unbind: with every operation kept out, drain the ring, read each
- * accumulator back and fold it into the CPU slots of table 0, which keeps
- * every state as it was.  A device that does not answer loses what it held.
+ * Unbind: with every operation kept out (they wait on the semaphore, which
+ * they take while the device is present, and it stays present until the
+ * end), drain the ring, read each accumulator back and fold it into the CPU
+ * slots of table 0, which keeps every state as it was.  A device that does
+ * not answer loses what it held.
  */
 static void atomik_fpga_remove(struct pci_dev *pdev)
 {
 	struct atomik_fpga *f = pci_get_drvdata(pdev);
-	struct atomik_table *t0 = atomik_table_lookup(0);
+	struct atomik_table *t0 = atomik_table_get_active(0);
 	u32 addr, folded = 0;
 	u64 v;
 
 	down_write(&atomik_fpga_sem);
-	WRITE_ONCE(atomik_fpga_present, false);
 	mutex_lock(&f->lock);
 	for (addr = 0; t0 && !atomik_fpga_failed && addr < f->naddrs; addr++) {
+		atomik_debug_delay(ATOMIK_DEBUG_UNBIND_FOLD);
 		if (fpga_read_acc(f, addr, &v)) {
 			fpga_failed(f, "unbind");
 			break;
 		}
-		if (v && addr < t0->nr_addrs) {
-			atomik_accum(t0, addr, v);
+		if (v) {
+			atomik_absorb(t0, addr, v);
 			folded++;
 		}
+		cond_resched();
 	}
 	if (!atomik_fpga_failed)
 		fpga_wr(f, ATOMIK_FPGA_CTRL, 0);
@@ -429,11 +494,12 @@ static void atomik_fpga_remove(struct pci_dev *pdev)
 		pci_free_irq_vectors(pdev);
 	}
 	mutex_unlock(&f->lock);
+	WRITE_ONCE(atomik_fpga_present, false);
 	atomik_fpga_dev = NULL;
 	atomik_fpga_failed = false;
 	up_write(&atomik_fpga_sem);
 	if (t0)
-		atomik_table_put(t0);
+		percpu_ref_put(&t0->active);
 	dev_info(&pdev->dev, "unbound; %u accumulators folded into the CPU slots\n", folded);
 }
 

@@ -9,6 +9,7 @@
 #include <linux/module.h>
 
 #include "atomik.h"
+#include "debug.h"
 
 static unsigned int nr_addrs = 4096;
 module_param(nr_addrs, uint, 0444);
@@ -60,16 +61,21 @@ static int __init atomik_init(void)
 		       nr_addrs, ret);
 		return ret;
 	}
-	ret = misc_register(&atomik_misc);
+	ret = atomik_debug_fail_driver() ? -ENOMEM : atomik_fpga_init();
 	if (ret)
 		goto err_engine;
-	ret = atomik_fpga_init();
+	/*
+	 * The device node comes last: once it exists a process may open it
+	 * and hold table 0, and nothing may fail after that.
+	 */
+	ret = misc_register(&atomik_misc);
 	if (ret)
-		goto err_misc;
+		goto err_fpga;
+	atomik_debug_delay(ATOMIK_DEBUG_DEVICE_NODE);
 	return 0;
 
-err_misc:
-	misc_deregister(&atomik_misc);
+err_fpga:
+	atomik_fpga_exit();
 err_engine:
 	atomik_engine_exit();
 	return ret;

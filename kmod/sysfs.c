@@ -124,6 +124,51 @@ static ssize_t memory_cap_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(memory_cap);
 
+/* What one user's tables may hold (CAP_SYS_RESOURCE is not limited). */
+static ssize_t user_memory_cap_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(atomik_user_memory_cap));
+}
+
+static ssize_t user_memory_cap_store(struct device *dev,
+				     struct device_attribute *attr,
+				     const char *buf, size_t len)
+{
+	unsigned long cap;
+	int ret;
+
+	ret = kstrtoul(buf, 0, &cap);
+	if (ret)
+		return ret;
+	WRITE_ONCE(atomik_user_memory_cap, cap);
+	return len;
+}
+static DEVICE_ATTR_RW(user_memory_cap);
+
+static ssize_t user_max_tables_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(atomik_user_max_tables));
+}
+
+static ssize_t user_max_tables_store(struct device *dev,
+				     struct device_attribute *attr,
+				     const char *buf, size_t len)
+{
+	unsigned int n;
+	int ret;
+
+	ret = kstrtouint(buf, 0, &n);
+	if (ret)
+		return ret;
+	if (n >= ATOMIK_MAX_TABLES)
+		return -EINVAL;
+	WRITE_ONCE(atomik_user_max_tables, n);
+	return len;
+}
+static DEVICE_ATTR_RW(user_max_tables);
+
 static ssize_t max_batch_show(struct device *dev, struct device_attribute *attr,
 			      char *buf)
 {
@@ -235,6 +280,8 @@ static struct attribute *atomik_attrs[] = {
 	&dev_attr_max_batch.attr,
 	&dev_attr_memory_bytes.attr,
 	&dev_attr_memory_cap.attr,
+	&dev_attr_user_memory_cap.attr,
+	&dev_attr_user_max_tables.attr,
 	&dev_attr_deltas.attr,
 	&dev_attr_batches.attr,
 	&dev_attr_reads.attr,

@@ -10,6 +10,8 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 
 #include "util.h"
 
@@ -88,6 +90,23 @@ static void unbind_device(void)
 	ASSERT_EQ(write_text(PCI "drivers/atomik/unbind", pci_name), 0);
 	ASSERT_TRUE(!bound());
 }
+
+/* The device's registers as the guest sees them (BAR 2 of the ivshmem). */
+static volatile uint32_t *map_registers(void)
+{
+	char path[300];
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), PCI "devices/%s/resource2", pci_name);
+	ASSERT_OK(fd = open(path, O_RDWR | O_SYNC));
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	ASSERT_TRUE(p != MAP_FAILED);
+	return p;
+}
+
+#define REG_NADDRS	(0x008 / 4)
 
 static uint64_t model[4096];
 
@@ -326,6 +345,201 @@ TEST(unbind_rebind_under_writers)
 }
 
 /*
+ * A device whose NADDRS is absurd (here all ones, 2^32 - 1 addresses) is
+ * refused at probe: before the fix it was taken, and its unbind walked four
+ * billion accumulators under the driver's write lock (the test timed out).
+ * Only table 0's addresses are ever used on a device that has more.
+ */
+TEST(probe_refuses_absurd_geometry)
+{
+	volatile uint32_t *regs;
+	char active[64];
+	uint32_t naddrs;
+	int ret;
+
+	char enable[300];
+
+	bind_device();
+	unbind_device();
+	/* An unbound device may have its memory decoding off: the BAR is
+	 * reached with the device enabled through sysfs. */
+	snprintf(enable, sizeof(enable), PCI "devices/%s/enable", pci_name);
+	ASSERT_EQ(write_text(enable, "1"), 0);
+	regs = map_registers();
+	naddrs = regs[REG_NADDRS];
+	ASSERT_EQ(naddrs, DEV_NADDRS);
+	regs[REG_NADDRS] = 0xffffffff;
+	munmap((void *)regs, 4096);
+	ASSERT_EQ(write_text(enable, "0"), 0);
+	/* A probe that claims the BAR revokes user mappings of it. */
+	ret = write_text(PCI "drivers_probe", pci_name);
+	ASSERT_EQ(write_text(enable, "1"), 0);
+	regs = map_registers();
+	regs[REG_NADDRS] = naddrs;
+	ASSERT_EQ(write_text(enable, "0"), 0);
+	munmap((void *)regs, 4096);
+	TH_LOG("drivers_probe: %s", strerror(-ret));
+	ASSERT_TRUE(ret == 0 || ret == -ENODEV || ret == -EINVAL);
+	ASSERT_TRUE(!bound());
+	ASSERT_EQ(read_text(SYSFS "backend_active", active, sizeof(active)), 0);
+	ASSERT_EQ(strcmp(active, "cpu\n"), 0);
+	bind_device();
+}
+
+/*
+ * Unbind while other threads read and load table 0's addresses that the
+ * device holds.  Every read must see the exact state and every load must
+ * stick: the unbind folds the device's accumulators into the CPU slots
+ * with every operation kept out.  In the debug build each accumulator's
+ * fold sleeps 2 ms, so the unbind takes a second.  Before the fix the
+ * device was marked gone before the fold, operations skipped the lock, and
+ * a read returned 0 instead of 0xd00001ff; a load ended as its value XOR
+ * the device's.
+ */
+#define FOLD_READERS	2
+static atomic_int unbinding, fold_errors;
+static uint64_t fold_model[DEV_NADDRS];
+
+static void *fold_reader(void *arg)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	uint64_t s = (uintptr_t)arg, v;
+	uint32_t addr;
+
+	while (atomic_load(&unbinding)) {
+		addr = rnd(&s) % (DEV_NADDRS / 2);	/* the static half */
+		ASSERT_EQ(x_read(a, addr, &v), 0);
+		if (v != fold_model[addr]) {
+			TH_LOG("read(%u) = 0x%llx, not 0x%llx", addr,
+			       (unsigned long long)v, (unsigned long long)fold_model[addr]);
+			atomic_fetch_add(&fold_errors, 1);
+		}
+	}
+	x_close(a);
+	return NULL;
+}
+
+static void *fold_loader(void *arg)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	uint32_t addr = DEV_NADDRS / 2;
+
+	while (atomic_load(&unbinding)) {
+		ASSERT_EQ(x_load(a, addr, 0x1111 + addr), 0);
+		fold_model[addr] = 0x1111 + addr;
+		if (++addr == DEV_NADDRS)
+			addr = DEV_NADDRS / 2;
+	}
+	x_close(a);
+	return NULL;
+}
+
+TEST(unbind_keeps_operations_out_of_the_fold)
+{
+	pthread_t th[FOLD_READERS + 1];
+	int hooks = has_debug_hooks(), i;
+	struct atomik_delta d[DEV_NADDRS];
+	struct atomik *a;
+	uint32_t addr;
+
+	bind_device();
+	a = open_dev(O_RDWR);
+	sysfs_set("backend", "fpga");
+	for (addr = 0; addr < DEV_NADDRS; addr++) {
+		ASSERT_EQ(x_load(a, addr, 0), 0);
+		d[addr] = (struct atomik_delta){ .addr = addr, .delta = 0xd0000000 | addr };
+		fold_model[addr] = 0xd0000000 | addr;
+	}
+	ASSERT_EQ(x_accum_batch(a, d, DEV_NADDRS), 0);	/* all on the device */
+	if (hooks)
+		debug_set("delay_unbind_us", 2000);
+	atomic_store(&unbinding, 1);
+	for (i = 0; i < FOLD_READERS; i++)
+		ASSERT_EQ(pthread_create(&th[i], NULL, fold_reader,
+					 (void *)(uintptr_t)(test_seed() + i)), 0);
+	ASSERT_EQ(pthread_create(&th[i], NULL, fold_loader, NULL), 0);
+	usleep(100000);
+	unbind_device();
+	usleep(100000);
+	atomic_store(&unbinding, 0);
+	for (i = 0; i <= FOLD_READERS; i++)
+		ASSERT_EQ(pthread_join(th[i], NULL), 0);
+	if (hooks)
+		debug_set("delay_unbind_us", 0);
+	ASSERT_EQ(atomic_load(&fold_errors), 0);
+	for (addr = 0; addr < DEV_NADDRS; addr++)
+		if (state(a, addr) != fold_model[addr]) {
+			TH_LOG("address %u", addr);
+			ASSERT_EQ(state(a, addr), fold_model[addr]);
+		}
+	x_close(a);
+	bind_device();
+	sysfs_set("backend", "auto");
+}
+
+/*
+ * Swaps race deltas that the device takes: every delta must be counted by
+ * exactly one swap or stay in the final state, so the XOR of all swaps'
+ * old states and the final state is the XOR of all deltas.  In the debug
+ * build every operation sleeps 1 ms between reading the device and its
+ * table section.  Before the fix the device was read outside the table's
+ * lock: a delta landing between two swaps' reads was counted by both.
+ */
+static atomic_int swapping;
+static uint64_t swaps_xor[2], deltas_xor;
+
+static void *dev_swapper(void *arg)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	uint64_t *acc = arg, old;
+
+	while (atomic_load(&swapping)) {
+		ASSERT_EQ(x_swap(a, 7, 0, &old), 0);
+		*acc ^= old;
+	}
+	x_close(a);
+	return NULL;
+}
+
+TEST(swaps_count_device_deltas_once)
+{
+	int hooks = has_debug_hooks(), i, n = 0;
+	uint64_t s = test_seed(), d, final;
+	struct timespec t0, t;
+	struct atomik *a;
+	pthread_t th[2];
+
+	bind_device();
+	a = open_dev(O_RDWR);
+	sysfs_set("backend", "fpga");
+	ASSERT_EQ(x_load(a, 7, 0), 0);
+	if (hooks)
+		debug_set("delay_device_us", 1000);
+	atomic_store(&swapping, 1);
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&th[i], NULL, dev_swapper, &swaps_xor[i]), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		d = rnd(&s);
+		ASSERT_EQ(x_accum(a, 7, d), 0);
+		deltas_xor ^= d;
+		n++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 2);
+	atomic_store(&swapping, 0);
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_join(th[i], NULL), 0);
+	if (hooks)
+		debug_set("delay_device_us", 0);
+	final = state(a, 7);
+	TH_LOG("%d deltas through the device against two swapping threads", n);
+	ASSERT_GT(n, 10);
+	ASSERT_EQ(swaps_xor[0] ^ swaps_xor[1] ^ final, deltas_xor);
+	x_close(a);
+	sysfs_set("backend", "auto");
+}
+
+/*
  * Bind with the Nth allocation failing, for N = 1, 2, ... until a bind
  * gets through (fault injection: the debug kernel only): the driver core's
  * allocations and then the probe's.  A failed bind leaves the device
@@ -403,6 +617,10 @@ TEST(device_death_falls_back)
 	struct atomik *a;
 	int fd;
 
+	uint64_t survive[32];
+	uint32_t i;
+	int removed;
+
 	bind_device();
 	a = open_dev(O_RDWR);
 	sysfs_set("backend", "fpga");
@@ -410,34 +628,78 @@ TEST(device_death_falls_back)
 	load_all(a, 1024, &s);
 	batch(a, 300, DEV_NADDRS, &s);
 	check_all(a, 1024);
+	/*
+	 * What a death keeps (Documentation/atomik/fpga.rst): an address's
+	 * state at its last load or swap, and the deltas the CPU slots took
+	 * since.  Addresses 0-15: device deltas, then a load; before the fix
+	 * the device's part came back after the death (ACCUM(7, 0xAA) to the
+	 * device, LOAD(7, 0x55), death: 0xFF).  16-31: a load, deltas to the
+	 * device (lost) and to the CPU slots (kept).
+	 */
+	for (i = 0; i < 32; i++) {
+		ASSERT_EQ(x_accum(a, i, 0xaa00 + i), 0);
+		survive[i] = 0x5500 + i;
+		ASSERT_EQ(x_load(a, i, survive[i]), 0);
+	}
+	for (i = 16; i < 32; i++)
+		ASSERT_EQ(x_accum(a, i, 0xd0000 + i), 0);	/* device */
+	sysfs_set("backend", "cpu");
+	for (i = 16; i < 32; i++) {
+		ASSERT_EQ(x_accum(a, i, 0xc000000 + i), 0);	/* CPU */
+		survive[i] ^= 0xc000000 + i;
+	}
+	sysfs_set("backend", "fpga");
 
-	/* The co-simulation exits when this file appears in the run folder. */
+	/*
+	 * The co-simulation exits when this file appears in the run folder.
+	 * With MSI-X it leaves as a removed device does: its registers read
+	 * all ones, and the next push sees that at once (before the fix, an
+	 * all-ones RING_HEAD counted as free room and the entries were
+	 * written).  The polled device stays silent instead: entries into a
+	 * ring nobody takes are accepted and lost, and the read that follows
+	 * waits for them and gives up.
+	 */
+	removed = has_msi();
 	ASSERT_TRUE(getenv("ATOMIK_OUT") != NULL);
 	snprintf(path, sizeof(path), "%s/cosim.kill", getenv("ATOMIK_OUT"));
-	ASSERT_OK(fd = open(path, O_WRONLY | O_CREAT, 0644));
-	close(fd);
+	{
+		char tmp[310];
+
+		/* Whole when it appears: written aside, then renamed. */
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		ASSERT_OK(fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+		if (removed)
+			ASSERT_EQ(write(fd, "remove\n", 7), 7);
+		close(fd);
+		ASSERT_OK(rename(tmp, path));
+	}
 	usleep(500000);
 
-	/* Entries into a ring nobody takes: accepted, and lost with the
-	 * device.  The read that follows waits for them and gives up. */
-	batch(a, 300, DEV_NADDRS, &s);
-	state(a, 0);
-	batch(a, 300, 1024, &s);
+	if (removed) {
+		ASSERT_EQ(x_accum(a, 100, 1), 0);	/* refused: the CPU takes it */
+		model[100] ^= 1;
+		ASSERT_EQ(sysfs_u64("fpga_failures"), failures + 1);
+	} else {
+		batch(a, 300, DEV_NADDRS, &s);
+		state(a, 0);
+	}
 	ASSERT_EQ(sysfs_u64("fpga_failures"), failures + 1);
+	for (i = 0; i < 32; i++) {
+		if (state(a, i) != survive[i])
+			TH_LOG("address %u", i);
+		ASSERT_EQ(state(a, i), survive[i]);
+	}
+	batch(a, 300, 1024, &s);
 	ASSERT_EQ(read_text(SYSFS "backend_active", active, sizeof(active)), 0);
 	TH_LOG("backend_active: %s", active);
 	ASSERT_EQ(strncmp(active, "cpu (fpga ", 10), 0);
-	{
-		uint32_t i;
-
-		for (i = DEV_NADDRS; i < 1024; i++)
-			ASSERT_EQ(state(a, i), model[i]);
-		/* The device's addresses work again from a load. */
-		for (i = 0; i < DEV_NADDRS; i++) {
-			ASSERT_EQ(x_load(a, i, i), 0);
-			ASSERT_EQ(x_accum(a, i, 0x100), 0);
-			ASSERT_EQ(state(a, i), i ^ 0x100);
-		}
+	for (i = DEV_NADDRS; i < 1024; i++)
+		ASSERT_EQ(state(a, i), model[i]);
+	/* The device's addresses work again from a load. */
+	for (i = 0; i < DEV_NADDRS; i++) {
+		ASSERT_EQ(x_load(a, i, i), 0);
+		ASSERT_EQ(x_accum(a, i, 0x100), 0);
+		ASSERT_EQ(state(a, i), i ^ 0x100);
 	}
 	unbind_device();
 	ASSERT_EQ(read_text(SYSFS "backend_active", active, sizeof(active)), 0);

@@ -11,7 +11,7 @@ bin=$top/build/selftests
 out=${ATOMIK_OUT:-/tmp}
 
 # Programs that do not go through the engine's transports.
-single="module_test uring_test example_test tool_test fuzz_test fault_test"
+single="module_test uring_test example_test tool_test fuzz_test fault_test tables_test"
 
 fpga=0
 if [ "${1-}" = --fpga ]; then

@@ -358,3 +358,64 @@ TEST(close_with_operations_queued)
 		usleep(10000);
 	ASSERT_EQ(module_refcnt(), base);
 }
+
+/*
+ * io_uring issues a command inline, in the submitter's own io_uring_enter,
+ * asking it not to block.  A READ_RANGE over a million addresses (8 MiB of
+ * results) must not run there: it goes to io_uring's workers, so the
+ * submitter is back before its completion exists.  One whose results fit
+ * the spare buffer (64 KiB: 8192 addresses) runs inline and has completed
+ * when the submit returns.  Before the fix both ran inline.
+ */
+static int range_on_ring(struct io_uring *ring, struct atomik *a, uint64_t *buf,
+			 uint32_t count, unsigned int *ready)
+{
+	struct atomik_range r = { .ptr = (uintptr_t)buf, .first = 0, .count = count };
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ASSERT_TRUE(sqe != NULL);
+	memset(sqe, 0, 128);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = atomik_fd(a);
+	sqe->cmd_op = ATOMIK_IOC_READ_RANGE;
+	memcpy(sqe->cmd, &r, sizeof(r));
+	ASSERT_EQ(io_uring_submit(ring), 1);
+	*ready = io_uring_cq_ready(ring);
+	ASSERT_EQ(io_uring_wait_cqe(ring, &cqe), 0);
+	ret = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
+TEST(heavy_commands_leave_the_submitter)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_SQE128 };
+	const uint32_t n = 1 << 20;
+	struct io_uring ring;
+	struct atomik *a = open_dev(O_RDWR);
+	unsigned int ready;
+	uint64_t *buf;
+	uint32_t t, i;
+
+	ASSERT_EQ(atomik_table_create(a, n, ATOMIK_TABLE_SELECT, &t), 0);
+	for (i = 0; i < n; i += n / 16)
+		ASSERT_EQ(atomik_load(a, i, 0xabc0000 + i), 0);
+	ASSERT_TRUE((buf = calloc(n, sizeof(*buf))) != NULL);
+	ASSERT_EQ(io_uring_queue_init_params(4, &ring, &p), 0);
+
+	ASSERT_EQ(range_on_ring(&ring, a, buf, 8192, &ready), 0);
+	ASSERT_EQ(ready, 1);	/* inline */
+	ASSERT_EQ(buf[0], 0xabc0000);
+
+	ASSERT_EQ(range_on_ring(&ring, a, buf, n, &ready), 0);
+	ASSERT_EQ(ready, 0);	/* a worker's */
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(buf[i], i % (n / 16) ? 0 : 0xabc0000 + i);
+
+	io_uring_queue_exit(&ring);
+	free(buf);
+	ASSERT_EQ(atomik_table_destroy(a, t), 0);
+	atomik_close(a);
+}

@@ -262,6 +262,26 @@ static inline void sysfs_set(const char *name, const char *value)
 	ASSERT_EQ(write_text(path, value), 0);
 }
 
+/*
+ * The debug build's race windows (kmod/debug.h) are module parameters that
+ * exist only against a kernel with fault injection.
+ */
+#define DEBUG_PARAM	"/sys/module/atomik/parameters/debug_"
+
+static inline int has_debug_hooks(void)
+{
+	return access(DEBUG_PARAM "delay_create_us", F_OK) == 0;
+}
+
+static inline void debug_set(const char *name, unsigned int value)
+{
+	char path[128], buf[16];
+
+	snprintf(path, sizeof(path), DEBUG_PARAM "%s", name);
+	snprintf(buf, sizeof(buf), "%u", value);
+	ASSERT_EQ(write_text(path, buf), 0);
+}
+
 /* xorshift64*: reproducible random numbers; the seed is printed. */
 static inline uint64_t rnd(uint64_t *s)
 {

@@ -244,8 +244,18 @@ int main(int argc, char **argv)
 
 		if ((++loops % 1024 == 0 || idle > 1000) && kill_file &&
 		    access(kill_file, F_OK) == 0) {
-			fprintf(stderr, "atomik-cosim: killed by %s after %llu cycles, %llu interrupts sent\n",
-				kill_file, (unsigned long long)cycles, (unsigned long long)irqs);
+			char how[16] = "";
+			FILE *k = fopen(kill_file, "r");
+
+			/* "remove": the registers then read as a device
+			 * that left the bus reads, all ones. */
+			if (k && fgets(how, sizeof(how), k) && !strncmp(how, "remove", 6))
+				memset((void *)page, 0xff, RING_OFFSET);
+			if (k)
+				fclose(k);
+			fprintf(stderr, "atomik-cosim: killed by %s after %llu cycles, %llu interrupts sent%s\n",
+				kill_file, (unsigned long long)cycles, (unsigned long long)irqs,
+				how[0] == 'r' ? "; registers read all ones" : "");
 			_exit(3);
 		}
 		v = page_rd(ATOMIK_FPGA_CTRL);

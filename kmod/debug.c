@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The debug build's race windows and injected failure (see debug.h).
+ */
+#include <linux/delay.h>
+#include <linux/module.h>
+
+#include "debug.h"
+
+static unsigned int debug_delay_create_us;
+module_param(debug_delay_create_us, uint, 0600);
+MODULE_PARM_DESC(debug_delay_create_us,
+		 "Debug build: sleep after a new table is published (us)");
+
+static unsigned int debug_delay_device_us;
+module_param(debug_delay_device_us, uint, 0600);
+MODULE_PARM_DESC(debug_delay_device_us,
+		 "Debug build: sleep after an operation read the accelerator (us)");
+
+static unsigned int debug_delay_unbind_us;
+module_param(debug_delay_unbind_us, uint, 0600);
+MODULE_PARM_DESC(debug_delay_unbind_us,
+		 "Debug build: sleep before each accumulator unbind folds (us)");
+
+static unsigned int debug_delay_init_ms;
+module_param(debug_delay_init_ms, uint, 0600);
+MODULE_PARM_DESC(debug_delay_init_ms,
+		 "Debug build: sleep in module init once /dev/atomik exists (ms)");
+
+static bool debug_fail_driver;
+module_param(debug_fail_driver, bool, 0600);
+MODULE_PARM_DESC(debug_fail_driver,
+		 "Debug build: fail the PCI driver's registration in module init");
+
+void atomik_debug_delay(enum atomik_debug_point point)
+{
+	unsigned int us = 0;
+
+	switch (point) {
+	case ATOMIK_DEBUG_CREATE_PUBLISHED:
+		us = READ_ONCE(debug_delay_create_us);
+		break;
+	case ATOMIK_DEBUG_DEVICE_READ:
+		us = READ_ONCE(debug_delay_device_us);
+		break;
+	case ATOMIK_DEBUG_UNBIND_FOLD:
+		us = READ_ONCE(debug_delay_unbind_us);
+		break;
+	case ATOMIK_DEBUG_DEVICE_NODE:
+		if (READ_ONCE(debug_delay_init_ms))
+			msleep(READ_ONCE(debug_delay_init_ms));
+		return;
+	case ATOMIK_DEBUG_NR_POINTS:
+		break;
+	}
+	if (us)
+		fsleep(us);
+}
+
+bool atomik_debug_fail_driver(void)
+{
+	return READ_ONCE(debug_fail_driver);
+}
