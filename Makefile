@@ -24,6 +24,8 @@ SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 			$(wildcard selftests/*_test.c))
 
 TOOLS		:= $(BUILD)/tools/atomik $(BUILD)/tools/atomik-bench
+# Measurements for developers, not installed.
+DEVTOOLS	:= $(BUILD)/tools/atomik-latency
 EXAMPLES	:= $(BUILD)/examples/two_streams
 
 PREFIX		?= /usr/local
@@ -34,7 +36,7 @@ MANDIR		?= $(PREFIX)/share/man
 UDEVDIR		?= /usr/lib/udev/rules.d
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
-.PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim \
+.PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt \
 	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests
@@ -67,7 +69,7 @@ $(LIB)/$(LIB_SONAME): $(LIB_OBJS) libatomik/libatomik.map
 	ln -sf $(LIB_SONAME) $(LIB)/libatomik.so
 
 # The tools run inside the test VM as well, so they are linked statically.
-tools: $(TOOLS)
+tools: $(TOOLS) $(DEVTOOLS)
 
 $(BUILD)/tools/%: tools/%.c $(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
 	@mkdir -p $(dir $@)
@@ -139,6 +141,13 @@ check:
 	tools/atomik-kernels --setup $(KERNELS)
 	$(MAKE) all
 	tools/atomik-check $(KERNELS)
+
+# The scheduling latency batches cause on the PREEMPT_RT kernel (minutes;
+# not part of make check): Documentation/atomik/design.rst has the figures.
+bench-rt:
+	tools/atomik-kernels --setup 6.12-rt
+	$(MAKE) module-6.12-rt lib tools
+	tools/atomik-vm --kernel 6.12-rt --cpus 2 -- build/tools/atomik-latency --seconds 20
 
 # The RTL's self-checking testbench (TAP), and its synthesis report.
 FPGA_RTL	:= fpga/rtl/atomik_core.v fpga/rtl/atomik_regs.vh

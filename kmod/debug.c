@@ -2,6 +2,7 @@
 /*
  * The debug build's race windows and injected failure (see debug.h).
  */
+#include <linux/atomic.h>
 #include <linux/delay.h>
 #include <linux/module.h>
 
@@ -15,7 +16,7 @@ MODULE_PARM_DESC(debug_delay_create_us,
 static unsigned int debug_delay_device_us;
 module_param(debug_delay_device_us, uint, 0600);
 MODULE_PARM_DESC(debug_delay_device_us,
-		 "Debug build: sleep after an operation read the accelerator (us)");
+		 "Debug build: sleep after every other operation read the accelerator (us)");
 
 static unsigned int debug_delay_unbind_us;
 module_param(debug_delay_unbind_us, uint, 0600);
@@ -32,6 +33,8 @@ module_param(debug_fail_driver, bool, 0600);
 MODULE_PARM_DESC(debug_fail_driver,
 		 "Debug build: fail the PCI driver's registration in module init");
 
+static atomic_t atomik_debug_calls = ATOMIC_INIT(0);
+
 void atomik_debug_delay(enum atomik_debug_point point)
 {
 	unsigned int us = 0;
@@ -41,7 +44,9 @@ void atomik_debug_delay(enum atomik_debug_point point)
 		us = READ_ONCE(debug_delay_create_us);
 		break;
 	case ATOMIK_DEBUG_DEVICE_READ:
-		us = READ_ONCE(debug_delay_device_us);
+		/* Every other operation: so that a later one overtakes. */
+		if (atomic_inc_return(&atomik_debug_calls) & 1)
+			us = READ_ONCE(debug_delay_device_us);
 		break;
 	case ATOMIK_DEBUG_UNBIND_FOLD:
 		us = READ_ONCE(debug_delay_unbind_us);

@@ -466,7 +466,8 @@ TEST(unbind_keeps_operations_out_of_the_fold)
 		ASSERT_EQ(pthread_join(th[i], NULL), 0);
 	if (hooks)
 		debug_set("delay_unbind_us", 0);
-	ASSERT_EQ(atomic_load(&fold_errors), 0);
+	i = atomic_load(&fold_errors);
+	ASSERT_EQ(i, 0);
 	for (addr = 0; addr < DEV_NADDRS; addr++)
 		if (state(a, addr) != fold_model[addr]) {
 			TH_LOG("address %u", addr);
@@ -478,24 +479,38 @@ TEST(unbind_keeps_operations_out_of_the_fold)
 }
 
 /*
- * Swaps race deltas that the device takes: every delta must be counted by
- * exactly one swap or stay in the final state, so the XOR of all swaps'
- * old states and the final state is the XOR of all deltas.  In the debug
- * build every operation sleeps 1 ms between reading the device and its
- * table section.  Before the fix the device was read outside the table's
- * lock: a delta landing between two swaps' reads was counted by both.
+ * Swaps race deltas that the device takes, two addresses at a time.  Each
+ * address gets 64 deltas, one bit each, so every bit must be returned by exactly one swap or stay
+ * in the final state: no two swaps' old states and the final state share a
+ * bit, and together they hold all 64.  In the debug build every other
+ * operation sleeps 1 ms between reading the device and its table section,
+ * so that a later swap overtakes an earlier one.  Before the fix the
+ * device was read outside the table's lock: a delta landing between two
+ * swaps' reads was returned by both (and stayed in the state: three
+ * times, which an XOR of everything cannot see).
  */
-static atomic_int swapping;
-static uint64_t swaps_xor[2], deltas_xor;
+#define SWAP_ROUNDS	32
+#define SWAP_ADDRS	(2 * SWAP_ROUNDS)	/* two per round */
+static atomic_int swapping, swap_round;
+
+struct swapper {
+	uint64_t s, got[SWAP_ADDRS];
+	int twice;
+};
 
 static void *dev_swapper(void *arg)
 {
 	struct atomik *a = open_dev(O_RDWR);
-	uint64_t *acc = arg, old;
+	struct swapper *w = arg;
+	uint64_t old;
+	uint32_t addr;
 
 	while (atomic_load(&swapping)) {
-		ASSERT_EQ(x_swap(a, 7, 0, &old), 0);
-		*acc ^= old;
+		addr = 2 * atomic_load(&swap_round) + rnd(&w->s) % 2;
+		ASSERT_EQ(x_swap(a, addr, 0, &old), 0);
+		if (w->got[addr] & old)
+			w->twice++;
+		w->got[addr] |= old;
 	}
 	x_close(a);
 	return NULL;
@@ -503,38 +518,52 @@ static void *dev_swapper(void *arg)
 
 TEST(swaps_count_device_deltas_once)
 {
-	int hooks = has_debug_hooks(), i, n = 0;
-	uint64_t s = test_seed(), d, final;
-	struct timespec t0, t;
+	struct swapper w[2] = { { .s = test_seed() }, { .s = test_seed() + 1 } };
+	int hooks = has_debug_hooks(), i, bad = 0;
+	uint32_t addr, bit;
 	struct atomik *a;
 	pthread_t th[2];
 
 	bind_device();
 	a = open_dev(O_RDWR);
 	sysfs_set("backend", "fpga");
-	ASSERT_EQ(x_load(a, 7, 0), 0);
+	for (addr = 0; addr < SWAP_ADDRS; addr++)
+		ASSERT_EQ(x_load(a, addr, 0), 0);
 	if (hooks)
 		debug_set("delay_device_us", 1000);
 	atomic_store(&swapping, 1);
 	for (i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_create(&th[i], NULL, dev_swapper, &swaps_xor[i]), 0);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		d = rnd(&s);
-		ASSERT_EQ(x_accum(a, 7, d), 0);
-		deltas_xor ^= d;
-		n++;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while (t.tv_sec - t0.tv_sec < 2);
+		ASSERT_EQ(pthread_create(&th[i], NULL, dev_swapper, &w[i]), 0);
+	/* Rounds of two addresses, so that both swappers meet on them. */
+	for (i = 0; i < SWAP_ROUNDS; i++) {
+		atomic_store(&swap_round, i);
+		for (bit = 0; bit < 64; bit++) {
+			ASSERT_EQ(x_accum(a, 2 * i, 1ULL << bit), 0);
+			ASSERT_EQ(x_accum(a, 2 * i + 1, 1ULL << bit), 0);
+			usleep(100);
+		}
+	}
 	atomic_store(&swapping, 0);
 	for (i = 0; i < 2; i++)
 		ASSERT_EQ(pthread_join(th[i], NULL), 0);
 	if (hooks)
 		debug_set("delay_device_us", 0);
-	final = state(a, 7);
-	TH_LOG("%d deltas through the device against two swapping threads", n);
-	ASSERT_GT(n, 10);
-	ASSERT_EQ(swaps_xor[0] ^ swaps_xor[1] ^ final, deltas_xor);
+	for (addr = 0; addr < SWAP_ADDRS; addr++) {
+		uint64_t fin = state(a, addr);
+
+		if ((w[0].got[addr] & w[1].got[addr]) ||
+		    ((w[0].got[addr] | w[1].got[addr]) & fin) ||
+		    (w[0].got[addr] | w[1].got[addr] | fin) != ~0ULL) {
+			TH_LOG("address %u: swaps 0x%llx and 0x%llx, state 0x%llx", addr,
+			       (unsigned long long)w[0].got[addr],
+			       (unsigned long long)w[1].got[addr], (unsigned long long)fin);
+			bad++;
+		}
+	}
+	TH_LOG("%d deltas through the device against two swapping threads",
+	       64 * SWAP_ADDRS);
+	ASSERT_EQ(w[0].twice + w[1].twice, 0);
+	ASSERT_EQ(bad, 0);
 	x_close(a);
 	sysfs_set("backend", "auto");
 }
@@ -680,7 +709,11 @@ TEST(device_death_falls_back)
 		model[100] ^= 1;
 		ASSERT_EQ(sysfs_u64("fpga_failures"), failures + 1);
 	} else {
-		batch(a, 300, DEV_NADDRS, &s);
+		struct atomik_delta lost[100];
+
+		for (i = 0; i < 100; i++)	/* clear of 0-31; fits the ring */
+			lost[i] = (struct atomik_delta){ .addr = 100 + i, .delta = rnd(&s) };
+		ASSERT_EQ(x_accum_batch(a, lost, 100), 0);
 		state(a, 0);
 	}
 	ASSERT_EQ(sysfs_u64("fpga_failures"), failures + 1);

@@ -49,7 +49,7 @@ static int documented(int err)
 	switch (err) {
 	case EINVAL: case EFAULT: case ENOTTY: case EBADF: case EPERM:
 	case E2BIG: case ENOENT: case ENOMEM: case ENOSPC: case EBUSY:
-	case EMSGSIZE: case EOPNOTSUPP: case ENODEV:
+	case EMSGSIZE: case EOPNOTSUPP: case ENODEV: case EDQUOT: case EINTR:
 		return 1;
 	}
 	return 0;

@@ -187,7 +187,8 @@ TEST(failed_init_never_exposed_the_node)
 	/* The node appears last; a descriptor opened then is fine. */
 	secs = load_racing_opener("debug_delay_init_ms=1000", &ret);
 	ASSERT_EQ(ret, 0);
-	ASSERT_EQ(atomic_load(&opened), 1);
+	ret = atomic_load(&opened);
+	ASSERT_EQ(ret, 1);
 	assert_node();
 	ASSERT_OK(unload());
 
@@ -196,7 +197,8 @@ TEST(failed_init_never_exposed_the_node)
 	secs = load_racing_opener("debug_delay_init_ms=1000 debug_fail_driver=1", &ret);
 	TH_LOG("failed load took %.2f s", secs);
 	ASSERT_EQ(ret, -ENOMEM);
-	ASSERT_EQ(atomic_load(&opened), 0);
+	ret = atomic_load(&opened);
+	ASSERT_EQ(ret, 0);
 	ASSERT_LE(secs * 1000, 5000);
 	ASSERT_ERRNO(stat(DEV, &st), ENOENT);
 	ASSERT_ERRNO(access("/sys/module/atomik", F_OK), ENOENT);

@@ -116,6 +116,9 @@ static void fail(const char *what, int err)
 	case ENOSPC:
 		hint = " (the module's memory cap is reached: see memory_cap in sysfs)";
 		break;
+	case EDQUOT:
+		hint = " (your tables reach a per-user limit: see user_max_tables and user_memory_cap in sysfs)";
+		break;
 	}
 	die(EXIT_OPFAIL, "%s: %s%s", what, strerror(-err), hint);
 }
