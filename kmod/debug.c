@@ -8,30 +8,21 @@
 
 #include "debug.h"
 
-static unsigned int debug_delay_create_us;
-module_param(debug_delay_create_us, uint, 0600);
-MODULE_PARM_DESC(debug_delay_create_us,
-		 "Debug build: sleep after a new table is published (us)");
+#define ATOMIK_DEBUG_PARAM(type, name, desc)				\
+	static type name;						\
+	module_param(name, type, 0600);					\
+	MODULE_PARM_DESC(name, "Debug build: " desc)
 
-static unsigned int debug_delay_device_us;
-module_param(debug_delay_device_us, uint, 0600);
-MODULE_PARM_DESC(debug_delay_device_us,
-		 "Debug build: sleep after every other operation read the accelerator (us)");
-
-static unsigned int debug_delay_unbind_us;
-module_param(debug_delay_unbind_us, uint, 0600);
-MODULE_PARM_DESC(debug_delay_unbind_us,
-		 "Debug build: sleep before each accumulator unbind folds (us)");
-
-static unsigned int debug_delay_init_ms;
-module_param(debug_delay_init_ms, uint, 0600);
-MODULE_PARM_DESC(debug_delay_init_ms,
-		 "Debug build: sleep in module init once /dev/atomik exists (ms)");
-
-static bool debug_fail_driver;
-module_param(debug_fail_driver, bool, 0600);
-MODULE_PARM_DESC(debug_fail_driver,
-		 "Debug build: fail the PCI driver's registration in module init");
+ATOMIK_DEBUG_PARAM(uint, debug_delay_create_us,
+		   "sleep after a new table is published (us)");
+ATOMIK_DEBUG_PARAM(uint, debug_delay_device_us,
+		   "sleep after every other operation read the accelerator (us)");
+ATOMIK_DEBUG_PARAM(uint, debug_delay_unbind_us,
+		   "sleep before each accumulator unbind folds (us)");
+ATOMIK_DEBUG_PARAM(uint, debug_delay_init_ms,
+		   "sleep in module init once /dev/atomik exists (ms)");
+ATOMIK_DEBUG_PARAM(bool, debug_fail_driver,
+		   "fail the PCI driver's registration in module init");
 
 static atomic_t atomik_debug_calls = ATOMIC_INIT(0);
 

@@ -103,48 +103,32 @@ static ssize_t memory_bytes_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(memory_bytes);
 
-static ssize_t memory_cap_show(struct device *dev,
-			       struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%lu\n", READ_ONCE(atomik_memory_cap));
-}
+/*
+ * Byte limits, any number (decimal, 0x or 0 prefixed): memory_cap for all
+ * tables, user_memory_cap for one user's (CAP_SYS_RESOURCE is not limited).
+ */
+#define ATOMIK_LIMIT_ATTR(name, var)					\
+static ssize_t name##_show(struct device *dev,				\
+			   struct device_attribute *attr, char *buf)	\
+{									\
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(var));		\
+}									\
+static ssize_t name##_store(struct device *dev,				\
+			    struct device_attribute *attr,		\
+			    const char *buf, size_t len)		\
+{									\
+	unsigned long v;						\
+	int ret = kstrtoul(buf, 0, &v);					\
+									\
+	if (ret)							\
+		return ret;						\
+	WRITE_ONCE(var, v);						\
+	return len;							\
+}									\
+static DEVICE_ATTR_RW(name)
 
-static ssize_t memory_cap_store(struct device *dev,
-				struct device_attribute *attr,
-				const char *buf, size_t len)
-{
-	unsigned long cap;
-	int ret;
-
-	ret = kstrtoul(buf, 0, &cap);
-	if (ret)
-		return ret;
-	WRITE_ONCE(atomik_memory_cap, cap);
-	return len;
-}
-static DEVICE_ATTR_RW(memory_cap);
-
-/* What one user's tables may hold (CAP_SYS_RESOURCE is not limited). */
-static ssize_t user_memory_cap_show(struct device *dev,
-				    struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%lu\n", READ_ONCE(atomik_user_memory_cap));
-}
-
-static ssize_t user_memory_cap_store(struct device *dev,
-				     struct device_attribute *attr,
-				     const char *buf, size_t len)
-{
-	unsigned long cap;
-	int ret;
-
-	ret = kstrtoul(buf, 0, &cap);
-	if (ret)
-		return ret;
-	WRITE_ONCE(atomik_user_memory_cap, cap);
-	return len;
-}
-static DEVICE_ATTR_RW(user_memory_cap);
+ATOMIK_LIMIT_ATTR(memory_cap, atomik_memory_cap);
+ATOMIK_LIMIT_ATTR(user_memory_cap, atomik_user_memory_cap);
 
 static ssize_t user_max_tables_show(struct device *dev,
 				    struct device_attribute *attr, char *buf)

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "util.h"
 
@@ -302,4 +303,74 @@ TEST(per_user_limits_edquot)
 	}
 	ASSERT_EQ(sysfs_u64("nr_tables"), tables);
 	x_close(root);
+}
+
+/*
+ * A READ_RANGE over millions of addresses stops when its caller is killed,
+ * instead of running to the end first: the time from SIGKILL to the
+ * child's exit is a fraction of a whole READ_RANGE's, measured in the same
+ * run.  Before the fix the loop ran to its end (the kill took as long as
+ * what was left of the call).
+ */
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static pid_t range_child(uint32_t id, uint32_t n, int ready_fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct atomik *a = open_dev(O_RDONLY);
+		uint64_t *buf = malloc((size_t)n * sizeof(*buf));
+
+		ASSERT_TRUE(buf != NULL);
+		memset(buf, 0, (size_t)n * sizeof(*buf));	/* no faults inside */
+		ASSERT_EQ(atomik_table_select(a, id), 0);
+		ASSERT_EQ(write(ready_fd, "r", 1), 1);
+		_exit(atomik_read_range(a, 0, n, buf) ? 1 : 0);
+	}
+	return pid;
+}
+
+TEST(long_read_range_stops_when_killed)
+{
+	const uint32_t n = 1 << 21;
+	struct atomik *a = open_dev(O_RDWR);
+	double t0, whole, killed;
+	int p[2], status;
+	uint32_t id;
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(atomik_table_create(a, n, 0, &id), 0);
+	ASSERT_OK(pipe(p));
+
+	/* One whole READ_RANGE, timed from the child's signal. */
+	pid = range_child(id, n, p[1]);
+	ASSERT_EQ(read(p[0], &c, 1), 1);
+	t0 = now_s();
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	whole = now_s() - t0;
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* The same, killed a tenth of the way in. */
+	pid = range_child(id, n, p[1]);
+	ASSERT_EQ(read(p[0], &c, 1), 1);
+	usleep(whole * 1e5);
+	t0 = now_s();
+	ASSERT_OK(kill(pid, SIGKILL));
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	killed = now_s() - t0;
+	TH_LOG("READ_RANGE of %u addresses: %.3f s; killed, gone in %.3f s", n, whole, killed);
+	ASSERT_EQ(atomik_table_destroy(a, id), 0);
+	x_close(a);
+	ASSERT_TRUE(WIFSIGNALED(status));
+	if (whole < 0.2)
+		SKIP("a whole READ_RANGE took %.3f s: too short to tell", whole);
+	ASSERT_LE(killed * 1000, whole * 1000 / 4);
 }
