@@ -636,27 +636,39 @@ static int cmd_demo(int argc, char **argv)
 	return va == vb && vb == vc ? 0 : EXIT_OPFAIL;
 }
 
-/* Draw a CSV made by atomik-bench --csv into png with gnuplot. */
+/*
+ * Draw a CSV made by atomik-bench --csv into png with gnuplot.  The script
+ * comes through a pipe and the file names as its arguments (ARG1, ARG2),
+ * never pasted into gnuplot code, so any name is taken as a name.
+ */
 static void plot_csv(const char *csv, const char *png)
 {
-	char script[1024];
-	int status;
+	static const char script[] =
+		"set terminal png size 900,600; set output ARG1\n"
+		"set datafile separator ','; set logscale xy\n"
+		"set xlabel 'deltas per batch'; set ylabel 'deltas per second'\n"
+		"set title 'atomik bench, 1 thread (ratios between lines are the result)'\n"
+		"set key left top\n"
+		"plot for [p in 'userspace ioctl-single ioctl-batch uring-single "
+		"uring-inline uring-batch'] ARG2 every ::1 using "
+		"(strcol(2) eq p && $1 == 1 ? $3 : 1/0):4 with linespoints title p\n";
+	int status, fd[2];
 	pid_t pid;
 
-	snprintf(script, sizeof(script),
-		 "set terminal png size 900,600; set output '%s';"
-		 "set datafile separator ','; set logscale xy;"
-		 "set xlabel 'deltas per batch'; set ylabel 'deltas per second';"
-		 "set title 'atomik bench, 1 thread (ratios between lines are the result)';"
-		 "set key left top; plot for [p in 'userspace ioctl-single ioctl-batch "
-		 "uring-single uring-inline uring-batch'] '%s' every ::1 using "
-		 "(strcol(2) eq p && $1 == 1 ? $3 : 1/0):4 with linespoints title p",
-		 png, csv);
+	if (pipe(fd))
+		die(EXIT_OPFAIL, "pipe: %s", strerror(errno));
 	pid = fork();
 	if (pid == 0) {
-		execlp("gnuplot", "gnuplot", "-e", script, (char *)NULL);
+		dup2(fd[0], 0);
+		close(fd[0]);
+		close(fd[1]);
+		execlp("gnuplot", "gnuplot", "-c", "/dev/stdin", png, csv, (char *)NULL);
 		_exit(127);
 	}
+	close(fd[0]);
+	if (pid > 0 && write(fd[1], script, sizeof(script) - 1) != sizeof(script) - 1)
+		pid = -1;
+	close(fd[1]);
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status))
 		die(EXIT_OPFAIL, "gnuplot failed or is not installed "
