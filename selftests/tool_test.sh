@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 n=0 failed=0
 
 echo "TAP version 13"
-echo "1..12"
+echo "1..13"
 
 # check NAME: the test passes when the commands before it set ok=1.
 check() {
@@ -129,6 +129,21 @@ expect 4 $? "foreign exit"
 grep -q 'not an atomik save file' "$tmp/err" || fail "foreign message"
 expect 0x0000000000005555 "$($atomik read 97)" "device unchanged"
 check restore_refuses_bad_files
+
+# A save that cannot be written (a full file system) fails and leaves the
+# previous save whole and nothing beside it.
+ok=1
+mkdir "$tmp/small"
+mount -t tmpfs -o size=96k tmpfs "$tmp/small" || fail "mount tmpfs"
+cp "$tmp/save" "$tmp/small/save"
+$atomik load 98 0x9898
+$atomik save "$tmp/small/save" 2> "$tmp/err"
+expect 4 $? "full disk exit"
+grep -q 'the file is as it was' "$tmp/err" || fail "full disk message: $(cat "$tmp/err")"
+cmp -s "$tmp/save" "$tmp/small/save" || fail "the previous save changed"
+expect "save" "$(ls "$tmp/small")" "files left beside it"
+umount "$tmp/small"
+check save_leaves_previous_file_on_failure
 
 # A file from a table of another size is refused too.
 ok=1

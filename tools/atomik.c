@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,13 +31,13 @@
 
 /* save/restore file format, little-endian throughout. */
 #define SAVE_MAGIC	"ATOMIKS1"
-#define SAVE_VERSION	1
+#define SAVE_VERSION	2	/* 1: the checksum covers the records only */
 
 struct save_header {
 	char magic[8];
 	uint32_t version;
 	uint32_t nr_addrs;
-	uint64_t checksum;	/* FNV-1a 64 of the records */
+	uint64_t checksum;	/* FNV-1a 64 of this header (checksum 0), then the records */
 };
 
 struct save_record {
@@ -432,10 +433,11 @@ static int cmd_batch(int argc, char **argv)
 	return 0;
 }
 
-static uint64_t fnv1a(const void *p, size_t len)
+#define FNV1A_INIT	0xcbf29ce484222325ULL
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t len)
 {
 	const unsigned char *c = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
 
 	while (len--) {
 		h ^= *c++;
@@ -450,10 +452,12 @@ static int cmd_save(int argc, char **argv)
 	struct save_header h = { .version = SAVE_VERSION };
 	struct save_record *rec;
 	uint64_t *state, *acc;
+	char tmp[PATH_MAX];
 	struct atomik *a;
 	uint32_t n, i;
+	int ret, fd;
+	mode_t um;
 	FILE *f;
-	int ret;
 
 	want_help(argc, argv, u);
 	if (argc != 2)
@@ -480,11 +484,25 @@ static int cmd_save(int argc, char **argv)
 	}
 	memcpy(h.magic, SAVE_MAGIC, 8);
 	h.nr_addrs = n;
-	h.checksum = fnv1a(rec, sizeof(*rec) * n);
-	f = fopen(argv[1], "wb");
+	h.checksum = fnv1a(fnv1a(FNV1A_INIT, &h, sizeof(h)), rec, sizeof(*rec) * n);
+	/* A new file beside the old one, renamed over it once complete: a
+	 * save that fails leaves the previous one whole. */
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", argv[1]) >= (int)sizeof(tmp))
+		die(EXIT_BADFILE, "%s: the name is too long", argv[1]);
+	um = umask(0);
+	umask(um);
+	fd = mkstemp(tmp);
+	f = fd < 0 ? NULL : fdopen(fd, "wb");
 	if (!f || fwrite(&h, sizeof(h), 1, f) != 1 ||
-	    fwrite(rec, sizeof(*rec), n, f) != n || fclose(f))
-		die(EXIT_BADFILE, "cannot write %s: %s", argv[1], strerror(errno));
+	    fwrite(rec, sizeof(*rec), n, f) != n || fflush(f) || fsync(fd) ||
+	    fchmod(fd, 0666 & ~um) || fclose(f) || rename(tmp, argv[1])) {
+		int err = errno;
+
+		if (fd >= 0)
+			unlink(tmp);
+		die(EXIT_BADFILE, "cannot write %s: %s; the file is as it was",
+		    argv[1], strerror(err));
+	}
 	printf("saved %u addresses to %s\n", n, argv[1]);
 	atomik_close(a);
 	return 0;
@@ -498,6 +516,7 @@ static int cmd_restore(int argc, char **argv)
 	struct save_header h;
 	struct atomik *a;
 	uint32_t n, i, k;
+	uint64_t sum;
 	char extra;
 	FILE *f;
 	int ret;
@@ -513,8 +532,8 @@ static int cmd_restore(int argc, char **argv)
 		    argv[1]);
 	if (memcmp(h.magic, SAVE_MAGIC, 8))
 		die(EXIT_BADFILE, "%s is not an atomik save file; nothing restored", argv[1]);
-	if (h.version != SAVE_VERSION)
-		die(EXIT_BADFILE, "%s has format version %u, this tool reads %u; "
+	if (h.version != SAVE_VERSION && h.version != 1)
+		die(EXIT_BADFILE, "%s has format version %u, this tool reads 1 and %u; "
 		    "nothing restored", argv[1], h.version, SAVE_VERSION);
 	a = open_device(O_RDWR);
 	ret = atomik_nr_addrs(a, &n);
@@ -532,7 +551,10 @@ static int cmd_restore(int argc, char **argv)
 	if (fread(&extra, 1, 1, f) == 1)
 		die(EXIT_BADFILE, "%s has data past its end; nothing restored", argv[1]);
 	fclose(f);
-	if (fnv1a(rec, sizeof(*rec) * n) != h.checksum)
+	sum = h.checksum;
+	h.checksum = 0;
+	if (fnv1a(h.version == 1 ? FNV1A_INIT : fnv1a(FNV1A_INIT, &h, sizeof(h)),
+		  rec, sizeof(*rec) * n) != sum)
 		die(EXIT_BADFILE, "%s is corrupt (checksum mismatch); nothing restored",
 		    argv[1]);
 	/* The file is sound: load each reference, then replay its deltas. */
