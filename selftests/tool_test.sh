@@ -71,19 +71,30 @@ expect "3 deltas applied" "$($atomik batch "$tmp/deltas")" "batch file"
 expect 0x0000000000000101 "$($atomik read 7)" "batch addr 7"
 expect "3 deltas applied" "$(cat "$tmp/deltas" | $atomik batch)" "batch stdin"
 expect 0x0000000000000000 "$($atomik read 7)" "batch twice cancels"
+# A line longer than any buffer is one line, one delta.
+printf '7%300s0x2\n' "" > "$tmp/long"
+expect "1 deltas applied" "$($atomik batch "$tmp/long")" "batch long line"
+expect 0x0000000000000002 "$($atomik read 7)" "batch long line value"
 check batch
 
 ok=1
 printf '9 1\n9 oops\n9 2\n' > "$tmp/bad"
 $atomik load 9 0
 $atomik batch "$tmp/bad" 2> "$tmp/err"
-expect 2 $? "batch bad line exit"
-grep -q 'line 2' "$tmp/err" || fail "batch message: $(cat "$tmp/err")"
+expect 4 $? "batch bad line exit"
+grep -q '^atomik: line 2: expected .ADDR DELTA.' "$tmp/err" ||
+	fail "batch message: $(cat "$tmp/err")"
 expect 0x0000000000000000 "$($atomik read 9)" "nothing applied from the bad batch"
-printf '9 1\n99999999 1\n' > "$tmp/range"
+printf '9 1\n4096 1\n' > "$tmp/range"
 $atomik batch "$tmp/range" 2> "$tmp/err"
-expect 1 $? "batch out of range exit"
+expect 4 $? "batch out of range exit"
+grep -q '^atomik: line 2: address 4096 is out of range: the table has 4096 addresses' \
+	"$tmp/err" || fail "batch range message: $(cat "$tmp/err")"
 expect 0x0000000000000000 "$($atomik read 9)" "a bad batch applies nothing"
+$atomik batch "$tmp/no-such-file" 2>/dev/null
+expect 4 $? "batch missing file exit, as restore's"
+$atomik restore "$tmp/no-such-file" 2>/dev/null
+expect 4 $? "restore missing file exit"
 check batch_errors
 
 # save, unload and reload the module, restore: every address as before,
@@ -176,8 +187,18 @@ expect 0x0000000000000077 "$($atomik read 10)" "010 is decimal ten, not octal"
 $atomik read 0x100000000 2>/dev/null; expect 2 $? "address over 32 bits"
 $atomik load 1 2>/dev/null; expect 2 $? "missing argument"
 $atomik read 4096 2> "$tmp/err"; expect 1 $? "address out of range"
-grep -q 'out of range' "$tmp/err" || fail "range message: $(cat "$tmp/err")"
+grep -q 'address 4096 is out of range: the table has 4096 addresses (4096 >= 4096)' \
+	"$tmp/err" || fail "range message: $(cat "$tmp/err")"
+out=$($atomik read 0 5000 2> "$tmp/err"); expect 1 $? "range past the end"
+expect "" "$out" "nothing printed for a range past the end"
+grep -q 'addresses 0 to 4999 are out of range: the table has 4096 addresses' \
+	"$tmp/err" || fail "range message: $(cat "$tmp/err")"
 $atomik --table 77 read 0 2> "$tmp/err"; expect 1 $? "no such table"
+grep -q '^atomik: table 77: ' "$tmp/err" || fail "table message: $(cat "$tmp/err")"
+$atomik --device /nonexistent info 2> "$tmp/err"; expect 3 $? "no such device"
+expect "atomik: /nonexistent does not exist" "$(cat "$tmp/err")" "device message"
+$atomik load 1 18446744073709551616 2> "$tmp/err"; expect 2 $? "value past 2^64-1"
+grep -q 'too large' "$tmp/err" || fail "too large message: $(cat "$tmp/err")"
 $atomik load --help | grep -q '^usage: atomik .*load ADDR VALUE$' || fail "load --help"
 check exit_codes
 
@@ -198,6 +219,9 @@ expect 3 $? "no module exit"
 grep -q "the atomik module is not loaded" "$tmp/err" || fail "no module message"
 $atomik stat 2>/dev/null
 expect 3 $? "stat without module"
+out=$($atomik stat --json 2>/dev/null)
+expect 3 $? "stat --json without module"
+expect "" "$out" "stat --json prints nothing without the module"
 # shellcheck disable=SC2086
 insmod "$ATOMIK_KO" $ATOMIK_MODPARAMS || fail insmod
 check error_messages

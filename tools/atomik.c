@@ -61,7 +61,10 @@ static void die(int code, const char *fmt, ...)
 	exit(code);
 }
 
-/* Decimal, or hexadecimal after 0x: no sign, no spaces, no octal. */
+/*
+ * Decimal, or hexadecimal after 0x: no sign, no spaces, no octal.  Returns
+ * 1, 0 for what is not such a number, -ERANGE for one past 2^64 - 1.
+ */
 static int parse_u64(const char *s, uint64_t *v)
 {
 	int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
@@ -72,14 +75,19 @@ static int parse_u64(const char *s, uint64_t *v)
 		return 0;
 	errno = 0;
 	*v = strtoull(digits, &end, hex ? 16 : 10);
-	return !errno && !*end;
+	if (*end)
+		return 0;
+	return errno == ERANGE ? -ERANGE : !errno;
 }
 
 static uint64_t number(const char *s, const char *what)
 {
 	uint64_t v;
+	int ret = parse_u64(s, &v);
 
-	if (!parse_u64(s, &v))
+	if (ret == -ERANGE)
+		die(EXIT_USAGE, "%s '%s' is too large (more than 64 bits)", what, s);
+	if (ret != 1)
 		die(EXIT_USAGE, "%s '%s' is not a number (decimal or 0x hex)", what, s);
 	return v;
 }
@@ -131,9 +139,11 @@ static struct atomik *open_device(int flags)
 	int ret;
 
 	ret = atomik_open(&a, path, flags);
-	if (ret == -ENOENT)
+	if (ret == -ENOENT && !device)
 		die(EXIT_NODEV, "%s does not exist: the atomik module is not loaded "
 		    "(load it with 'modprobe atomik')", path);
+	if (ret == -ENOENT)
+		die(EXIT_NODEV, "%s does not exist", path);
 	if (ret == -EACCES || ret == -EPERM)
 		die(EXIT_NODEV, "%s: permission denied: add yourself to the group that "
 		    "owns it (the packaged udev rule makes it group 'atomik', mode 0660)",
@@ -141,9 +151,12 @@ static struct atomik *open_device(int flags)
 	if (ret)
 		die(EXIT_NODEV, "cannot open %s: %s", path, strerror(-ret));
 	if (table_given) {
+		char what[32];
+
 		ret = atomik_table_select(a, table_id);
+		snprintf(what, sizeof(what), "table %u", table_id);
 		if (ret)
-			fail("selecting the table", ret);
+			fail(what, ret);
 	}
 	return a;
 }
@@ -264,31 +277,34 @@ static const char *const counters[] = {
 	"deltas", "batches", "reads", "loads", "swaps", "errors",
 };
 
+#define NR_COUNTERS	(sizeof(counters) / sizeof(counters[0]))
+
 static int cmd_stat(int argc, char **argv)
 {
 	const char *u = "stat [--json]";
 	int json = has_flag(&argc, argv, "--json");
-	char buf[64];
+	char buf[NR_COUNTERS][64];
 	unsigned int i;
 	int ret;
 
 	want_help(argc, argv, u);
 	if (argc != 1)
 		usage_error(u);
-	if (json)
-		printf("{");
-	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-		ret = sysfs_read(counters[i], buf, sizeof(buf));
+	/* Every counter is read before anything is printed. */
+	for (i = 0; i < NR_COUNTERS; i++) {
+		ret = sysfs_read(counters[i], buf[i], sizeof(buf[i]));
 		if (ret == -ENOENT)
 			die(EXIT_NODEV, "%s is missing: the atomik module is not loaded",
 			    SYSFS);
 		if (ret)
 			die(EXIT_OPFAIL, "reading %s%s: %s", SYSFS, counters[i],
 			    strerror(-ret));
+	}
+	for (i = 0; i < NR_COUNTERS; i++) {
 		if (json)
-			printf("%s\"%s\": %s", i ? ", " : "", counters[i], buf);
+			printf("%s\"%s\": %s", i ? ", " : "{", counters[i], buf[i]);
 		else
-			printf("%-8s %s\n", counters[i], buf);
+			printf("%-8s %s\n", counters[i], buf[i]);
 	}
 	if (json)
 		printf("}\n");
@@ -316,6 +332,23 @@ static int cmd_load_accum(int argc, char **argv, int load)
 	return 0;
 }
 
+/* Addresses first .. first + count - 1 must be in the table. */
+static uint32_t check_range(struct atomik *a, uint64_t first, uint64_t count)
+{
+	uint32_t n;
+	int ret = atomik_nr_addrs(a, &n);
+
+	if (ret)
+		fail("reading the table's size", ret);
+	if (count == 1 && first >= n)
+		die(EXIT_OPFAIL, "address %" PRIu64 " is out of range: the table has %u "
+		    "addresses (%" PRIu64 " >= %u)", first, n, first, n);
+	if (first >= n || count > n - first)
+		die(EXIT_OPFAIL, "addresses %" PRIu64 " to %" PRIu64 " are out of range: "
+		    "the table has %u addresses (0 to %u)", first, first + count - 1, n, n - 1);
+	return n;
+}
+
 static void print_value(uint64_t v, int dec)
 {
 	if (dec)
@@ -338,7 +371,10 @@ static int cmd_read(int argc, char **argv)
 	if (argc != 2 && argc != 3)
 		usage_error(u);
 	addr = number32(argv[1], "address");
+	count = argc == 3 ? number32(argv[2], "count") : 1;
 	a = open_device(O_RDONLY);
+	if (count)
+		check_range(a, addr, count);
 	if (argc == 2) {
 		uint64_t s;
 
@@ -350,7 +386,6 @@ static int cmd_read(int argc, char **argv)
 		atomik_close(a);
 		return 0;
 	}
-	count = number32(argv[2], "count");
 	v = malloc(sizeof(*v) * (count < BATCH ? count : BATCH) + 1);
 	if (!v)
 		die(EXIT_OPFAIL, "out of memory");
@@ -377,12 +412,13 @@ static int cmd_read(int argc, char **argv)
 static int cmd_batch(int argc, char **argv)
 {
 	const char *u = "batch [FILE]";
-	struct atomik_delta *d;
-	char line[256], a1[128], a2[128];
 	unsigned long lineno = 0;
 	uint64_t total = 0, addr, delta;
+	struct atomik_delta *d;
+	char *line = NULL, *a1, *a2, *rest;
+	size_t n = 0, cap = 0;
+	uint32_t nr_addrs;
 	struct atomik *a;
-	size_t n = 0;
 	FILE *f = stdin;
 	int ret;
 
@@ -392,25 +428,32 @@ static int cmd_batch(int argc, char **argv)
 	if (argc == 2 && strcmp(argv[1], "-")) {
 		f = fopen(argv[1], "r");
 		if (!f)
-			die(EXIT_USAGE, "cannot read %s: %s", argv[1], strerror(errno));
+			die(EXIT_BADFILE, "cannot read %s: %s", argv[1], strerror(errno));
 	}
 	d = calloc(BATCH, sizeof(*d));
 	if (!d)
 		die(EXIT_OPFAIL, "out of memory");
 	a = open_device(O_RDWR);
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line + strspn(line, " \t");
-		char extra;
-
+	ret = atomik_nr_addrs(a, &nr_addrs);
+	if (ret)
+		fail("reading the table's size", ret);
+	/* Lines of any length; each checked before its batch is sent. */
+	while (getline(&line, &cap, f) > 0) {
 		lineno++;
-		if (*p == '#' || *p == '\n' || !*p)
+		a1 = strtok_r(line, " \t\r\n", &rest);
+		if (!a1 || *a1 == '#')
 			continue;
-		if (sscanf(p, "%127s %127s %c", a1, a2, &extra) != 2 ||
-		    !parse_u64(a1, &addr) || addr > UINT32_MAX ||
-		    !parse_u64(a2, &delta))
-			die(EXIT_USAGE, "line %lu: expected 'ADDR DELTA' (numbers, decimal "
-			    "or 0x hex); %" PRIu64 " deltas before it were applied, none "
-			    "from it on", lineno, total);
+		a2 = strtok_r(NULL, " \t\r\n", &rest);
+		if (!a2 || strtok_r(NULL, " \t\r\n", &rest) ||
+		    parse_u64(a1, &addr) != 1 || parse_u64(a2, &delta) != 1)
+			die(EXIT_BADFILE, "line %lu: expected 'ADDR DELTA' (numbers up to "
+			    "2^64 - 1, decimal or 0x hex); applied: the %" PRIu64 " deltas "
+			    "of the batches sent before its own, nothing after", lineno, total);
+		if (addr >= nr_addrs)
+			die(EXIT_BADFILE, "line %lu: address %" PRIu64 " is out of range: the "
+			    "table has %u addresses; applied: the %" PRIu64 " deltas of "
+			    "the batches sent before its own, nothing after",
+			    lineno, addr, nr_addrs, total);
 		d[n].addr = addr;
 		d[n].delta = delta;
 		if (++n == BATCH) {
@@ -421,6 +464,9 @@ static int cmd_batch(int argc, char **argv)
 			n = 0;
 		}
 	}
+	if (ferror(f))
+		die(EXIT_BADFILE, "reading line %lu: %s; %" PRIu64 " deltas before it were "
+		    "applied", lineno + 1, strerror(errno), total);
 	if (n) {
 		ret = atomik_accum_batch(a, d, n);
 		if (ret)
@@ -428,6 +474,7 @@ static int cmd_batch(int argc, char **argv)
 		total += n;
 	}
 	printf("%" PRIu64 " deltas applied\n", total);
+	free(line);
 	free(d);
 	atomik_close(a);
 	return 0;
