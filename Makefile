@@ -17,7 +17,11 @@ CFLAGS		+= -Wall -Wextra -Wno-unused-parameter -std=gnu11 \
 TEST_LDFLAGS	:= -static -pthread
 
 LIB		:= $(BUILD)/libatomik
-LIB_SONAME	:= libatomik.so.1
+# The library's version lives in its header; the real file carries all of it.
+LIB_VERSION	:= $(shell awk '/^\#define ATOMIK_VERSION_(MAJOR|MINOR|PATCH)/ \
+			{ v = v (v == "" ? "" : ".") $$3 } END { print v }' libatomik/atomik.h)
+LIB_SONAME	:= libatomik.so.$(firstword $(subst ., ,$(LIB_VERSION)))
+LIB_REAL	:= libatomik.so.$(LIB_VERSION)
 
 KMOD_SRC	:= Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] uapi/linux/*.h))
 SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
@@ -37,6 +41,7 @@ UDEVDIR		?= /usr/lib/udev/rules.d
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
 .PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt \
+	print-lib-version \
 	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests
@@ -52,7 +57,10 @@ $(addprefix module-,$(KERNELS)): module-%: $(KMOD_SRC)
 	find $(KMOD_SRC) | cpio -pdmu --quiet $(BUILD)/$* && \
 	$(MAKE) -s -C $$kdir M=$(BUILD)/$* modules
 
-lib: $(LIB)/libatomik.a $(LIB)/$(LIB_SONAME)
+lib: $(LIB)/libatomik.a $(LIB)/$(LIB_REAL)
+
+print-lib-version:
+	@echo $(LIB_VERSION)
 
 LIB_OBJS	:= $(LIB)/atomik.o $(LIB)/queue.o
 
@@ -63,9 +71,10 @@ $(LIB)/%.o: libatomik/%.c libatomik/atomik.h uapi/linux/atomik.h
 $(LIB)/libatomik.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(LIB)/$(LIB_SONAME): $(LIB_OBJS) libatomik/libatomik.map
+$(LIB)/$(LIB_REAL): $(LIB_OBJS) libatomik/libatomik.map
 	$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
 		-Wl,--version-script=libatomik/libatomik.map -o $@ $(LIB_OBJS) -luring
+	ln -sf $(LIB_REAL) $(LIB)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(LIB)/libatomik.so
 
 # The tools run inside the test VM as well, so they are linked statically.
@@ -97,7 +106,8 @@ install-lib: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/linux \
 		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 0644 $(LIB)/libatomik.a $(DESTDIR)$(LIBDIR)/
-	install -m 0755 $(LIB)/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(LIB)/$(LIB_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(LIB_REAL) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libatomik.so
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' libatomik/libatomik.pc.in \

@@ -66,7 +66,7 @@ int atomik_fd(const struct atomik *a)
 	return a->fd;
 }
 
-static int atomik_xfer(struct atomik *a, unsigned long cmd, uint32_t addr,
+static int atomik_xfer(const struct atomik *a, unsigned long cmd, uint32_t addr,
 		       uint32_t flags, uint64_t *value)
 {
 	struct atomik_xfer x = { .addr = addr, .flags = flags, .value = *value };
@@ -87,19 +87,19 @@ int atomik_accum(struct atomik *a, uint32_t addr, uint64_t delta)
 	return atomik_xfer(a, ATOMIK_IOC_ACCUM, addr, 0, &delta);
 }
 
-int atomik_read(struct atomik *a, uint32_t addr, uint64_t *state)
+int atomik_read(const struct atomik *a, uint32_t addr, uint64_t *state)
 {
 	*state = 0;
 	return atomik_xfer(a, ATOMIK_IOC_READ, addr, 0, state);
 }
 
-int atomik_read_accum(struct atomik *a, uint32_t addr, uint64_t *accum)
+int atomik_read_accum(const struct atomik *a, uint32_t addr, uint64_t *accum)
 {
 	*accum = 0;
 	return atomik_xfer(a, ATOMIK_IOC_READ, addr, ATOMIK_READ_ACCUM, accum);
 }
 
-int atomik_read_range(struct atomik *a, uint32_t first, uint32_t count,
+int atomik_read_range(const struct atomik *a, uint32_t first, uint32_t count,
 		      uint64_t *states)
 {
 	struct atomik_range r = {
@@ -152,12 +152,12 @@ int atomik_swap_keep(struct atomik *a, uint32_t addr, uint64_t *old_state)
 	return atomik_do_swap(a, addr, ATOMIK_SWAP_KEEP, 0, old_state);
 }
 
-int atomik_info(struct atomik *a, struct atomik_info *info)
+int atomik_info(const struct atomik *a, struct atomik_info *info)
 {
 	return atomik_ioctl(a, ATOMIK_IOC_INFO, info);
 }
 
-int atomik_nr_addrs(struct atomik *a, uint32_t *n)
+int atomik_nr_addrs(const struct atomik *a, uint32_t *n)
 {
 	struct atomik_info info;
 	int ret = atomik_info(a, &info);

@@ -17,6 +17,14 @@
 
 #include <linux/atomik.h>	/* struct atomik_delta, struct atomik_op, ... */
 
+/*
+ * The library's version: the major is the soname's (libatomik.so.1), the
+ * minor counts additions to the interface, the patch fixes.
+ */
+#define ATOMIK_VERSION_MAJOR	1
+#define ATOMIK_VERSION_MINOR	0
+#define ATOMIK_VERSION_PATCH	1
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -31,10 +39,10 @@ int atomik_fd(const struct atomik *a);
 
 int atomik_load(struct atomik *a, uint32_t addr, uint64_t initial_state);
 int atomik_accum(struct atomik *a, uint32_t addr, uint64_t delta);
-int atomik_read(struct atomik *a, uint32_t addr, uint64_t *state);
+int atomik_read(const struct atomik *a, uint32_t addr, uint64_t *state);
 /* The XOR of the deltas accumulated since the last load or swap. */
-int atomik_read_accum(struct atomik *a, uint32_t addr, uint64_t *accum);
-int atomik_read_range(struct atomik *a, uint32_t first, uint32_t count,
+int atomik_read_accum(const struct atomik *a, uint32_t addr, uint64_t *accum);
+int atomik_read_range(const struct atomik *a, uint32_t first, uint32_t count,
 		      uint64_t *states);
 /* n deltas, validated as a whole: one bad element applies none. */
 int atomik_accum_batch(struct atomik *a, const struct atomik_delta *deltas,
@@ -46,8 +54,8 @@ int atomik_swap(struct atomik *a, uint32_t addr, uint64_t new_ref,
 		uint64_t *old_state);
 /* Atomically return the state and make it the reference. */
 int atomik_swap_keep(struct atomik *a, uint32_t addr, uint64_t *old_state);
-int atomik_nr_addrs(struct atomik *a, uint32_t *n);
-int atomik_info(struct atomik *a, struct atomik_info *info);
+int atomik_nr_addrs(const struct atomik *a, uint32_t *n);
+int atomik_info(const struct atomik *a, struct atomik_info *info);
 
 /* Tables: flags 0 or ATOMIK_TABLE_SELECT. */
 int atomik_table_create(struct atomik *a, uint32_t nr_addrs, uint32_t flags,

@@ -25,6 +25,7 @@ struct atomik_queue {
 	int fd;
 	unsigned int flags;
 	unsigned int pending;
+	unsigned int inflight;	/* submitted, not yet reaped */
 	int free;		/* first free slot, -1 if none */
 	unsigned int nr_slots;
 	struct atomik_slot *slots;
@@ -218,7 +219,11 @@ int atomik_queue_read_range(struct atomik_queue *q, uint32_t first,
 
 int atomik_queue_submit(struct atomik_queue *q)
 {
-	return io_uring_submit(&q->ring);
+	int ret = io_uring_submit(&q->ring);
+
+	if (ret > 0)
+		q->inflight += ret;
+	return ret;
 }
 
 int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
@@ -231,6 +236,9 @@ int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
 	if (min > max)
 		return -EINVAL;
 	while (n < max) {
+		/* Nothing left to come: waiting would never end. */
+		if (n < min && !q->inflight)
+			break;
 		if (n < min)
 			ret = io_uring_wait_cqe(&q->ring, &cqe);
 		else
@@ -250,6 +258,7 @@ int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
 		s->next_free = q->free;
 		q->free = (int)cqe->user_data;
 		q->pending--;
+		q->inflight--;
 		n++;
 	}
 	return n;

@@ -419,3 +419,28 @@ TEST(heavy_commands_leave_the_submitter)
 	ASSERT_EQ(atomik_table_destroy(a, t), 0);
 	atomik_close(a);
 }
+
+/*
+ * atomik_queue_reap() never waits for completions that cannot come: with
+ * nothing submitted (or only queued) it returns at once; before, it
+ * blocked forever (here the alarm would end the test).
+ */
+TEST(reap_returns_when_nothing_is_in_flight)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	struct atomik_completion c[2];
+	struct atomik_queue *q;
+
+	alarm(20);
+	ASSERT_EQ(atomik_queue_init(&q, a, 4, 0), 0);
+	ASSERT_EQ(atomik_queue_reap(q, c, 2, 1), 0);
+	ASSERT_EQ(atomik_queue_accum(q, 11, 1, 7), 0);
+	ASSERT_EQ(atomik_queue_reap(q, c, 2, 1), 0);	/* queued, not sent */
+	ASSERT_EQ(atomik_queue_submit(q), 1);
+	ASSERT_EQ(atomik_queue_reap(q, c, 2, 2), 1);	/* one was all there was */
+	ASSERT_EQ(c[0].cookie, 7);
+	ASSERT_EQ(c[0].result, 0);
+	ASSERT_EQ(atomik_queue_reap(q, c, 2, 1), 0);
+	atomik_queue_exit(q);
+	atomik_close(a);
+}
