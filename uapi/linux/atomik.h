@@ -170,10 +170,11 @@ struct atomik_inline_deltas {
  * as sqe->cmd_op, with the same structure as the ioctl in sqe->cmd (16 bytes,
  * or 80 with IORING_SETUP_SQE128), and completes with the ioctl's return
  * value in cqe->res: inline for light commands, from io_uring's workers for
- * arrays past 64 KiB and while an accelerator is bound.  Accepted: ATOMIK_IOC_LOAD, ATOMIK_IOC_ACCUM,
- * ATOMIK_IOC_READ_TO, ATOMIK_IOC_ACCUM_BATCH, ATOMIK_IOC_OP_BATCH, and, with
- * 128-byte SQEs, ATOMIK_IOC_ACCUM_INLINE, ATOMIK_IOC_SWAP (old state in the
- * 32-byte CQE only) and ATOMIK_IOC_READ_RANGE.
+ * arrays past 64 KiB and while an accelerator is bound.  Accepted:
+ * ATOMIK_IOC_LOAD, ATOMIK_IOC_ACCUM, ATOMIK_IOC_READ_TO, ATOMIK_IOC_ACCUM_BATCH,
+ * ATOMIK_IOC_OP_BATCH, and, with 128-byte SQEs, ATOMIK_IOC_ACCUM_INLINE,
+ * ATOMIK_IOC_SWAP (old state in the 32-byte CQE only) and
+ * ATOMIK_IOC_READ_RANGE.
  */
 
 #endif /* _UAPI_LINUX_ATOMIK_H */
