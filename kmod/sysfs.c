@@ -130,28 +130,31 @@ static DEVICE_ATTR_RW(name)
 ATOMIK_LIMIT_ATTR(memory_cap, atomik_memory_cap);
 ATOMIK_LIMIT_ATTR(user_memory_cap, atomik_user_memory_cap);
 
-static ssize_t user_max_tables_show(struct device *dev,
-				    struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", READ_ONCE(atomik_user_max_tables));
-}
+/* Whole numbers from lo to hi; anything else is -EINVAL. */
+#define ATOMIK_UINT_ATTR(name, var, lo, hi)				\
+static ssize_t name##_show(struct device *dev,				\
+			   struct device_attribute *attr, char *buf)	\
+{									\
+	return sysfs_emit(buf, "%u\n", READ_ONCE(var));			\
+}									\
+static ssize_t name##_store(struct device *dev,				\
+			    struct device_attribute *attr,		\
+			    const char *buf, size_t len)		\
+{									\
+	unsigned int v;							\
+	int ret = kstrtouint(buf, 0, &v);				\
+									\
+	if (ret)							\
+		return ret;						\
+	if (v < (lo) || v > (hi))					\
+		return -EINVAL;						\
+	WRITE_ONCE(var, v);						\
+	return len;							\
+}									\
+static DEVICE_ATTR_RW(name)
 
-static ssize_t user_max_tables_store(struct device *dev,
-				     struct device_attribute *attr,
-				     const char *buf, size_t len)
-{
-	unsigned int n;
-	int ret;
-
-	ret = kstrtouint(buf, 0, &n);
-	if (ret)
-		return ret;
-	if (n >= ATOMIK_MAX_TABLES)
-		return -EINVAL;
-	WRITE_ONCE(atomik_user_max_tables, n);
-	return len;
-}
-static DEVICE_ATTR_RW(user_max_tables);
+/* How many tables one user may hold (CAP_SYS_RESOURCE is not limited). */
+ATOMIK_UINT_ATTR(user_max_tables, atomik_user_max_tables, 0, ATOMIK_MAX_TABLES - 1);
 
 static ssize_t max_batch_show(struct device *dev, struct device_attribute *attr,
 			      char *buf)
@@ -199,27 +202,7 @@ static ssize_t backend_active_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(backend_active);
 
-static ssize_t fpga_threshold_show(struct device *dev,
-				   struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", READ_ONCE(atomik_fpga_threshold));
-}
-
-static ssize_t fpga_threshold_store(struct device *dev,
-				    struct device_attribute *attr,
-				    const char *buf, size_t len)
-{
-	unsigned int v;
-	int ret = kstrtouint(buf, 0, &v);
-
-	if (ret)
-		return ret;
-	if (v == 0 || v > ATOMIK_MAX_BATCH)
-		return -EINVAL;
-	WRITE_ONCE(atomik_fpga_threshold, v);
-	return len;
-}
-static DEVICE_ATTR_RW(fpga_threshold);
+ATOMIK_UINT_ATTR(fpga_threshold, atomik_fpga_threshold, 1, ATOMIK_MAX_BATCH);
 
 /* Driver-side accelerator counters, since the module was loaded. */
 #define ATOMIK_FPGA_COUNTER_ATTR(name)					\
