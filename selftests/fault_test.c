@@ -312,7 +312,13 @@ static void batches(int uring)
 							.delta = rnd(&s) };
 		batch_states(&b, b.before);
 		TH_LOG("batch of %u", b.n);
-		each_failure(batch_call, batch_failed, batch_done, &b);
+		/*
+		 * A batch past 64 KiB goes to one of io_uring's workers;
+		 * when io_uring cannot create one (its own allocation),
+		 * it cancels the request before the module sees it.
+		 */
+		each_failure_or(batch_call, batch_failed, batch_done, &b,
+				uring ? -ECANCELED : -ENOMEM);
 	}
 	/*
 	 * A batch past the per-CPU spare buffer allocates its own, and one
@@ -323,7 +329,8 @@ static void batches(int uring)
 	fail_all(1);
 	ret = batch_apply(&b);
 	fail_all(0);
-	ASSERT_EQ(ret, -ENOMEM);
+	if (!(uring && ret == -ECANCELED))
+		ASSERT_EQ(ret, -ENOMEM);
 	batch_failed(&b);
 	ASSERT_EQ(batch_apply(&b), 0);
 	batch_done(&b);
