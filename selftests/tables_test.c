@@ -225,6 +225,9 @@ static void fill_table_limit(void)
 	/* One destroyed, one more fits. */
 	ASSERT_EQ(atomik_table_destroy(a, user_ids[0]), 0);
 	ASSERT_EQ(atomik_table_create(a, 8, 0, &user_ids[0]), 0);
+	/* The destroyed one's memory leaves the account after its last
+	 * operation: wait, so that later measurements see only theirs. */
+	ASSERT_EQ(memory_settles_at(mem), mem);
 	x_close(a);
 }
 
@@ -256,7 +259,7 @@ static void memory_limit(void)
 TEST(per_user_limits_edquot)
 {
 	uint64_t max_tables = sysfs_u64("user_max_tables");
-	uint64_t cap = sysfs_u64("user_memory_cap");
+	uint64_t cap = sysfs_u64("user_memory_cap"), mem;
 	struct atomik *root;
 	uint32_t i, tables = sysfs_u64("nr_tables");
 	char buf[32];
@@ -274,6 +277,7 @@ TEST(per_user_limits_edquot)
 	sysfs_set("user_max_tables", "3");
 	ASSERT_EQ(as_user(USER_A, fill_table_limit), 0);
 	ASSERT_EQ(sysfs_u64("nr_tables"), tables + 3);
+	mem = sysfs_u64("memory_bytes");
 	ASSERT_EQ(as_user(USER_B, other_user_creates), 0);
 	/* Root (CAP_SYS_RESOURCE) is not limited. */
 	root = open_dev(O_RDWR);
@@ -283,6 +287,9 @@ TEST(per_user_limits_edquot)
 		ASSERT_EQ(atomik_table_create(root, 8, 0, &id), 0);
 		ASSERT_EQ(atomik_table_destroy(root, id), 0);
 	}
+	/* Destroyed tables leave the account after their last operation:
+	 * wait, so that the next user's measurements see only its own. */
+	ASSERT_EQ(memory_settles_at(mem), mem);
 	sysfs_set("user_max_tables", "64");
 	sysfs_set("user_memory_cap", "1048576");
 	ASSERT_EQ(as_user(USER_B, memory_limit), 0);
