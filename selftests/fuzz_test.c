@@ -201,6 +201,8 @@ static void open_fds(struct fz *f)
 		ASSERT_OK(f->fds[i] = open(DEV, modes[i] | O_CLOEXEC));
 }
 
+static void *bigs[34];
+
 static void setup(struct fz *f, int id)
 {
 	f->s = round_seed ^ (0x9e3779b97f4a7c15ULL * (id + 1));
@@ -208,12 +210,17 @@ static void setup(struct fz *f, int id)
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_TRUE(f->mem != MAP_FAILED);
 	/* A valid call may write far past a pointer (READ_RANGE of a table
-	 * of millions): behind the buffer, only an inaccessible guard. */
-	f->big = mmap(NULL, BIG_BYTES + GUARD_BYTES, PROT_NONE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	ASSERT_TRUE(f->big != MAP_FAILED);
-	ASSERT_OK(mprotect(f->big, BIG_BYTES, PROT_READ | PROT_WRITE));
-	memset(f->big, 0, BIG_BYTES);
+	 * of millions): behind the buffer, only an inaccessible guard.  Made
+	 * and faulted in once per fuzzer for every round (tens of MiB each).
+	 */
+	if (!bigs[id]) {
+		bigs[id] = mmap(NULL, BIG_BYTES + GUARD_BYTES, PROT_NONE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		ASSERT_TRUE(bigs[id] != MAP_FAILED);
+		ASSERT_OK(mprotect(bigs[id], BIG_BYTES, PROT_READ | PROT_WRITE));
+		memset(bigs[id], 0, BIG_BYTES);
+	}
+	f->big = bigs[id];
 	fill(f, 0x06, f->mem + 3 * PAGE, PAGE);
 	ASSERT_OK(mprotect(f->mem + 2 * PAGE, PAGE, PROT_NONE));
 	ASSERT_OK(mprotect(f->mem + 3 * PAGE, PAGE, PROT_READ));
@@ -227,7 +234,6 @@ static void teardown(struct fz *f)
 	for (i = 0; i < 4; i++)
 		close(f->fds[i]);
 	munmap(f->mem, 4 * PAGE);
-	munmap(f->big, BIG_BYTES + GUARD_BYTES);
 }
 
 static void count(struct fz *f, long ret, int err)
@@ -495,6 +501,14 @@ static void reload(uint64_t *s)
 	close(fd);
 }
 
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
 static unsigned long env_ul(const char *name, unsigned long def)
 {
 	const char *e = getenv(name);
@@ -510,6 +524,7 @@ TEST(fuzz_entry_points)
 	uint64_t seed = test_seed(), s = seed;
 	unsigned long r, i, total = 0, ok = 0;
 	unsigned long errs[134] = { 0 };
+	double t_stop, t_joined, t_checked;
 
 	ASSERT_GT(rounds, 0);
 	ASSERT_TRUE(nthreads > 0 && nthreads <= 16);
@@ -548,6 +563,7 @@ TEST(fuzz_entry_points)
 		}
 		usleep(seconds * 1000000 / rounds);
 		stop = 1;
+		t_stop = now_s();
 		for (i = 0; i < n; i++) {
 			int e;
 
@@ -559,6 +575,7 @@ TEST(fuzz_entry_points)
 			teardown(&f[i]);
 		}
 		ASSERT_EQ(surprises, 0);
+		t_joined = now_s();
 
 		/* The canary holds exactly what the valid calls put there. */
 		for (a = 0; a < CANARY_ADDRS; a++) {
@@ -591,7 +608,10 @@ TEST(fuzz_entry_points)
 		ASSERT_EQ(sysfs_u64("memory_bytes"), mem0);
 		free(f);
 		free(th);
+		t_checked = now_s();
 		reload(&s);
+		TH_LOG("round %lu: fuzzers stopped in %.2f s, checks %.2f s, reload %.2f s",
+		       r, t_joined - t_stop, t_checked - t_joined, now_s() - t_checked);
 	}
 	TH_LOG("%lu calls: %lu succeeded", total, ok);
 	for (i = 0; i < 134; i++)

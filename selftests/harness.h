@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KSFT_SKIP	4
@@ -142,6 +143,7 @@ int main(int argc, char **argv)
 
 	printf("TAP version 13\n1..%d\n", n);
 	for (t = harness_head; t; t = t->next) {
+		struct timespec t0, t1;
 		int status;
 		pid_t pid;
 
@@ -150,6 +152,7 @@ int main(int argc, char **argv)
 		i++;
 		printf("# RUN %s\n", t->name);
 		fflush(stdout);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		pid = fork();
 		if (pid == 0) {
 			alarm(limit);
@@ -157,7 +160,12 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			_exit(harness_failed);
 		}
-		if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+		if (pid > 0 && waitpid(pid, &status, 0) < 0)
+			pid = -1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("# %s: %.2f s\n", t->name, (t1.tv_sec - t0.tv_sec) +
+		       (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		if (pid < 0) {
 			printf("not ok %d %s # fork/wait failed\n", i, t->name);
 			fail++;
 		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {

@@ -33,10 +33,14 @@ run() {	# name transport tapfile
 	echo "# selftest $1 ($2)"
 	prog=$bin/$1
 	[ -f "$top/selftests/$1.sh" ] && prog="sh $top/selftests/$1.sh"
+	t0=$(cut -d' ' -f1 /proc/uptime)
 	ATOMIK_TRANSPORT=$2 $prog > "$3" 2>&1
 	st=$?
+	t1=$(cut -d' ' -f1 /proc/uptime)
 	cat "$3"
 	echo "# exit: $st" >> "$3"
+	echo "# $1 ($2): $(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }') s" |
+		tee -a "$3"
 	[ $st -eq 0 ] || rc=1
 }
 

@@ -12,7 +12,11 @@ echo "TAP version 13"
 echo "1..13"
 
 # check NAME: the test passes when the commands before it set ok=1.
+t0=$(cut -d' ' -f1 /proc/uptime)
 check() {
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	echo "# $1: $(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }') s"
+	t0=$t1
 	n=$((n + 1))
 	if [ "$ok" = 1 ]; then
 		echo "ok $n $1"
