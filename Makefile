@@ -23,7 +23,8 @@ LIB_VERSION	:= $(shell awk '/^\#define ATOMIK_VERSION_(MAJOR|MINOR|PATCH)/ \
 LIB_SONAME	:= libatomik.so.$(firstword $(subst ., ,$(LIB_VERSION)))
 LIB_REAL	:= libatomik.so.$(LIB_VERSION)
 
-KMOD_SRC	:= Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] uapi/linux/*.h))
+KMOD_SRC	:= Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] kmod/trace/*.h \
+			uapi/linux/*.h))
 SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 			$(wildcard selftests/*_test.c))
 
@@ -132,7 +133,7 @@ install-module: module
 
 install-dkms:
 	install -d $(DESTDIR)$(DKMSDIR)
-	find Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] uapi/linux/*.h)) \
+	find $(KMOD_SRC) \
 		| cpio -pdmu --quiet $(DESTDIR)$(DKMSDIR)
 	sed 's/^PACKAGE_VERSION=.*/PACKAGE_VERSION="$(VERSION)"/' dkms.conf \
 		> $(DESTDIR)$(DKMSDIR)/dkms.conf

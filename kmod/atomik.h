@@ -62,12 +62,6 @@ struct atomik_table {
 	struct rcu_work free_work;
 };
 
-/* What an open file of /dev/atomik holds. */
-struct atomik_file {
-	struct atomik_table __rcu *table;
-	struct mutex select_lock;	/* serializes changes of table */
-};
-
 /* Operation counters, per CPU, summed on read. */
 struct atomik_stats {
 	u64 deltas;		/* deltas accumulated */
@@ -93,11 +87,10 @@ int atomik_engine_init(u32 nr_addrs);
 void atomik_engine_exit(void);
 struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared,
 					 bool unlimited);
-int atomik_table_destroy(struct file *file, u32 id);
+int atomik_table_destroy(struct atomik_table *t);
 struct atomik_table *atomik_table_lookup(u32 id);
 struct atomik_table *atomik_table_get_active(u32 id);
 void atomik_table_put(struct atomik_table *t);
-bool atomik_may_write(struct file *file, struct atomik_table *t);
 u32 atomik_table0_nr_addrs(void);
 u32 atomik_nr_tables(void);
 u64 atomik_memory_used(void);
@@ -145,8 +138,11 @@ struct io_uring_cmd;
 long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 void atomik_cmd_exit(void);
-int atomik_file_open(struct file *file);
-void atomik_file_release(struct file *file);
+
+/* main.c: what an open descriptor holds and may do. */
+struct atomik_table *atomik_file_table(struct file *file);
+void atomik_file_select(struct file *file, struct atomik_table *t);
+int atomik_file_may_write(struct file *file, struct atomik_table *t);
 
 /* sysfs.c */
 extern const struct attribute_group *atomik_groups[];

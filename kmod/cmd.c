@@ -28,104 +28,27 @@ union atomik_payload {
 	u64 words[10];
 };
 
-/* How a command came in, and what it returns besides its status. */
-struct atomik_call {
+/*
+ * One command in flight: the descriptor it came on, the table it works on
+ * (NULL for the commands that manage tables), its payload in kernel memory,
+ * and what it returns besides its status.
+ */
+struct atomik_ctx {
+	struct file *file;
+	struct atomik_table *t;
+	union atomik_payload *p;
 	bool has_res2;		/* a 32-byte io_uring CQE takes res2 */
 	u64 res2;
 };
 
-/* Every command, and what it needs. */
-static const struct atomik_cmd_desc {
-	unsigned int cmd;
-	bool writes;		/* changes state: needs FMODE_WRITE */
-	bool uring;		/* accepted over io_uring */
-} atomik_cmds[] = {
-	{ ATOMIK_IOC_INFO,		false,	false },
-	{ ATOMIK_IOC_LOAD,		true,	true },
-	{ ATOMIK_IOC_ACCUM,		true,	true },
-	{ ATOMIK_IOC_READ,		false,	false },
-	{ ATOMIK_IOC_SWAP,		true,	true },
-	{ ATOMIK_IOC_ACCUM_BATCH,	true,	true },
-	{ ATOMIK_IOC_OP_BATCH,		false,	true },	/* checked per op */
-	{ ATOMIK_IOC_READ_RANGE,	false,	true },
-	{ ATOMIK_IOC_TABLE_CREATE,	true,	false },
-	{ ATOMIK_IOC_TABLE_DESTROY,	true,	false },
-	{ ATOMIK_IOC_TABLE_SELECT,	false,	false },
-	{ ATOMIK_IOC_READ_TO,		false,	true },
-	{ ATOMIK_IOC_ACCUM_INLINE,	true,	true },
-};
-
-static const struct atomik_cmd_desc *atomik_cmd_find(unsigned int cmd)
+static int atomik_cmd_info(struct atomik_ctx *c)
 {
-	int i;
+	struct atomik_info *info = &c->p->info;
 
-	for (i = 0; i < ARRAY_SIZE(atomik_cmds); i++)
-		if (atomik_cmds[i].cmd == cmd)
-			return &atomik_cmds[i];
-	return NULL;
-}
-
-int atomik_file_open(struct file *file)
-{
-	struct atomik_file *af;
-	struct atomik_table *t;
-
-	af = kzalloc(sizeof(*af), GFP_KERNEL_ACCOUNT);
-	if (!af)
-		return -ENOMEM;
-	t = atomik_table_lookup(0);
-	if (!t) {
-		kfree(af);
-		return -ENODEV;
-	}
-	mutex_init(&af->select_lock);
-	RCU_INIT_POINTER(af->table, t);
-	file->private_data = af;
-	return 0;
-}
-
-void atomik_file_release(struct file *file)
-{
-	struct atomik_file *af = file->private_data;
-
-	atomik_table_put(rcu_dereference_protected(af->table, 1));
-	mutex_destroy(&af->select_lock);
-	kfree(af);
-}
-
-/* The descriptor's table with an active reference, or NULL if it was
- * destroyed.  Drop with percpu_ref_put(&t->active).
- */
-static struct atomik_table *atomik_file_table(struct atomik_file *af)
-{
-	struct atomik_table *t;
-
-	rcu_read_lock();
-	t = rcu_dereference(af->table);
-	if (!percpu_ref_tryget_live(&t->active))
-		t = NULL;
-	rcu_read_unlock();
-	return t;
-}
-
-/* Make t (a users reference, consumed) the descriptor's table. */
-static void atomik_file_select(struct atomik_file *af, struct atomik_table *t)
-{
-	struct atomik_table *old;
-
-	mutex_lock(&af->select_lock);
-	old = rcu_replace_pointer(af->table, t, lockdep_is_held(&af->select_lock));
-	mutex_unlock(&af->select_lock);
-	atomik_table_put(old);
-}
-
-static int atomik_cmd_info(struct file *file, struct atomik_table *t,
-			   struct atomik_info *info)
-{
 	memset(info, 0, sizeof(*info));
 	info->abi_version = ATOMIK_ABI_VERSION;
-	info->table_id = t->id;
-	info->nr_addrs = t->nr_addrs;
+	info->table_id = c->t->id;
+	info->nr_addrs = c->t->nr_addrs;
 	info->max_batch = ATOMIK_MAX_BATCH;
 	info->features = ATOMIK_FEAT_TABLES | ATOMIK_FEAT_SWAP |
 			 ATOMIK_FEAT_OP_BATCH | ATOMIK_FEAT_READ_RANGE |
@@ -137,63 +60,72 @@ static int atomik_cmd_info(struct file *file, struct atomik_table *t,
 	return 0;
 }
 
-static int atomik_cmd_xfer(unsigned int cmd, struct atomik_table *t,
-			   struct atomik_xfer *x)
+static int atomik_cmd_load(struct atomik_ctx *c)
 {
-	u32 valid = cmd == ATOMIK_IOC_READ ? ATOMIK_READ_ACCUM : 0;
+	struct atomik_xfer *x = &c->p->xfer;
 
-	if (x->flags & ~valid || x->addr >= t->nr_addrs)
+	if (x->flags || x->addr >= c->t->nr_addrs)
 		return -EINVAL;
-	switch (cmd) {
-	case ATOMIK_IOC_LOAD:
-		atomik_load(t, x->addr, x->value);
-		atomik_count(loads, 1);
-		break;
-	case ATOMIK_IOC_ACCUM:
-		atomik_accum(t, x->addr, x->value);
-		atomik_count(deltas, 1);
-		break;
-	case ATOMIK_IOC_READ:
-		x->value = atomik_read(t, x->addr, x->flags & ATOMIK_READ_ACCUM);
-		atomik_count(reads, 1);
-		break;
-	}
+	atomik_load(c->t, x->addr, x->value);
+	atomik_count(loads, 1);
 	return 0;
 }
 
-static int atomik_cmd_swap(struct atomik_table *t, struct atomik_swap *s,
-			   struct atomik_call *call)
+static int atomik_cmd_accum(struct atomik_ctx *c)
 {
-	bool keep = s->flags & ATOMIK_SWAP_KEEP;
+	struct atomik_xfer *x = &c->p->xfer;
 
-	if (s->flags & ~ATOMIK_SWAP_KEEP || s->addr >= t->nr_addrs ||
-	    (keep && s->new_ref))
+	if (x->flags || x->addr >= c->t->nr_addrs)
 		return -EINVAL;
-	s->old_state = atomik_swap(t, s->addr, s->new_ref, keep);
-	call->res2 = s->old_state;
-	atomik_count(swaps, 1);
+	atomik_accum(c->t, x->addr, x->value);
+	atomik_count(deltas, 1);
 	return 0;
 }
 
-static int atomik_cmd_read_to(struct atomik_table *t, struct atomik_read_to *r,
-			      struct atomik_call *call)
+static int atomik_cmd_read(struct atomik_ctx *c)
 {
-	u64 v;
+	struct atomik_xfer *x = &c->p->xfer;
 
-	if (r->flags & ~ATOMIK_READ_ACCUM || r->addr >= t->nr_addrs ||
-	    (!r->result_ptr && !call->has_res2))
+	if (x->flags & ~ATOMIK_READ_ACCUM || x->addr >= c->t->nr_addrs)
 		return -EINVAL;
-	v = atomik_read(t, r->addr, r->flags & ATOMIK_READ_ACCUM);
-	if (r->result_ptr && put_user(v, (u64 __user *)u64_to_user_ptr(r->result_ptr)))
-		return -EFAULT;
-	call->res2 = v;
+	x->value = atomik_read(c->t, x->addr, x->flags & ATOMIK_READ_ACCUM);
 	atomik_count(reads, 1);
 	return 0;
 }
 
-static int atomik_cmd_accum_inline(struct atomik_table *t,
-				   struct atomik_inline_deltas *inl)
+static int atomik_cmd_swap(struct atomik_ctx *c)
 {
+	struct atomik_swap *s = &c->p->swap;
+	bool keep = s->flags & ATOMIK_SWAP_KEEP;
+
+	if (s->flags & ~ATOMIK_SWAP_KEEP || s->addr >= c->t->nr_addrs ||
+	    (keep && s->new_ref))
+		return -EINVAL;
+	s->old_state = atomik_swap(c->t, s->addr, s->new_ref, keep);
+	c->res2 = s->old_state;
+	atomik_count(swaps, 1);
+	return 0;
+}
+
+static int atomik_cmd_read_to(struct atomik_ctx *c)
+{
+	struct atomik_read_to *r = &c->p->read_to;
+	u64 v;
+
+	if (r->flags & ~ATOMIK_READ_ACCUM || r->addr >= c->t->nr_addrs ||
+	    (!r->result_ptr && !c->has_res2))
+		return -EINVAL;
+	v = atomik_read(c->t, r->addr, r->flags & ATOMIK_READ_ACCUM);
+	if (r->result_ptr && put_user(v, (u64 __user *)u64_to_user_ptr(r->result_ptr)))
+		return -EFAULT;
+	c->res2 = v;
+	atomik_count(reads, 1);
+	return 0;
+}
+
+static int atomik_cmd_accum_inline(struct atomik_ctx *c)
+{
+	struct atomik_inline_deltas *inl = &c->p->inl;
 	struct atomik_delta d[ATOMIK_INLINE_DELTAS];
 	u32 i;
 
@@ -205,12 +137,12 @@ static int atomik_cmd_accum_inline(struct atomik_table *t,
 				return -EINVAL;
 			continue;
 		}
-		if (inl->addr[i] >= t->nr_addrs)
+		if (inl->addr[i] >= c->t->nr_addrs)
 			return -EINVAL;
 		d[i].addr = inl->addr[i];
 		d[i].delta = inl->delta[i];
 	}
-	atomik_accum_many(t, d, inl->count);
+	atomik_accum_many(c->t, d, inl->count);
 	atomik_count(deltas, inl->count);
 	atomik_count(batches, 1);
 	return 0;
@@ -285,31 +217,34 @@ static bool atomik_deltas_valid(const struct atomik_delta *d, u32 n, u32 nr_addr
 	return !bad;
 }
 
-static int atomik_cmd_accum_batch(struct atomik_table *t, struct atomik_batch *b)
+static int atomik_cmd_accum_batch(struct atomik_ctx *c)
 {
+	struct atomik_batch *b = &c->p->batch;
+	size_t size = array_size(b->count, sizeof(struct atomik_delta));
 	struct atomik_delta *d;
 	int err = 0;
 
-	if (b->count == 0)
-		goto counted;
-	d = atomik_copy_array(b->ptr, b->count, sizeof(*d), &err);
-	if (!d)
-		return err;
-	if (!atomik_deltas_valid(d, b->count, t->nr_addrs)) {
-		err = -EINVAL;
-		goto out;
+	if (b->count) {
+		d = atomik_copy_array(b->ptr, b->count, sizeof(*d), &err);
+		if (!d)
+			return err;
+		if (atomik_deltas_valid(d, b->count, c->t->nr_addrs)) {
+			atomik_accum_many(c->t, d, b->count);
+			atomik_count(deltas, b->count);
+		} else {
+			err = -EINVAL;
+		}
+		atomik_buf_put(d, size);
 	}
-	atomik_accum_many(t, d, b->count);
-	atomik_count(deltas, b->count);
-	atomik_buf_put(d, array_size(b->count, sizeof(*d)));
-counted:
-	atomik_count(batches, 1);
-	return 0;
-out:
-	atomik_buf_put(d, array_size(b->count, sizeof(*d)));
+	if (!err)
+		atomik_count(batches, 1);
 	return err;
 }
 
+/*
+ * An OP_BATCH is checked whole before any of it is applied: every op valid,
+ * the right to write if any op writes, and room for the results.
+ */
 static int atomik_op_check(struct atomik_table *t, const struct atomik_op *op)
 {
 	if (op->reserved || op->addr >= t->nr_addrs)
@@ -329,43 +264,35 @@ static int atomik_op_check(struct atomik_table *t, const struct atomik_op *op)
 	return -EINVAL;
 }
 
-static int atomik_cmd_op_batch(struct file *file, struct atomik_table *t,
-			       struct atomik_batch *b)
+static int atomik_op_batch_check(struct atomik_ctx *c, const struct atomik_op *ops)
 {
-	u32 i, deltas = 0, reads = 0, loads = 0, swaps = 0;
-	struct atomik_op *ops;
+	struct atomik_batch *b = &c->p->batch;
 	bool writes = false;
-	size_t size;
-	int err = 0;
+	u32 i;
+	int err;
 
-	if (b->count == 0) {
-		atomik_count(batches, 1);
-		return 0;
-	}
-	ops = atomik_copy_array(b->ptr, b->count, sizeof(*ops), &err);
-	if (!ops)
-		return err;
 	for (i = 0; i < b->count; i++) {
-		err = atomik_op_check(t, &ops[i]);
+		err = atomik_op_check(c->t, &ops[i]);
 		if (err)
-			goto out;
+			return err;
 		writes |= ops[i].opcode != ATOMIK_OP_READ;
 	}
-	if (writes && !(file->f_mode & FMODE_WRITE)) {
-		err = -EBADF;
-		goto out;
-	}
-	if (writes && !atomik_may_write(file, t)) {
-		err = -EPERM;
-		goto out;
+	if (writes) {
+		err = atomik_file_may_write(c->file, c->t);
+		if (err)
+			return err;
 	}
 	/* Results go back in place: make sure they can before applying. */
-	size = array_size(b->count, sizeof(*ops));
-	if (copy_to_user(u64_to_user_ptr(b->ptr), ops, size)) {
-		err = -EFAULT;
-		goto out;
-	}
-	for (i = 0; i < b->count; i++) {
+	if (copy_to_user(u64_to_user_ptr(b->ptr), ops, array_size(b->count, sizeof(*ops))))
+		return -EFAULT;
+	return 0;
+}
+
+static void atomik_op_batch_apply(struct atomik_table *t, struct atomik_op *ops, u32 n)
+{
+	u32 i, deltas = 0, reads = 0, loads = 0, swaps = 0;
+
+	for (i = 0; i < n; i++) {
 		struct atomik_op *op = &ops[i];
 
 		switch (op->opcode) {
@@ -395,23 +322,44 @@ static int atomik_cmd_op_batch(struct file *file, struct atomik_table *t,
 	atomik_count(reads, reads);
 	atomik_count(loads, loads);
 	atomik_count(swaps, swaps);
-	atomik_count(batches, 1);
-	/*
-	 * Only a concurrent munmap() of the buffer by the caller can make this
-	 * fail now; the operations are applied and -EFAULT says the results
-	 * were lost.
-	 */
-	if (copy_to_user(u64_to_user_ptr(b->ptr), ops, size))
-		err = -EFAULT;
-out:
-	atomik_buf_put(ops, array_size(b->count, sizeof(*ops)));
+}
+
+static int atomik_cmd_op_batch(struct atomik_ctx *c)
+{
+	struct atomik_batch *b = &c->p->batch;
+	size_t size = array_size(b->count, sizeof(struct atomik_op));
+	struct atomik_op *ops;
+	int err = 0;
+
+	if (b->count == 0) {
+		atomik_count(batches, 1);
+		return 0;
+	}
+	ops = atomik_copy_array(b->ptr, b->count, sizeof(*ops), &err);
+	if (!ops)
+		return err;
+	err = atomik_op_batch_check(c, ops);
+	if (!err) {
+		atomik_op_batch_apply(c->t, ops, b->count);
+		atomik_count(batches, 1);
+		/*
+		 * Only a concurrent munmap() of the buffer by the caller can
+		 * make this fail now; the operations are applied and -EFAULT
+		 * says the results were lost.
+		 */
+		if (copy_to_user(u64_to_user_ptr(b->ptr), ops, size))
+			err = -EFAULT;
+	}
+	atomik_buf_put(ops, size);
 	return err;
 }
 
-static int atomik_cmd_read_range(struct atomik_table *t, struct atomik_range *r)
+static int atomik_cmd_read_range(struct atomik_ctx *c)
 {
+	struct atomik_range *r = &c->p->range;
 	u64 __user *dst = u64_to_user_ptr(r->ptr);
 	bool accum = r->flags & ATOMIK_READ_ACCUM;
+	struct atomik_table *t = c->t;
 	u32 done = 0, n, i;
 	u64 *buf;
 	int err = 0;
@@ -446,44 +394,108 @@ static int atomik_cmd_read_range(struct atomik_table *t, struct atomik_range *r)
 	return err;
 }
 
-static int atomik_cmd_table(struct file *file, unsigned int cmd,
-			    struct atomik_table_req *req)
+/* The commands that manage tables work on the registry, not on c->t. */
+static int atomik_cmd_table_create(struct atomik_ctx *c)
 {
-	struct atomik_file *af = file->private_data;
+	struct atomik_table_req *req = &c->p->table;
+	struct file *file = c->file;
 	struct atomik_table *t;
-	u32 valid = cmd == ATOMIK_IOC_TABLE_CREATE ? ATOMIK_TABLE_SELECT : 0;
 
-	if (req->flags & ~valid || req->reserved)
+	if (req->flags & ~ATOMIK_TABLE_SELECT || req->reserved)
 		return -EINVAL;
-	switch (cmd) {
-	case ATOMIK_IOC_TABLE_CREATE:
-		/* The per-user limits bind all but CAP_SYS_RESOURCE. */
-		t = atomik_table_create(req->nr_addrs, file->f_cred->fsuid, false,
-					file_ns_capable(file, &init_user_ns,
-							CAP_SYS_RESOURCE));
-		if (IS_ERR(t))
-			return PTR_ERR(t);
-		req->table_id = t->id;
-		if (req->flags & ATOMIK_TABLE_SELECT)
-			atomik_file_select(af, t);
-		else
-			atomik_table_put(t);
-		return 0;
-	case ATOMIK_IOC_TABLE_DESTROY:
-		if (req->nr_addrs)
-			return -EINVAL;
-		return atomik_table_destroy(file, req->table_id);
-	case ATOMIK_IOC_TABLE_SELECT:
-		if (req->nr_addrs)
-			return -EINVAL;
-		t = atomik_table_lookup(req->table_id);
-		if (!t)
-			return -ENOENT;
-		req->nr_addrs = t->nr_addrs;
-		atomik_file_select(af, t);
-		return 0;
-	}
-	return -ENOTTY;
+	/* The per-user limits bind all but CAP_SYS_RESOURCE. */
+	t = atomik_table_create(req->nr_addrs, file->f_cred->fsuid, false,
+				file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE));
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	req->table_id = t->id;
+	if (req->flags & ATOMIK_TABLE_SELECT)
+		atomik_file_select(file, t);
+	else
+		atomik_table_put(t);
+	return 0;
+}
+
+static int atomik_cmd_table_destroy(struct atomik_ctx *c)
+{
+	struct atomik_table_req *req = &c->p->table;
+	struct atomik_table *t;
+	int err;
+
+	if (req->flags || req->reserved || req->nr_addrs)
+		return -EINVAL;
+	if (req->table_id == 0)
+		return -EBUSY;
+	t = atomik_table_lookup(req->table_id);
+	if (!t)
+		return -ENOENT;
+	err = atomik_file_may_write(c->file, t) ?: atomik_table_destroy(t);
+	atomik_table_put(t);
+	return err;
+}
+
+static int atomik_cmd_table_select(struct atomik_ctx *c)
+{
+	struct atomik_table_req *req = &c->p->table;
+	struct atomik_table *t;
+
+	if (req->flags || req->reserved || req->nr_addrs)
+		return -EINVAL;
+	t = atomik_table_lookup(req->table_id);
+	if (!t)
+		return -ENOENT;
+	req->nr_addrs = t->nr_addrs;
+	atomik_file_select(c->file, t);
+	return 0;
+}
+
+/*
+ * Every command.  WRITES: changes state, so the descriptor must be open for
+ * writing and allowed to write the table (atomik_file_may_write(); the
+ * commands that manage tables check the table they name); URING: accepted over
+ * io_uring; CQE32: over io_uring, only with 32-byte completions, which
+ * carry its result; BATCH: the payload is a struct atomik_batch (flags 0,
+ * at most ATOMIK_MAX_BATCH entries); REGISTRY: manages tables rather than
+ * working on the descriptor's.  OP_BATCH checks writing per op.
+ */
+#define ATOMIK_CMD_WRITES	BIT(0)
+#define ATOMIK_CMD_URING	BIT(1)
+#define ATOMIK_CMD_CQE32	BIT(2)
+#define ATOMIK_CMD_BATCH	BIT(3)
+#define ATOMIK_CMD_REGISTRY	BIT(4)
+
+static const struct atomik_cmd_desc {
+	unsigned int cmd;
+	unsigned int flags;
+	int (*handler)(struct atomik_ctx *c);
+} atomik_cmds[] = {
+	{ ATOMIK_IOC_INFO, 0, atomik_cmd_info },
+	{ ATOMIK_IOC_LOAD, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_load },
+	{ ATOMIK_IOC_ACCUM, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_accum },
+	{ ATOMIK_IOC_READ, 0, atomik_cmd_read },
+	{ ATOMIK_IOC_SWAP, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING | ATOMIK_CMD_CQE32,
+	  atomik_cmd_swap },
+	{ ATOMIK_IOC_ACCUM_BATCH, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING | ATOMIK_CMD_BATCH,
+	  atomik_cmd_accum_batch },
+	{ ATOMIK_IOC_OP_BATCH, ATOMIK_CMD_URING | ATOMIK_CMD_BATCH, atomik_cmd_op_batch },
+	{ ATOMIK_IOC_READ_RANGE, ATOMIK_CMD_URING, atomik_cmd_read_range },
+	{ ATOMIK_IOC_TABLE_CREATE, ATOMIK_CMD_WRITES | ATOMIK_CMD_REGISTRY,
+	  atomik_cmd_table_create },
+	{ ATOMIK_IOC_TABLE_DESTROY, ATOMIK_CMD_WRITES | ATOMIK_CMD_REGISTRY,
+	  atomik_cmd_table_destroy },
+	{ ATOMIK_IOC_TABLE_SELECT, ATOMIK_CMD_REGISTRY, atomik_cmd_table_select },
+	{ ATOMIK_IOC_READ_TO, ATOMIK_CMD_URING, atomik_cmd_read_to },
+	{ ATOMIK_IOC_ACCUM_INLINE, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_accum_inline },
+};
+
+static const struct atomik_cmd_desc *atomik_cmd_find(unsigned int cmd)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(atomik_cmds); i++)
+		if (atomik_cmds[i].cmd == cmd)
+			return &atomik_cmds[i];
+	return NULL;
 }
 
 /*
@@ -491,71 +503,32 @@ static int atomik_cmd_table(struct file *file, unsigned int cmd,
  * path into the device; the caller copies the payload in and, for commands
  * that return data, back out.
  */
-static int atomik_exec(struct file *file, const struct atomik_cmd_desc *desc,
-		       union atomik_payload *p, struct atomik_call *call)
+static int atomik_exec(const struct atomik_cmd_desc *desc, struct atomik_ctx *c)
 {
-	struct atomik_file *af = file->private_data;
-	unsigned int cmd = desc->cmd;
-	struct atomik_table *t;
+	bool writes = desc->flags & ATOMIK_CMD_WRITES;
 	int ret;
 
-	if (desc->writes && !(file->f_mode & FMODE_WRITE))
-		return -EBADF;
-
-	switch (cmd) {
-	case ATOMIK_IOC_TABLE_CREATE:
-	case ATOMIK_IOC_TABLE_DESTROY:
-	case ATOMIK_IOC_TABLE_SELECT:
-		return atomik_cmd_table(file, cmd, &p->table);
-	case ATOMIK_IOC_ACCUM_BATCH:
-	case ATOMIK_IOC_OP_BATCH:
-		if (p->batch.flags)
+	/* The descriptor's mode first, whatever the payload says. */
+	if (writes) {
+		ret = atomik_file_may_write(c->file, NULL);
+		if (ret)
+			return ret;
+	}
+	if (desc->flags & ATOMIK_CMD_REGISTRY)
+		return desc->handler(c);
+	if (desc->flags & ATOMIK_CMD_BATCH) {
+		if (c->p->batch.flags)
 			return -EINVAL;
-		if (p->batch.count > ATOMIK_MAX_BATCH)
+		if (c->p->batch.count > ATOMIK_MAX_BATCH)
 			return -E2BIG;
-		break;
 	}
-
-	t = atomik_file_table(af);
-	if (!t)
+	c->t = atomik_file_table(c->file);
+	if (!c->t)
 		return -ENODEV;
-	if (desc->writes && !atomik_may_write(file, t)) {
-		ret = -EPERM;
-		goto out;
-	}
-
-	switch (cmd) {
-	case ATOMIK_IOC_INFO:
-		ret = atomik_cmd_info(file, t, &p->info);
-		break;
-	case ATOMIK_IOC_LOAD:
-	case ATOMIK_IOC_ACCUM:
-	case ATOMIK_IOC_READ:
-		ret = atomik_cmd_xfer(cmd, t, &p->xfer);
-		break;
-	case ATOMIK_IOC_SWAP:
-		ret = atomik_cmd_swap(t, &p->swap, call);
-		break;
-	case ATOMIK_IOC_READ_TO:
-		ret = atomik_cmd_read_to(t, &p->read_to, call);
-		break;
-	case ATOMIK_IOC_ACCUM_INLINE:
-		ret = atomik_cmd_accum_inline(t, &p->inl);
-		break;
-	case ATOMIK_IOC_ACCUM_BATCH:
-		ret = atomik_cmd_accum_batch(t, &p->batch);
-		break;
-	case ATOMIK_IOC_OP_BATCH:
-		ret = atomik_cmd_op_batch(file, t, &p->batch);
-		break;
-	case ATOMIK_IOC_READ_RANGE:
-		ret = atomik_cmd_read_range(t, &p->range);
-		break;
-	default:
-		ret = -ENOTTY;
-	}
-out:
-	percpu_ref_put(&t->active);
+	ret = writes ? atomik_file_may_write(c->file, c->t) : 0;
+	if (!ret)
+		ret = desc->handler(c);
+	percpu_ref_put(&c->t->active);
 	return ret;
 }
 
@@ -563,8 +536,8 @@ long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	const struct atomik_cmd_desc *desc = atomik_cmd_find(cmd);
 	void __user *argp = (void __user *)arg;
-	struct atomik_call call = { };
 	union atomik_payload p;
+	struct atomik_ctx c = { .file = file, .p = &p };
 	size_t size = _IOC_SIZE(cmd);
 	int ret;
 
@@ -588,7 +561,7 @@ long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			goto out;
 		}
 	}
-	ret = atomik_exec(file, desc, &p, &call);
+	ret = atomik_exec(desc, &c);
 	if (!ret && (_IOC_DIR(cmd) & _IOC_READ) && copy_to_user(argp, &p, size))
 		ret = -EFAULT;
 out:
@@ -628,19 +601,21 @@ static bool atomik_uring_inline_ok(unsigned int cmd, const union atomik_payload 
 int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 {
 	const struct atomik_cmd_desc *desc = atomik_cmd_find(ioucmd->cmd_op);
-	struct atomik_call call = {
+	const u64 *src = atomik_uring_payload(ioucmd);
+	union atomik_payload p;
+	struct atomik_ctx c = {
+		.file = ioucmd->file,
+		.p = &p,
 		.has_res2 = issue_flags & IO_URING_F_CQE32,
 	};
-	const u64 *src = atomik_uring_payload(ioucmd);
 	size_t room, size, i;
-	union atomik_payload p;
 	int ret;
 
 	if (issue_flags & IO_URING_F_IOPOLL) {
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
-	if (!desc || !desc->uring) {
+	if (!desc || !(desc->flags & ATOMIK_CMD_URING)) {
 		ret = -ENOTTY;
 		goto out;
 	}
@@ -652,7 +627,7 @@ int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 		goto out;
 	}
 	/* A swap's only result is the old state: it needs a 32-byte CQE. */
-	if (desc->cmd == ATOMIK_IOC_SWAP && !call.has_res2) {
+	if ((desc->flags & ATOMIK_CMD_CQE32) && !c.has_res2) {
 		ret = -EINVAL;
 		goto out;
 	}
@@ -668,12 +643,12 @@ int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	    (atomik_fpga_active() || !atomik_uring_inline_ok(desc->cmd, &p)))
 		return -EAGAIN;
 
-	ret = atomik_exec(ioucmd->file, desc, &p, &call);
+	ret = atomik_exec(desc, &c);
 out:
 	if (ret)
 		atomik_count(errors, 1);
-	if (call.has_res2 && !ret && call.res2) {
-		io_uring_cmd_done(ioucmd, ret, call.res2, issue_flags);
+	if (c.has_res2 && !ret && c.res2) {
+		io_uring_cmd_done(ioucmd, ret, c.res2, issue_flags);
 		return -EIOCBQUEUED;
 	}
 	return ret;

@@ -5,6 +5,7 @@
 #include <linux/atomic.h>
 #include <linux/delay.h>
 #include <linux/module.h>
+#include <linux/sched.h>
 
 #include "debug.h"
 
@@ -23,6 +24,23 @@ ATOMIK_DEBUG_PARAM(uint, debug_delay_init_ms,
 		   "sleep in module init once /dev/atomik exists (ms)");
 ATOMIK_DEBUG_PARAM(bool, debug_fail_driver,
 		   "fail the PCI driver's registration in module init");
+
+/*
+ * What the loading task's /proc/self/fail-nth had left at each step of
+ * module init: a test that fails each allocation of a module load in turn
+ * knows which were the module loader's, which were ours and which the
+ * driver core's (see fault_test.c).
+ */
+static unsigned int debug_init_fail_nth[ATOMIK_DEBUG_INIT_STEPS];
+static unsigned int debug_init_steps = ATOMIK_DEBUG_INIT_STEPS;
+module_param_array(debug_init_fail_nth, uint, &debug_init_steps, 0400);
+MODULE_PARM_DESC(debug_init_fail_nth,
+		 "Debug build: the loading task's fail-nth count at each step of module init");
+
+void atomik_debug_init_mark(enum atomik_debug_init_step step)
+{
+	debug_init_fail_nth[step] = current->fail_nth;
+}
 
 static atomic_t atomik_debug_calls = ATOMIC_INIT(0);
 

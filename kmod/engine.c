@@ -18,6 +18,9 @@
 #include "atomik.h"
 #include "debug.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace/atomik.h"
+
 /*
  * Deltas applied per stretch of a batch that holds the CPU's slot.  Without
  * PREEMPT_RT that stretch runs with preemption off, so it is what bounds the
@@ -92,8 +95,11 @@ void atomik_accum(struct atomik_table *t, u32 addr, u64 delta)
 
 void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n)
 {
-	if (!atomik_fpga_accum(t, d, n))
+	bool fpga = atomik_fpga_accum(t, d, n);
+
+	if (!fpga)
 		atomik_slots_apply(t, d, n);
+	trace_atomik_batch(t->id, n, fpga ? ATOMIK_PATH_FPGA : ATOMIK_PATH_CPU);
 }
 
 /* A leaving accelerator's value for addr becomes part of the CPU slots. */
@@ -124,6 +130,7 @@ void atomik_load(struct atomik_table *t, u32 addr, u64 value)
 	t->ref[addr] = value;
 	write_sequnlock(&t->lock);
 	atomik_fpga_release(&h);
+	trace_atomik_load(t->id, addr, value);
 }
 
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep)
@@ -140,6 +147,7 @@ u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep)
 	t->ref[addr] = keep ? old : new_ref;
 	write_sequnlock(&t->lock);
 	atomik_fpga_release(&h);
+	trace_atomik_swap(t->id, addr, old, keep ? old : new_ref);
 	return old;
 }
 
@@ -469,6 +477,7 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared
 	t->id = id;
 	kref_get(&t->users);	/* the caller's */
 	atomic_inc(&atomik_tables_alive);
+	trace_atomik_table_create(id, nr_addrs, from_kuid(&init_user_ns, owner), t->bytes);
 	/* Storing into a reserved slot allocates nothing and cannot fail. */
 	WARN_ON_ONCE(xa_err(xa_store(&atomik_tables, id, t, GFP_KERNEL)));
 	atomik_debug_delay(ATOMIK_DEBUG_CREATE_PUBLISHED);
@@ -510,19 +519,6 @@ struct atomik_table *atomik_table_get_active(u32 id)
 	return t;
 }
 
-/*
- * Table 0 is shared: the device node's permissions decide who writes it.
- * Any other table is written and destroyed only through descriptors opened by
- * its creator (same fsuid) or by a holder of CAP_SYS_ADMIN; anyone who can open
- * the device may read it.  The opener's credentials are used, not the caller's,
- * so that passing a descriptor on grants no more than it had.
- */
-bool atomik_may_write(struct file *file, struct atomik_table *t)
-{
-	return t->shared || uid_eq(file->f_cred->fsuid, t->owner) ||
-	       file_ns_capable(file, &init_user_ns, CAP_SYS_ADMIN);
-}
-
 /* The id goes, and with it the owner's count of tables.  The table's
  * memory stays charged until its last operation ends.
  */
@@ -540,24 +536,23 @@ static void atomik_table_kill(struct atomik_table *t)
 	atomik_table_put(t);
 }
 
-int atomik_table_destroy(struct file *file, u32 id)
+/*
+ * Destroy t, which the caller holds a users reference on: its id goes now,
+ * its rows when the last operation on it ends.  -ENOENT if another caller
+ * destroyed it first; table 0 lives as long as the module.
+ */
+int atomik_table_destroy(struct atomik_table *t)
 {
-	struct atomik_table *t;
-
-	if (id == 0)
+	if (t->id == 0)
 		return -EBUSY;
 	mutex_lock(&atomik_tables_lock);
-	t = xa_load(&atomik_tables, id);
-	if (!t) {
+	if (xa_load(&atomik_tables, t->id) != t) {
 		mutex_unlock(&atomik_tables_lock);
 		return -ENOENT;
 	}
-	if (!atomik_may_write(file, t)) {
-		mutex_unlock(&atomik_tables_lock);
-		return -EPERM;
-	}
 	atomik_table_unpublish(t);
 	mutex_unlock(&atomik_tables_lock);
+	trace_atomik_table_destroy(t->id);
 	atomik_table_kill(t);
 	return 0;
 }

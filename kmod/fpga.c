@@ -22,6 +22,7 @@
 #include "atomik_fpga_regs.h"
 #include "compat.h"
 #include "debug.h"
+#include "trace/atomik.h"
 
 #define ATOMIK_FPGA_RING_OFFSET	0x1000
 
@@ -193,6 +194,7 @@ static void fpga_failed(struct atomik_fpga *f, const char *what)
 		return;
 	atomik_fpga_failed = true;
 	atomic_inc(&atomik_fpga_failures);
+	trace_atomik_fpga_failure(what);
 	WRITE_ONCE(atomik_fpga_present, false);
 	dev_err(&f->pdev->dev,
 		"no answer from the device within %d ms (%s): it is dropped, the CPU slots take every delta from now on; deltas it had accepted and not returned are lost\n",
@@ -268,10 +270,12 @@ bool atomik_fpga_accum(struct atomik_table *t, const struct atomik_delta *d, u32
 	if (f && !atomik_fpga_failed && fpga_wants(d, n, f)) {
 		mutex_lock(&f->lock);
 		if (!atomik_fpga_failed) {
-			if (fpga_push(f, d, n))
+			if (fpga_push(f, d, n)) {
 				fpga_failed(f, "ring");
-			else
+			} else {
 				taken = true;
+				trace_atomik_fpga_push(n, f->tail);
+			}
 		}
 		mutex_unlock(&f->lock);
 	}
@@ -453,6 +457,7 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	WRITE_ONCE(atomik_fpga_present, true);
 	up_write(&atomik_fpga_sem);
 	pci_set_drvdata(pdev, f);
+	trace_atomik_fpga_bind(f->naddrs, f->ring_mask + 1, f->irq);
 	dev_info(&pdev->dev, "ATOMiK device: %u addresses (%u used), %u-entry ring, BAR %d, %s\n",
 		 naddrs, f->naddrs, f->ring_mask + 1, bar,
 		 !f->irq ? "polled" : pdev->msix_enabled ? "MSI-X" : "MSI");
@@ -494,6 +499,7 @@ static void atomik_fpga_remove(struct pci_dev *pdev)
 		pci_free_irq_vectors(pdev);
 	}
 	mutex_unlock(&f->lock);
+	trace_atomik_fpga_unbind(folded, atomik_fpga_failed);
 	WRITE_ONCE(atomik_fpga_present, false);
 	atomik_fpga_dev = NULL;
 	atomik_fpga_failed = false;

@@ -4,9 +4,12 @@
  *
  * Module parameters, the misc device and its file operations.
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 
 #include "atomik.h"
 #include "debug.h"
@@ -19,15 +22,87 @@ module_param_named(max_memory, atomik_memory_cap, ulong, 0444);
 MODULE_PARM_DESC(max_memory,
 		 "Bytes all tables together may hold (default 256 MiB; tunable in sysfs memory_cap)");
 
+/* What an open file of /dev/atomik holds: the table it works on. */
+struct atomik_file {
+	struct atomik_table __rcu *table;
+	struct mutex select_lock;	/* serializes changes of table */
+};
+
 static int atomik_open(struct inode *inode, struct file *file)
 {
-	return atomik_file_open(file);
+	struct atomik_file *af;
+	struct atomik_table *t;
+
+	af = kzalloc(sizeof(*af), GFP_KERNEL_ACCOUNT);
+	if (!af)
+		return -ENOMEM;
+	t = atomik_table_lookup(0);
+	if (!t) {
+		kfree(af);
+		return -ENODEV;
+	}
+	mutex_init(&af->select_lock);
+	RCU_INIT_POINTER(af->table, t);
+	file->private_data = af;
+	return 0;
 }
 
 static int atomik_release(struct inode *inode, struct file *file)
 {
-	atomik_file_release(file);
+	struct atomik_file *af = file->private_data;
+
+	atomik_table_put(rcu_dereference_protected(af->table, 1));
+	mutex_destroy(&af->select_lock);
+	kfree(af);
 	return 0;
+}
+
+/*
+ * The descriptor's table with an active reference, or NULL if it was
+ * destroyed.  Drop with percpu_ref_put(&t->active).
+ */
+struct atomik_table *atomik_file_table(struct file *file)
+{
+	struct atomik_file *af = file->private_data;
+	struct atomik_table *t;
+
+	rcu_read_lock();
+	t = rcu_dereference(af->table);
+	if (!percpu_ref_tryget_live(&t->active))
+		t = NULL;
+	rcu_read_unlock();
+	return t;
+}
+
+/* Make t (a users reference, consumed) the descriptor's table. */
+void atomik_file_select(struct file *file, struct atomik_table *t)
+{
+	struct atomik_file *af = file->private_data;
+	struct atomik_table *old;
+
+	mutex_lock(&af->select_lock);
+	old = rcu_replace_pointer(af->table, t, lockdep_is_held(&af->select_lock));
+	mutex_unlock(&af->select_lock);
+	atomik_table_put(old);
+}
+
+/*
+ * May this descriptor change t?  It must be open for writing (-EBADF).
+ * Table 0 is shared: the device node's permissions decide who writes it.
+ * Any other table is written and destroyed only through descriptors opened
+ * by its creator (same fsuid) or by a holder of CAP_SYS_ADMIN (-EPERM);
+ * anyone who can open the device may read it.  The opener's credentials are
+ * used, not the caller's, so that passing a descriptor on grants no more
+ * than it had.  With t NULL (a table yet to be made) only the mode counts.
+ */
+int atomik_file_may_write(struct file *file, struct atomik_table *t)
+{
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (!t || t->shared || uid_eq(file->f_cred->fsuid, t->owner) ||
+	    file_ns_capable(file, &init_user_ns, CAP_SYS_ADMIN))
+		return 0;
+	return -EPERM;
 }
 
 static const struct file_operations atomik_fops = {
@@ -50,6 +125,7 @@ static int __init atomik_init(void)
 {
 	int ret;
 
+	atomik_debug_init_mark(ATOMIK_DEBUG_INIT_START);
 	if (nr_addrs == 0 || nr_addrs > ATOMIK_MAX_ADDRS) {
 		pr_err("atomik: nr_addrs=%u is out of range (1 to %u)\n",
 		       nr_addrs, ATOMIK_MAX_ADDRS);
@@ -61,6 +137,7 @@ static int __init atomik_init(void)
 		       nr_addrs, ret);
 		return ret;
 	}
+	atomik_debug_init_mark(ATOMIK_DEBUG_INIT_DRIVER);
 	ret = atomik_debug_fail_driver() ? -ENOMEM : atomik_fpga_init();
 	if (ret)
 		goto err_engine;
@@ -68,10 +145,12 @@ static int __init atomik_init(void)
 	 * The device node comes last: once it exists a process may open it
 	 * and hold table 0, and nothing may fail after that.
 	 */
+	atomik_debug_init_mark(ATOMIK_DEBUG_INIT_NODE);
 	ret = misc_register(&atomik_misc);
 	if (ret)
 		goto err_fpga;
 	atomik_debug_delay(ATOMIK_DEBUG_DEVICE_NODE);
+	atomik_debug_init_mark(ATOMIK_DEBUG_INIT_DONE);
 	return 0;
 
 err_fpga:
