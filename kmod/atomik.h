@@ -40,8 +40,10 @@
 struct atomik_table {
 	u32 id;
 	u32 nr_addrs;
-	bool shared;		/* table 0: the device's permissions decide */
-	kuid_t owner;		/* other tables: the creator */
+	bool public;		/* table 0: the device node's permissions decide
+				 * who writes it, and no user is charged for it
+				 */
+	kuid_t owner;		/* other tables: the creator, who is charged */
 	u64 *ref;
 	u64 *base;
 	u64 **slots;		/* [nr_cpu_ids]; set for possible CPUs */
@@ -85,7 +87,7 @@ extern unsigned long atomik_user_memory_cap;
 
 int atomik_engine_init(u32 nr_addrs);
 void atomik_engine_exit(void);
-struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared,
+struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool public,
 					 bool unlimited);
 int atomik_table_destroy(struct atomik_table *t);
 struct atomik_table *atomik_table_lookup(u32 id);
@@ -102,36 +104,28 @@ void atomik_load(struct atomik_table *t, u32 addr, u64 value);
 u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only);
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
 
-/* fpga.c: the accelerator as one more slot of table 0. */
+/*
+ * slot.c: table 0's external slot (slot.h), the accelerator today.  The
+ * policy decides which batches go to it.
+ */
 enum atomik_backend {
-	ATOMIK_BACKEND_AUTO,	/* batches of atomik_fpga_threshold or more */
-	ATOMIK_BACKEND_CPU,	/* never the device */
-	ATOMIK_BACKEND_FPGA,	/* every delta the device can hold */
+	ATOMIK_BACKEND_AUTO,	/* batches of atomik_ext_threshold or more */
+	ATOMIK_BACKEND_CPU,	/* never the external slot */
+	ATOMIK_BACKEND_FPGA,	/* every delta the external slot can hold */
 };
 
-extern enum atomik_backend atomik_backend;
-extern unsigned int atomik_fpga_threshold;
-extern atomic64_t atomik_fpga_deltas;
-extern atomic64_t atomik_fpga_batches;
-extern atomic_t atomik_fpga_failures;
-extern atomic64_t atomik_fpga_interrupts;
-
-/* The device held for one address of table 0 (see atomik_load()). */
-struct atomik_fpga;
-struct atomik_fpga_hold {
-	bool sem;		/* the device can neither join nor leave */
-	struct atomik_fpga *f;	/* the device holds addr: its lock is held */
+/* The external slot held for one address of table 0 (see atomik_load()). */
+struct atomik_ext_hold {
+	bool sem;		/* the slot can neither arrive nor leave */
+	bool locked;		/* the slot holds addr: its lock is held */
 };
 
-int atomik_fpga_init(void);
-void atomik_fpga_exit(void);
-bool atomik_fpga_accum(struct atomik_table *t, const struct atomik_delta *d, u32 n);
-u64 atomik_fpga_hold(struct atomik_table *t, u32 addr, struct atomik_fpga_hold *h);
-void atomik_fpga_take(struct atomik_fpga_hold *h, u32 addr);
-void atomik_fpga_release(struct atomik_fpga_hold *h);
-bool atomik_fpga_active(void);
-ssize_t atomik_fpga_describe(char *buf);
-u64 atomik_fpga_hw_counter(u32 off_lo, u32 off_hi);
+extern const struct attribute_group atomik_ext_group;
+bool atomik_ext_accum(struct atomik_table *t, const struct atomik_delta *d, u32 n);
+u64 atomik_ext_hold(struct atomik_table *t, u32 addr, struct atomik_ext_hold *h);
+void atomik_ext_take(struct atomik_ext_hold *h, u32 addr);
+void atomik_ext_release(struct atomik_ext_hold *h);
+bool atomik_ext_attached(void);
 
 /* cmd.c */
 struct io_uring_cmd;
@@ -146,6 +140,41 @@ int atomik_file_may_write(struct file *file, struct atomik_table *t);
 
 /* sysfs.c */
 extern const struct attribute_group *atomik_groups[];
+
+/*
+ * A device attribute holding a number of var's type (unsigned int or
+ * unsigned long), written in decimal, 0x or 0 prefixed: -ERANGE if it does
+ * not fit the type, -EINVAL outside lo to hi.
+ */
+#define ATOMIK_NUM_ATTR(name, var, lo, hi)				\
+static ssize_t name##_show(struct device *dev,				\
+			   struct device_attribute *attr, char *buf)	\
+{									\
+	return sysfs_emit(buf, "%llu\n", (unsigned long long)READ_ONCE(var)); \
+}									\
+static ssize_t name##_store(struct device *dev,				\
+			    struct device_attribute *attr,		\
+			    const char *buf, size_t len)		\
+{									\
+	unsigned long long v;						\
+	int ret = kstrtoull(buf, 0, &v);				\
+									\
+	if (ret)							\
+		return ret;						\
+	if (v != (typeof(var))v)					\
+		return -ERANGE;						\
+	if (v < (lo) || v > (hi))					\
+		return -EINVAL;						\
+	WRITE_ONCE(var, v);						\
+	return len;							\
+}									\
+static DEVICE_ATTR_RW(name)
+
+/* The attribute group prefix_group of the attributes listed. */
+#define ATOMIK_ATTR_GROUP(prefix, ...)					\
+static struct attribute *prefix##_attrs[] = { __VA_ARGS__, NULL };	\
+const struct attribute_group prefix##_group = { .attrs = prefix##_attrs }
+
 void atomik_stats_sum(struct atomik_stats *sum);
 
 #endif /* ATOMIK_INTERNAL_H */

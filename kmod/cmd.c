@@ -34,6 +34,7 @@ union atomik_payload {
  * and what it returns besides its status.
  */
 struct atomik_ctx {
+	unsigned int cmd;
 	struct file *file;
 	struct atomik_table *t;
 	union atomik_payload *p;
@@ -60,36 +61,28 @@ static int atomik_cmd_info(struct atomik_ctx *c)
 	return 0;
 }
 
-static int atomik_cmd_load(struct atomik_ctx *c)
+/* LOAD, ACCUM and READ: one address, one value. */
+static int atomik_cmd_xfer(struct atomik_ctx *c)
 {
 	struct atomik_xfer *x = &c->p->xfer;
+	u32 valid = c->cmd == ATOMIK_IOC_READ ? ATOMIK_READ_ACCUM : 0;
 
-	if (x->flags || x->addr >= c->t->nr_addrs)
+	if (x->flags & ~valid || x->addr >= c->t->nr_addrs)
 		return -EINVAL;
-	atomik_load(c->t, x->addr, x->value);
-	atomik_count(loads, 1);
-	return 0;
-}
-
-static int atomik_cmd_accum(struct atomik_ctx *c)
-{
-	struct atomik_xfer *x = &c->p->xfer;
-
-	if (x->flags || x->addr >= c->t->nr_addrs)
-		return -EINVAL;
-	atomik_accum(c->t, x->addr, x->value);
-	atomik_count(deltas, 1);
-	return 0;
-}
-
-static int atomik_cmd_read(struct atomik_ctx *c)
-{
-	struct atomik_xfer *x = &c->p->xfer;
-
-	if (x->flags & ~ATOMIK_READ_ACCUM || x->addr >= c->t->nr_addrs)
-		return -EINVAL;
-	x->value = atomik_read(c->t, x->addr, x->flags & ATOMIK_READ_ACCUM);
-	atomik_count(reads, 1);
+	switch (c->cmd) {
+	case ATOMIK_IOC_LOAD:
+		atomik_load(c->t, x->addr, x->value);
+		atomik_count(loads, 1);
+		break;
+	case ATOMIK_IOC_ACCUM:
+		atomik_accum(c->t, x->addr, x->value);
+		atomik_count(deltas, 1);
+		break;
+	case ATOMIK_IOC_READ:
+		x->value = atomik_read(c->t, x->addr, x->flags & ATOMIK_READ_ACCUM);
+		atomik_count(reads, 1);
+		break;
+	}
 	return 0;
 }
 
@@ -470,9 +463,9 @@ static const struct atomik_cmd_desc {
 	int (*handler)(struct atomik_ctx *c);
 } atomik_cmds[] = {
 	{ ATOMIK_IOC_INFO, 0, atomik_cmd_info },
-	{ ATOMIK_IOC_LOAD, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_load },
-	{ ATOMIK_IOC_ACCUM, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_accum },
-	{ ATOMIK_IOC_READ, 0, atomik_cmd_read },
+	{ ATOMIK_IOC_LOAD, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_xfer },
+	{ ATOMIK_IOC_ACCUM, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_xfer },
+	{ ATOMIK_IOC_READ, 0, atomik_cmd_xfer },
 	{ ATOMIK_IOC_SWAP, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING | ATOMIK_CMD_CQE32,
 	  atomik_cmd_swap },
 	{ ATOMIK_IOC_ACCUM_BATCH, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING | ATOMIK_CMD_BATCH,
@@ -537,7 +530,7 @@ long atomik_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	const struct atomik_cmd_desc *desc = atomik_cmd_find(cmd);
 	void __user *argp = (void __user *)arg;
 	union atomik_payload p;
-	struct atomik_ctx c = { .file = file, .p = &p };
+	struct atomik_ctx c = { .cmd = cmd, .file = file, .p = &p };
 	size_t size = _IOC_SIZE(cmd);
 	int ret;
 
@@ -604,6 +597,7 @@ int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	const u64 *src = atomik_uring_payload(ioucmd);
 	union atomik_payload p;
 	struct atomik_ctx c = {
+		.cmd = ioucmd->cmd_op,
 		.file = ioucmd->file,
 		.p = &p,
 		.has_res2 = issue_flags & IO_URING_F_CQE32,
@@ -640,7 +634,7 @@ int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	 * worker that may sleep, and this copy of the payload is dropped.
 	 */
 	if ((issue_flags & IO_URING_F_NONBLOCK) &&
-	    (atomik_fpga_active() || !atomik_uring_inline_ok(desc->cmd, &p)))
+	    (atomik_ext_attached() || !atomik_uring_inline_ok(desc->cmd, &p)))
 		return -EAGAIN;
 
 	ret = atomik_exec(desc, &c);

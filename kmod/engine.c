@@ -89,20 +89,20 @@ void atomik_accum(struct atomik_table *t, u32 addr, u64 delta)
 {
 	struct atomik_delta d = { .addr = addr, .delta = delta };
 
-	if (!atomik_fpga_accum(t, &d, 1))
+	if (!atomik_ext_accum(t, &d, 1))
 		atomik_slots_apply(t, &d, 1);
 }
 
 void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n)
 {
-	bool fpga = atomik_fpga_accum(t, d, n);
+	bool ext = atomik_ext_accum(t, d, n);
 
-	if (!fpga)
+	if (!ext)
 		atomik_slots_apply(t, d, n);
-	trace_atomik_batch(t->id, n, fpga ? ATOMIK_PATH_FPGA : ATOMIK_PATH_CPU);
+	trace_atomik_batch(t->id, n, ext ? ATOMIK_PATH_FPGA : ATOMIK_PATH_CPU);
 }
 
-/* A leaving accelerator's value for addr becomes part of the CPU slots. */
+/* A leaving external slot's value for addr becomes part of the CPU slots. */
 void atomik_absorb(struct atomik_table *t, u32 addr, u64 value)
 {
 	struct atomik_delta d = { .addr = addr, .delta = value };
@@ -111,50 +111,50 @@ void atomik_absorb(struct atomik_table *t, u32 addr, u64 value)
 }
 
 /*
- * Load, swap and read fold the accelerator's slot (table 0 with a device)
- * in with the CPU slots.  From atomik_fpga_hold() to atomik_fpga_release()
- * the device can neither join nor leave, and nobody else can use it: its
- * value is read, and for a load or swap set back to 0, in the same critical
- * section as the table's, so that each delta it took is counted exactly
- * once and a value a load discarded never comes back (not even if the
- * device dies: a dead device reads as 0).
+ * Load, swap and read fold table 0's external slot (the accelerator, when
+ * one is bound) in with the CPU slots.  From atomik_ext_hold() to
+ * atomik_ext_release() the slot can neither arrive nor leave, and nobody
+ * else can use it: its value is read, and for a load or swap set back to 0,
+ * in the same critical section as the table's, so that each delta it took
+ * is counted exactly once and a value a load discarded never comes back
+ * (not even if the slot dies: a dead slot reads as 0).
  */
 void atomik_load(struct atomik_table *t, u32 addr, u64 value)
 {
-	struct atomik_fpga_hold h;
+	struct atomik_ext_hold h;
 
-	atomik_fpga_hold(t, addr, &h);
-	atomik_fpga_take(&h, addr);
+	atomik_ext_hold(t, addr, &h);
+	atomik_ext_take(&h, addr);
 	write_seqlock(&t->lock);
 	t->base[addr] = atomik_fold(t, addr);
 	t->ref[addr] = value;
 	write_sequnlock(&t->lock);
-	atomik_fpga_release(&h);
+	atomik_ext_release(&h);
 	trace_atomik_load(t->id, addr, value);
 }
 
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep)
 {
-	struct atomik_fpga_hold h;
+	struct atomik_ext_hold h;
 	u64 dev, fold, old;
 
-	dev = atomik_fpga_hold(t, addr, &h);
-	atomik_fpga_take(&h, addr);
+	dev = atomik_ext_hold(t, addr, &h);
+	atomik_ext_take(&h, addr);
 	write_seqlock(&t->lock);
 	fold = atomik_fold(t, addr);
 	old = t->ref[addr] ^ t->base[addr] ^ fold ^ dev;
 	t->base[addr] = fold;
 	t->ref[addr] = keep ? old : new_ref;
 	write_sequnlock(&t->lock);
-	atomik_fpga_release(&h);
+	atomik_ext_release(&h);
 	trace_atomik_swap(t->id, addr, old, keep ? old : new_ref);
 	return old;
 }
 
 u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only)
 {
-	struct atomik_fpga_hold h;
-	u64 dev = atomik_fpga_hold(t, addr, &h);
+	struct atomik_ext_hold h;
+	u64 dev = atomik_ext_hold(t, addr, &h);
 	unsigned int seq;
 	u64 v;
 
@@ -164,7 +164,7 @@ u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only)
 		if (!accum_only)
 			v ^= t->ref[addr];
 	} while (read_seqretry(&t->lock, seq));
-	atomik_fpga_release(&h);
+	atomik_ext_release(&h);
 	return v;
 }
 
@@ -267,14 +267,14 @@ static void atomik_table_free_rows(struct atomik_table *t)
  * module's account and, for a table other than table 0, to its owner's.
  * Under atomik_tables_lock.
  */
-static void atomik_account(kuid_t owner, bool shared, long long bytes, int tables)
+static void atomik_account(kuid_t owner, bool public, long long bytes, int tables)
 {
 	unsigned long idx = from_kuid(&init_user_ns, owner);
 	struct atomik_user *u;
 
 	lockdep_assert_held(&atomik_tables_lock);
 	atomik_memory += bytes;
-	if (shared)
+	if (public)
 		return;
 	u = xa_load(&atomik_users, idx);
 	if (WARN_ON_ONCE(!u))
@@ -323,7 +323,7 @@ static void atomik_table_rows_work(struct work_struct *work)
 
 	atomik_table_free_rows(t);
 	mutex_lock(&atomik_tables_lock);
-	atomik_account(t->owner, t->shared, -(long long)t->bytes, 0);
+	atomik_account(t->owner, t->public, -(long long)t->bytes, 0);
 	mutex_unlock(&atomik_tables_lock);
 	atomik_table_put(t);	/* active's */
 }
@@ -385,7 +385,7 @@ fail:
  * -ENOSPC past the module's memory cap, -EDQUOT past the owner's limits
  * (unless unlimited).  Under atomik_tables_lock.
  */
-static int atomik_reserve(kuid_t owner, bool shared, bool unlimited, size_t bytes)
+static int atomik_reserve(kuid_t owner, bool public, bool unlimited, size_t bytes)
 {
 	unsigned long idx = from_kuid(&init_user_ns, owner);
 	struct atomik_user *u;
@@ -393,7 +393,7 @@ static int atomik_reserve(kuid_t owner, bool shared, bool unlimited, size_t byte
 	lockdep_assert_held(&atomik_tables_lock);
 	if (atomik_memory + bytes > READ_ONCE(atomik_memory_cap))
 		return -ENOSPC;
-	if (!shared) {
+	if (!public) {
 		u = xa_load(&atomik_users, idx);
 		if (!unlimited &&
 		    ((u ? u->tables : 0) >= READ_ONCE(atomik_user_max_tables) ||
@@ -409,7 +409,7 @@ static int atomik_reserve(kuid_t owner, bool shared, bool unlimited, size_t byte
 			}
 		}
 	}
-	atomik_account(owner, shared, bytes, 1);
+	atomik_account(owner, public, bytes, 1);
 	return 0;
 }
 
@@ -423,7 +423,7 @@ static int atomik_reserve(kuid_t owner, bool shared, bool unlimited, size_t byte
  * published: from the moment xa_store() makes it visible, another thread may
  * select or destroy it.
  */
-struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared,
+struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool public,
 					 bool unlimited)
 {
 	struct atomik_table *t;
@@ -440,7 +440,7 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared
 	 */
 	bound = atomik_table_bound(nr_addrs);
 	mutex_lock(&atomik_tables_lock);
-	ret = atomik_reserve(owner, shared, unlimited, bound);
+	ret = atomik_reserve(owner, public, unlimited, bound);
 	mutex_unlock(&atomik_tables_lock);
 	if (ret)
 		return ERR_PTR(ret);
@@ -451,16 +451,16 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared
 		goto unreserve;
 	}
 	t->owner = owner;
-	t->shared = shared;
+	t->public = public;
 	real = atomik_table_real_bytes(t);
 	mutex_lock(&atomik_tables_lock);
-	atomik_account(owner, shared, -(long long)(bound - real), 0);
+	atomik_account(owner, public, -(long long)(bound - real), 0);
 	mutex_unlock(&atomik_tables_lock);
 	t->bytes = real;
 	bound = real;
 
 	/* An id is reserved (lookups see nothing there yet), then filled. */
-	if (shared)
+	if (public)
 		ret = xa_insert(&atomik_tables, 0, NULL, GFP_KERNEL);
 	else
 		ret = xa_alloc(&atomik_tables, &id, NULL,
@@ -485,38 +485,37 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool shared
 
 unreserve:
 	mutex_lock(&atomik_tables_lock);
-	atomik_account(owner, shared, -(long long)bound, -1);
+	atomik_account(owner, public, -(long long)bound, -1);
 	mutex_unlock(&atomik_tables_lock);
 	return ERR_PTR(ret);
 }
 
-/* A users reference on table id, or NULL. */
-struct atomik_table *atomik_table_lookup(u32 id)
+/*
+ * Table id with a reference of either kind, or NULL: users keeps the
+ * structure (drop with atomik_table_put()); active lets its rows be used
+ * until percpu_ref_put(&t->active), and fails once the table is destroyed.
+ */
+static struct atomik_table *atomik_table_get(u32 id, bool active)
 {
 	struct atomik_table *t;
 
 	rcu_read_lock();
 	t = xa_load(&atomik_tables, id);
-	if (t && !kref_get_unless_zero(&t->users))
+	if (t && !(active ? percpu_ref_tryget_live(&t->active) :
+		   kref_get_unless_zero(&t->users)))
 		t = NULL;
 	rcu_read_unlock();
 	return t;
 }
 
-/*
- * An active reference on table id, or NULL: its rows may be used until
- * percpu_ref_put(&t->active).
- */
+struct atomik_table *atomik_table_lookup(u32 id)
+{
+	return atomik_table_get(id, false);
+}
+
 struct atomik_table *atomik_table_get_active(u32 id)
 {
-	struct atomik_table *t;
-
-	rcu_read_lock();
-	t = xa_load(&atomik_tables, id);
-	if (t && !percpu_ref_tryget_live(&t->active))
-		t = NULL;
-	rcu_read_unlock();
-	return t;
+	return atomik_table_get(id, true);
 }
 
 /* The id goes, and with it the owner's count of tables.  The table's
@@ -526,7 +525,7 @@ static void atomik_table_unpublish(struct atomik_table *t)
 {
 	lockdep_assert_held(&atomik_tables_lock);
 	xa_erase(&atomik_tables, t->id);
-	atomik_account(t->owner, t->shared, 0, -1);
+	atomik_account(t->owner, t->public, 0, -1);
 }
 
 /* New operations fail with -ENODEV; the id's reference goes. */

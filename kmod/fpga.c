@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The FPGA accelerator as one more slot of table 0: a pci_driver for the
- * device of Documentation/atomik/fpga.rst.  Deltas for addresses the device
- * holds go into its descriptor ring when the backend policy says so; a read
- * of such an address drains the ring and folds the device's accumulator in
- * with the CPU slots.  On unbind the ring is drained, every accumulator is
- * read back and folded into the CPU slots, so no delta is lost; a device
- * that stops answering is dropped after a timeout, and what it held is lost
- * (the document says what).
+ * The FPGA accelerator as table 0's external slot (slot.h): a pci_driver for
+ * the device of Documentation/atomik/fpga.rst.  It offers the slot's
+ * primitives: deltas into its descriptor ring, an accumulator read back
+ * (after draining the ring) or set to 0.  The engine (slot.c) decides what
+ * goes to it and folds it into the CPU slots on unbind, so no delta is
+ * lost; a device that stops answering is dropped after a timeout, and what
+ * it held is lost (the document says what).
  */
 #include <linux/bitfield.h>
 #include <linux/delay.h>
@@ -18,10 +17,10 @@
 #include <linux/rwsem.h>
 #include <linux/sched.h>
 
-#include "atomik.h"
 #include "atomik_fpga_regs.h"
 #include "compat.h"
-#include "debug.h"
+#include "fpga.h"
+#include "slot.h"
 #include "trace/atomik.h"
 
 #define ATOMIK_FPGA_RING_OFFSET	0x1000
@@ -38,37 +37,22 @@ struct atomik_fpga {
 	struct pci_dev *pdev;
 	void __iomem *regs;
 	void __iomem *ring;
-	u32 naddrs;
 	u32 ring_mask;
 	u32 tail;		/* the host's copy of RING_TAIL */
-	struct mutex lock;	/* the ring and the command registers */
 	bool irq;		/* MSI-X or MSI: the ring running dry wakes waiters */
+	bool dead;		/* dropped for not answering */
 	wait_queue_head_t wq;
 };
 
-/*
- * atomik_fpga_sem orders the device's arrival and departure against every
- * operation that uses it (readers), so that an unbind folds the device into
- * the CPU slots between operations, never during one.  atomik_fpga_present
- * lets table 0 skip the semaphore while there is no device.
- */
-static DECLARE_RWSEM(atomik_fpga_sem);
-static struct atomik_fpga *atomik_fpga_dev;	/* under atomik_fpga_sem */
-static bool atomik_fpga_present;
-
-enum atomik_backend atomik_backend = ATOMIK_BACKEND_AUTO;
-unsigned int atomik_fpga_threshold = 256;
-atomic64_t atomik_fpga_deltas = ATOMIC64_INIT(0);
-atomic64_t atomik_fpga_batches = ATOMIC64_INIT(0);
-atomic_t atomik_fpga_failures = ATOMIC_INIT(0);
-atomic64_t atomik_fpga_interrupts = ATOMIC64_INIT(0);
-static char atomik_fpga_name[32];
+/* The bound device, for its sysfs counters. */
+static DEFINE_MUTEX(atomik_fpga_lock);
+static struct atomik_fpga *atomik_fpga_bound;	/* under atomik_fpga_lock */
+static atomic64_t atomik_fpga_interrupts = ATOMIC64_INIT(0);
 
 static unsigned int fpga_timeout_ms = 5000;
 module_param(fpga_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(fpga_timeout_ms,
 		 "How long the accelerator may take to answer before it is dropped (ms, default 5000)");
-static bool atomik_fpga_failed;
 
 static u32 fpga_rd(struct atomik_fpga *f, u32 off)
 {
@@ -187,23 +171,22 @@ static int fpga_write_acc(struct atomik_fpga *f, u32 addr, u64 v)
 	return fpga_wait(f, ATOMIK_FPGA_CMD, U32_MAX, 0);
 }
 
-/* The device stopped answering: drop it.  Called with the lock held. */
-static void fpga_failed(struct atomik_fpga *f, const char *what)
+/* The engine dropped the device: it stopped answering during what. */
+static void fpga_failed(void *priv, const char *what)
 {
-	if (atomik_fpga_failed)
-		return;
-	atomik_fpga_failed = true;
-	atomic_inc(&atomik_fpga_failures);
+	struct atomik_fpga *f = priv;
+
+	WRITE_ONCE(f->dead, true);
 	trace_atomik_fpga_failure(what);
-	WRITE_ONCE(atomik_fpga_present, false);
 	dev_err(&f->pdev->dev,
 		"no answer from the device within %d ms (%s): it is dropped, the CPU slots take every delta from now on; deltas it had accepted and not returned are lost\n",
 		READ_ONCE(fpga_timeout_ms), what);
 }
 
 /* Write n entries into the ring, waiting for room; one doorbell per run. */
-static int fpga_push(struct atomik_fpga *f, const struct atomik_delta *d, u32 n)
+static int fpga_push(void *priv, const struct atomik_delta *d, u32 n)
 {
+	struct atomik_fpga *f = priv;
 	u32 i = 0, head, room, k;
 
 	while (i < n) {
@@ -229,143 +212,37 @@ static int fpga_push(struct atomik_fpga *f, const struct atomik_delta *d, u32 n)
 		}
 		fpga_wr(f, ATOMIK_FPGA_RING_TAIL, f->tail);
 	}
+	trace_atomik_fpga_push(n, f->tail);
 	return 0;
 }
 
-/*
- * Does the device take these deltas?  Only table 0's, only addresses it
- * holds, and as the policy says: everything (fpga) or batches of at least
- * the threshold (auto).
- */
-static bool fpga_wants(const struct atomik_delta *d, u32 n, struct atomik_fpga *f)
+static int fpga_read(void *priv, u32 addr, u64 *v)
 {
-	u32 i;
-
-	switch (READ_ONCE(atomik_backend)) {
-	case ATOMIK_BACKEND_CPU:
-		return false;
-	case ATOMIK_BACKEND_AUTO:
-		if (n < READ_ONCE(atomik_fpga_threshold))
-			return false;
-		break;
-	case ATOMIK_BACKEND_FPGA:
-		break;
-	}
-	for (i = 0; i < n; i++)
-		if (d[i].addr >= f->naddrs)
-			return false;
-	return true;
+	return fpga_read_acc(priv, addr, v);
 }
 
-bool atomik_fpga_accum(struct atomik_table *t, const struct atomik_delta *d, u32 n)
+static int fpga_zero(void *priv, u32 addr)
 {
-	struct atomik_fpga *f;
-	bool taken = false;
-
-	if (!t->shared || !READ_ONCE(atomik_fpga_present) ||
-	    READ_ONCE(atomik_backend) == ATOMIK_BACKEND_CPU)
-		return false;
-	down_read(&atomik_fpga_sem);
-	f = atomik_fpga_dev;
-	if (f && !atomik_fpga_failed && fpga_wants(d, n, f)) {
-		mutex_lock(&f->lock);
-		if (!atomik_fpga_failed) {
-			if (fpga_push(f, d, n)) {
-				fpga_failed(f, "ring");
-			} else {
-				taken = true;
-				trace_atomik_fpga_push(n, f->tail);
-			}
-		}
-		mutex_unlock(&f->lock);
-	}
-	up_read(&atomik_fpga_sem);
-	if (taken) {
-		atomic64_add(n, &atomik_fpga_deltas);
-		atomic64_inc(&atomik_fpga_batches);
-	}
-	return taken;
+	return fpga_write_acc(priv, addr, 0);
 }
 
-/*
- * The device's part of an address's state, 0 when it has none.  Until
- * atomik_fpga_release(), the device can neither arrive nor leave, and when
- * it holds addr its lock is held: no delta reaches it and no other
- * operation reads or sets it meanwhile.
- */
-u64 atomik_fpga_hold(struct atomik_table *t, u32 addr, struct atomik_fpga_hold *h)
-{
-	struct atomik_fpga *f;
-	u64 v = 0;
-
-	h->sem = false;
-	h->f = NULL;
-	if (!t->shared || !READ_ONCE(atomik_fpga_present))
-		return 0;
-	down_read(&atomik_fpga_sem);
-	h->sem = true;
-	f = atomik_fpga_dev;
-	if (!f || addr >= f->naddrs)
-		return 0;
-	mutex_lock(&f->lock);
-	h->f = f;
-	if (!atomik_fpga_failed && fpga_read_acc(f, addr, &v))
-		fpga_failed(f, "read");
-	atomik_debug_delay(ATOMIK_DEBUG_DEVICE_READ);
-	return atomik_fpga_failed ? 0 : v;
-}
-
-/*
- * The caller folds the value hold() returned into the table (a load or a
- * swap): the device's accumulator starts again from 0.  If that fails the
- * device is dropped, and reads as 0 too.
- */
-void atomik_fpga_take(struct atomik_fpga_hold *h, u32 addr)
-{
-	struct atomik_fpga *f = h->f;
-
-	if (f && !atomik_fpga_failed && fpga_write_acc(f, addr, 0))
-		fpga_failed(f, "load");
-}
-
-void atomik_fpga_release(struct atomik_fpga_hold *h)
-{
-	if (h->f)
-		mutex_unlock(&h->f->lock);
-	if (h->sem)
-		up_read(&atomik_fpga_sem);
-}
-
-bool atomik_fpga_active(void)
-{
-	return READ_ONCE(atomik_fpga_present);
-}
-
-/* sysfs: which backend is active, in words. */
-ssize_t atomik_fpga_describe(char *buf)
-{
-	ssize_t n;
-
-	down_read(&atomik_fpga_sem);
-	if (atomik_fpga_dev && !atomik_fpga_failed)
-		n = sysfs_emit(buf, "fpga %s\n", atomik_fpga_name);
-	else if (atomik_fpga_dev)
-		n = sysfs_emit(buf, "cpu (fpga %s failed)\n", atomik_fpga_name);
-	else
-		n = sysfs_emit(buf, "cpu\n");
-	up_read(&atomik_fpga_sem);
-	return n;
-}
+static const struct atomik_ext_ops atomik_fpga_ops = {
+	.kind	= "fpga",
+	.push	= fpga_push,
+	.read	= fpga_read,
+	.zero	= fpga_zero,
+	.failed	= fpga_failed,
+};
 
 /* The device's own counters, for sysfs; 0 without a working device. */
-u64 atomik_fpga_hw_counter(u32 off_lo, u32 off_hi)
+static u64 fpga_hw_counter(u32 off_lo, u32 off_hi)
 {
 	struct atomik_fpga *f;
 	u64 v = 0;
 
-	down_read(&atomik_fpga_sem);
-	f = atomik_fpga_dev;
-	if (f && !atomik_fpga_failed) {
+	mutex_lock(&atomik_fpga_lock);
+	f = atomik_fpga_bound;
+	if (f && !READ_ONCE(f->dead)) {
 		u32 hi = off_hi ? fpga_rd(f, off_hi) : 0, hi2;
 
 		/* The low half may carry into the high one between reads. */
@@ -380,9 +257,39 @@ u64 atomik_fpga_hw_counter(u32 off_lo, u32 off_hi)
 		}
 		v |= (u64)hi << 32;
 	}
-	up_read(&atomik_fpga_sem);
+	mutex_unlock(&atomik_fpga_lock);
 	return v;
 }
+
+static ssize_t fpga_interrupts_show(struct device *dev, struct device_attribute *attr,
+				    char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read(&atomik_fpga_interrupts));
+}
+static DEVICE_ATTR_RO(fpga_interrupts);
+
+static ssize_t fpga_hw_deltas_show(struct device *dev, struct device_attribute *attr,
+				   char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  fpga_hw_counter(ATOMIK_FPGA_DELTAS_LO, ATOMIK_FPGA_DELTAS_HI));
+}
+static DEVICE_ATTR_RO(fpga_hw_deltas);
+
+static ssize_t fpga_hw_errors_show(struct device *dev, struct device_attribute *attr,
+				   char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", fpga_hw_counter(ATOMIK_FPGA_ERR_COUNT, 0));
+}
+static DEVICE_ATTR_RO(fpga_hw_errors);
+
+/* Not atomik.h's ATOMIK_ATTR_GROUP: the driver knows only slot.h. */
+static struct attribute *atomik_fpga_attrs[] = {
+	&dev_attr_fpga_interrupts.attr, &dev_attr_fpga_hw_deltas.attr,
+	&dev_attr_fpga_hw_errors.attr, NULL,
+};
+
+const struct attribute_group atomik_fpga_group = { .attrs = atomik_fpga_attrs };
 
 static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
@@ -407,7 +314,6 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	if (IS_ERR(f->regs))
 		return PTR_ERR(f->regs);
 	f->pdev = pdev;
-	mutex_init(&f->lock);
 	if (fpga_rd(f, ATOMIK_FPGA_ID) != 0x41544d4b ||
 	    fpga_rd(f, ATOMIK_FPGA_VERSION) >> 16 != 1) {
 		dev_err(&pdev->dev, "not an ATOMiK 1.x device (ID %#x, version %#x)\n",
@@ -423,10 +329,6 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 			order, naddrs);
 		return -ENODEV;
 	}
-	/* Only table 0's addresses ever reach the device, and only they are
-	 * read back when it leaves.
-	 */
-	f->naddrs = min(naddrs, atomik_table0_nr_addrs());
 	f->ring_mask = (1U << order) - 1;
 	f->ring = f->regs + ATOMIK_FPGA_RING_OFFSET;
 
@@ -445,67 +347,44 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	fpga_wr(f, ATOMIK_FPGA_CTRL, ATOMIK_FPGA_CTRL_ENABLE |
 		(f->irq ? ATOMIK_FPGA_CTRL_IRQ_EN : 0));
 
-	down_write(&atomik_fpga_sem);
-	if (atomik_fpga_dev) {
-		up_write(&atomik_fpga_sem);
+	/* Only table 0's addresses reach the device: as many as both have. */
+	ret = atomik_ext_attach(&atomik_fpga_ops, f, naddrs, pci_name(pdev));
+	if (ret < 0) {
 		dev_info(&pdev->dev, "another ATOMiK device is in use: not this one\n");
-		return -EBUSY;
+		return ret;
 	}
-	atomik_fpga_dev = f;
-	atomik_fpga_failed = false;
-	strscpy(atomik_fpga_name, pci_name(pdev), sizeof(atomik_fpga_name));
-	WRITE_ONCE(atomik_fpga_present, true);
-	up_write(&atomik_fpga_sem);
 	pci_set_drvdata(pdev, f);
-	trace_atomik_fpga_bind(f->naddrs, f->ring_mask + 1, f->irq);
-	dev_info(&pdev->dev, "ATOMiK device: %u addresses (%u used), %u-entry ring, BAR %d, %s\n",
-		 naddrs, f->naddrs, f->ring_mask + 1, bar,
+	mutex_lock(&atomik_fpga_lock);
+	atomik_fpga_bound = f;
+	mutex_unlock(&atomik_fpga_lock);
+	trace_atomik_fpga_bind(ret, f->ring_mask + 1, f->irq);
+	dev_info(&pdev->dev, "ATOMiK device: %u addresses (%d used), %u-entry ring, BAR %d, %s\n",
+		 naddrs, ret, f->ring_mask + 1, bar,
 		 !f->irq ? "polled" : pdev->msix_enabled ? "MSI-X" : "MSI");
 	return 0;
 }
 
 /*
- * Unbind: with every operation kept out (they wait on the semaphore, which
- * they take while the device is present, and it stays present until the
- * end), drain the ring, read each accumulator back and fold it into the CPU
- * slots of table 0, which keeps every state as it was.  A device that does
- * not answer loses what it held.
+ * Unbind: the engine reads every accumulator back and folds it into the CPU
+ * slots (atomik_ext_detach()); nothing calls the device after that.
  */
 static void atomik_fpga_remove(struct pci_dev *pdev)
 {
 	struct atomik_fpga *f = pci_get_drvdata(pdev);
-	struct atomik_table *t0 = atomik_table_get_active(0);
-	u32 addr, folded = 0;
-	u64 v;
+	bool failed;
+	u32 folded;
 
-	down_write(&atomik_fpga_sem);
-	mutex_lock(&f->lock);
-	for (addr = 0; t0 && !atomik_fpga_failed && addr < f->naddrs; addr++) {
-		atomik_debug_delay(ATOMIK_DEBUG_UNBIND_FOLD);
-		if (fpga_read_acc(f, addr, &v)) {
-			fpga_failed(f, "unbind");
-			break;
-		}
-		if (v) {
-			atomik_absorb(t0, addr, v);
-			folded++;
-		}
-		cond_resched();
-	}
-	if (!atomik_fpga_failed)
+	failed = atomik_ext_detach(f, &folded);
+	mutex_lock(&atomik_fpga_lock);
+	atomik_fpga_bound = NULL;
+	mutex_unlock(&atomik_fpga_lock);
+	if (!failed)
 		fpga_wr(f, ATOMIK_FPGA_CTRL, 0);
 	if (f->irq) {
 		devm_free_irq(&pdev->dev, pci_irq_vector(pdev, 0), f);
 		pci_free_irq_vectors(pdev);
 	}
-	mutex_unlock(&f->lock);
-	trace_atomik_fpga_unbind(folded, atomik_fpga_failed);
-	WRITE_ONCE(atomik_fpga_present, false);
-	atomik_fpga_dev = NULL;
-	atomik_fpga_failed = false;
-	up_write(&atomik_fpga_sem);
-	if (t0)
-		percpu_ref_put(&t0->active);
+	trace_atomik_fpga_unbind(folded, failed);
 	dev_info(&pdev->dev, "unbound; %u accumulators folded into the CPU slots\n", folded);
 }
 

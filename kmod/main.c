@@ -12,6 +12,7 @@
 #include <linux/slab.h>
 
 #include "atomik.h"
+#include "fpga.h"
 #include "debug.h"
 
 static unsigned int nr_addrs = 4096;
@@ -99,7 +100,7 @@ int atomik_file_may_write(struct file *file, struct atomik_table *t)
 {
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
-	if (!t || t->shared || uid_eq(file->f_cred->fsuid, t->owner) ||
+	if (!t || t->public || uid_eq(file->f_cred->fsuid, t->owner) ||
 	    file_ns_capable(file, &init_user_ns, CAP_SYS_ADMIN))
 		return 0;
 	return -EPERM;
