@@ -9,6 +9,8 @@
 
 #include "util.h"
 
+TRANSPORT_VARIANTS
+
 #define TABLE_ADDRS	1024
 
 static int nr_cpus(void)

@@ -4,6 +4,8 @@
  */
 #include "util.h"
 
+TRANSPORT_VARIANTS
+
 /* The product brief's example: two streams converge whatever the order. */
 TEST(brief_two_streams_converge)
 {

@@ -2,9 +2,12 @@
 /*
  * Bad input: each case gets its documented error and changes nothing.
  */
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "util.h"
+
+TRANSPORT_VARIANTS
 
 #define NSTATE	64	/* addresses whose state each case checks */
 
@@ -101,6 +104,51 @@ TEST(unknown_flags_and_reserved_einval)
 	ASSERT_EQ(xioctl(fd, ATOMIK_IOC_TABLE_CREATE, &t), -EINVAL);
 	unchanged(a, saved);
 	ASSERT_EQ(sysfs_u64("nr_tables"), 1);
+	x_close(a);
+}
+
+/*
+ * A failing batch applies nothing, whatever another thread does to its
+ * array meanwhile: the deltas are rewritten while batches whose last
+ * element is bad go in, and every state stays as it was.  (A batch path
+ * that applied as it read and undid a failure by reading user memory
+ * again fails this test: that was tried, with a scratch module.)
+ */
+static volatile int rewriting;
+
+static void *rewrite_deltas(void *arg)
+{
+	struct atomik_delta *d = arg;
+	uint64_t k = 0;
+
+	while (rewriting)
+		d[k++ % 4096].delta ^= 0x5555555555555555ULL;
+	return NULL;
+}
+
+TEST(batch_rewritten_while_it_fails_applies_nothing)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	const uint32_t count = 4097;	/* past the inline path and a 4096-delta stretch */
+	uint64_t saved[NSTATE];
+	struct atomik_delta *d = calloc(count, sizeof(*d));
+	pthread_t th;
+	uint32_t i;
+	int round;
+
+	ASSERT_TRUE(d != NULL);
+	prime(a, saved);
+	for (i = 0; i < count; i++)
+		d[i] = (struct atomik_delta){ .addr = i % NSTATE, .delta = 0xC0DE0000 + i };
+	d[count - 1].addr = nr_addrs(a);
+	rewriting = 1;
+	ASSERT_EQ(pthread_create(&th, NULL, rewrite_deltas, d), 0);
+	for (round = 0; round < 200; round++)
+		ASSERT_EQ(x_accum_batch(a, d, count), -EINVAL);
+	rewriting = 0;
+	ASSERT_EQ(pthread_join(th, NULL), 0);
+	unchanged(a, saved);
+	free(d);
 	x_close(a);
 }
 

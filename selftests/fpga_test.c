@@ -170,7 +170,7 @@ static void exact_under(const char *policy, int uring)
 
 	bind_device();
 	if (uring)
-		setenv("ATOMIK_TRANSPORT", "uring", 1);
+		harness_variant = "uring";
 	a = open_dev(O_RDWR);
 	n = nr_addrs(a) < 1024 ? nr_addrs(a) : 1024;	/* past the device's 512 */
 	sysfs_set("backend", policy);

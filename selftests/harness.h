@@ -4,9 +4,16 @@
  * with a time limit, and the runner prints TAP.  A test fails through ASSERT_*
  * (stop now) or EXPECT_* (note and go on), and skips through SKIP().
  *
- *   prog            run every test
- *   prog -t NAME    run only NAME (may be repeated)
- *   prog -l         list the tests
+ * A program may declare variants, HARNESS_VARIANTS("ioctl", "uring"): every
+ * test then runs once per variant (harness_variant names it; TAP names the
+ * test VARIANT.NAME).  A program may set harness_before and harness_after:
+ * the runner calls them around every test, in itself, so that what a test
+ * changed is put back even when the test failed or was killed.
+ *
+ *   prog               run every test (in every variant)
+ *   prog -t NAME       run only NAME (may be repeated)
+ *   prog -v VARIANT    run only that variant (may be repeated)
+ *   prog -l            list the tests
  */
 #ifndef ATOMIK_SELFTEST_HARNESS_H
 #define ATOMIK_SELFTEST_HARNESS_H
@@ -33,6 +40,17 @@ struct harness_test {
 
 static struct harness_test *harness_head, **harness_tail = &harness_head;
 static int harness_failed;
+static const char *const *harness_variants;	/* NULL-terminated, or NULL */
+static const char *harness_variant;		/* the one running, or NULL */
+static void (*harness_before)(void);
+static void (*harness_after)(void);
+
+#define HARNESS_VARIANTS(...)						\
+	static const char *const harness_variant_names[] = { __VA_ARGS__, NULL }; \
+	__attribute__((constructor)) static void harness_reg_variants(void) \
+	{								\
+		harness_variants = harness_variant_names;		\
+	}
 
 #define TEST(n)								\
 	static void test_##n(void);					\
@@ -107,12 +125,14 @@ static inline void harness_diag(const char *fmt, ...)
 	_exit(KSFT_SKIP);						\
 } while (0)
 
-static int harness_selected(const char *name, int argc, char **argv)
+/* Is name among the -t (or, with opt 'v', -v) arguments, or are there none? */
+static int harness_selected(const char *name, int argc, char **argv, char opt)
 {
+	char want[3] = { '-', opt, 0 };
 	int i, any = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-t") && i + 1 < argc) {
+		if (!strcmp(argv[i], want) && i + 1 < argc) {
 			any = 1;
 			if (!strcmp(argv[++i], name))
 				return 1;
@@ -123,63 +143,78 @@ static int harness_selected(const char *name, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static const char *const no_variants[] = { NULL, NULL };
+	const char *const *variants = harness_variants ? harness_variants : no_variants;
 	struct harness_test *t;
-	int n = 0, i = 0, pass = 0, fail = 0, skip = 0;
+	int n = 0, i = 0, pass = 0, fail = 0, skip = 0, v;
 	unsigned int limit = 300;
 	const char *env = getenv("ATOMIK_TEST_TIMEOUT");
+	char name[256];
 
 	if (env)
 		limit = strtoul(env, NULL, 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (t = harness_head; t; t = t->next) {
-		if (argc > 1 && !strcmp(argv[1], "-l")) {
+	if (argc > 1 && !strcmp(argv[1], "-l")) {
+		for (t = harness_head; t; t = t->next)
 			printf("%s\n", t->name);
-			continue;
-		}
-		n += harness_selected(t->name, argc, argv);
-	}
-	if (argc > 1 && !strcmp(argv[1], "-l"))
 		return 0;
+	}
+	for (v = 0; v == 0 || variants[v]; v++)
+		for (t = harness_head; t; t = t->next)
+			n += harness_selected(t->name, argc, argv, 't') &&
+			     (!variants[v] || harness_selected(variants[v], argc, argv, 'v'));
 
 	printf("TAP version 13\n1..%d\n", n);
-	for (t = harness_head; t; t = t->next) {
-		struct timespec t0, t1;
-		int status;
-		pid_t pid;
-
-		if (!harness_selected(t->name, argc, argv))
+	for (v = 0; v == 0 || variants[v]; v++) {
+		harness_variant = variants[v];
+		if (harness_variant && !harness_selected(harness_variant, argc, argv, 'v'))
 			continue;
-		i++;
-		printf("# RUN %s\n", t->name);
-		fflush(stdout);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		pid = fork();
-		if (pid == 0) {
-			alarm(limit);
-			t->fn();
+		for (t = harness_head; t; t = t->next) {
+			struct timespec t0, t1;
+			int status;
+			pid_t pid;
+
+			if (!harness_selected(t->name, argc, argv, 't'))
+				continue;
+			i++;
+			snprintf(name, sizeof(name), "%s%s%s", harness_variant ?: "",
+				 harness_variant ? "." : "", t->name);
+			printf("# RUN %s\n", name);
 			fflush(stdout);
-			_exit(harness_failed);
-		}
-		if (pid > 0 && waitpid(pid, &status, 0) < 0)
-			pid = -1;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		printf("# %s: %.2f s\n", t->name, (t1.tv_sec - t0.tv_sec) +
-		       (t1.tv_nsec - t0.tv_nsec) / 1e9);
-		if (pid < 0) {
-			printf("not ok %d %s # fork/wait failed\n", i, t->name);
-			fail++;
-		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			printf("ok %d %s\n", i, t->name);
-			pass++;
-		} else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP) {
-			printf("ok %d %s # SKIP\n", i, t->name);
-			skip++;
-		} else {
-			if (WIFSIGNALED(status))
-				harness_diag("killed by signal %d%s", WTERMSIG(status),
-					     WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
-			printf("not ok %d %s\n", i, t->name);
-			fail++;
+			if (harness_before)
+				harness_before();
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			pid = fork();
+			if (pid == 0) {
+				alarm(limit);
+				t->fn();
+				fflush(stdout);
+				_exit(harness_failed);
+			}
+			if (pid > 0 && waitpid(pid, &status, 0) < 0)
+				pid = -1;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			if (harness_after)
+				harness_after();
+			printf("# %s: %.2f s\n", name, (t1.tv_sec - t0.tv_sec) +
+			       (t1.tv_nsec - t0.tv_nsec) / 1e9);
+			if (pid < 0) {
+				printf("not ok %d %s # fork/wait failed\n", i, name);
+				fail++;
+			} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+				printf("ok %d %s\n", i, name);
+				pass++;
+			} else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP) {
+				printf("ok %d %s # SKIP\n", i, name);
+				skip++;
+			} else {
+				if (WIFSIGNALED(status))
+					harness_diag("killed by signal %d%s", WTERMSIG(status),
+						     WTERMSIG(status) == SIGALRM ?
+						     " (time limit)" : "");
+				printf("not ok %d %s\n", i, name);
+				fail++;
+			}
 		}
 	}
 	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0\n",

@@ -8,6 +8,8 @@
 
 #include "util.h"
 
+TRANSPORT_VARIANTS
+
 #define USER_A	1000
 #define USER_B	1001
 /* Where a child writes what it tells the parent: clear of any open file. */

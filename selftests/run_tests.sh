@@ -3,15 +3,13 @@
 #
 # Runs inside the VM (tools/atomik-vm -- selftests/run_tests.sh [NAME...]):
 # every selftest program, or the named ones, then unloads the module, which
-# must succeed, and on a kernel with kmemleak checks that nothing leaked.  Programs that test the engine run twice, over ioctl and over
-# io_uring (ATOMIK_TRANSPORT).  TAP goes to stdout and, when the VM runner
-# provides a run folder, to $ATOMIK_OUT/NAME[.uring].tap for the host to count.
+# must succeed, and on a kernel with kmemleak checks that nothing leaked.
+# The programs that test the engine run each test over ioctl and over
+# io_uring (their variants).  TAP goes to stdout and, when the VM runner
+# provides a run folder, to $ATOMIK_OUT/NAME.tap for the host to count.
 top=${ATOMIK_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 bin=$top/build/selftests
 out=${ATOMIK_OUT:-/tmp}
-
-# Programs that do not go through the engine's transports.
-single="module_test uring_test example_test tool_test fuzz_test fault_test tables_test"
 
 fpga=0
 if [ "${1-}" = --fpga ]; then
@@ -29,32 +27,27 @@ if [ -e $kmemleak ]; then
 fi
 
 rc=0
-run() {	# name transport tapfile
-	echo "# selftest $1 ($2)"
+run() {	# name tapfile
+	echo "# selftest $1"
 	prog=$bin/$1
 	[ -f "$top/selftests/$1.sh" ] && prog="sh $top/selftests/$1.sh"
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	ATOMIK_TRANSPORT=$2 $prog > "$3" 2>&1
+	$prog > "$2" 2>&1
 	st=$?
 	t1=$(cut -d' ' -f1 /proc/uptime)
-	cat "$3"
-	echo "# exit: $st" >> "$3"
-	echo "# $1 ($2): $(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }') s" |
-		tee -a "$3"
+	cat "$2"
+	echo "# exit: $st" >> "$2"
+	echo "# $1: $(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }') s" | tee -a "$2"
 	[ $st -eq 0 ] || rc=1
 }
 
 for name in "$@"; do
-	run "$name" ioctl "$out/$name.tap"
-	case " $single " in
-	*" $name "*) ;;
-	*) run "$name" uring "$out/$name.uring.tap" ;;
-	esac
+	run "$name" "$out/$name.tap"
 done
 
 # With the co-simulated accelerator (tools/atomik-vm --fpga): the engine's
 # behaviour tests with the device bound and the backend forced to the device,
-# then mixed (auto), over both transports; then fpga_test, which ends by
+# then mixed (auto), each over both transports; then fpga_test, which ends by
 # killing the co-simulation.
 if [ $fpga -eq 1 ]; then
 	sys=/sys/class/misc/atomik
@@ -67,13 +60,12 @@ if [ $fpga -eq 1 ]; then
 	for backend in fpga auto; do
 		echo $backend > $sys/backend
 		for name in engine_test concurrency_test errors_test; do
-			run "$name" ioctl "$out/$name.$backend.tap"
-			run "$name" uring "$out/$name.$backend.uring.tap"
+			run "$name" "$out/$name.$backend.tap"
 		done
 	done
 	echo auto > $sys/backend
 	echo "# $(cat $sys/fpga_deltas) deltas went through the accelerator"
-	run fpga_test ioctl "$out/fpga_test.tap"
+	run fpga_test "$out/fpga_test.tap"
 fi
 
 # The module must unload once every test has closed its descriptors.

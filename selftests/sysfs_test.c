@@ -7,6 +7,8 @@
 
 #include "util.h"
 
+TRANSPORT_VARIANTS
+
 static const char *const counters[] = {
 	"deltas", "batches", "reads", "loads", "swaps", "errors",
 };

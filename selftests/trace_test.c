@@ -11,6 +11,8 @@
 
 #include "util.h"
 
+TRANSPORT_VARIANTS
+
 #define TRACEFS	"/sys/kernel/tracing/"
 
 static void tracefs_ready(void)

@@ -28,20 +28,16 @@ static inline struct atomik *open_dev(int flags)
 }
 
 /*
- * The engine tests run over either path into the device, by
- * ATOMIK_TRANSPORT: "ioctl" (the default) or "uring", where every x_*() call
- * goes through a per-thread io_uring queue and waits for its completion.
+ * The engine tests run over either path into the device, as variants of
+ * every test (TRANSPORT_VARIANTS): "ioctl", or "uring", where every x_*()
+ * call goes through a per-thread io_uring queue and waits for its
+ * completion.  A test may also set harness_variant itself.
  */
+#define TRANSPORT_VARIANTS	HARNESS_VARIANTS("ioctl", "uring")
+
 static inline int use_uring(void)
 {
-	static int v = -1;
-
-	if (v < 0) {
-		const char *e = getenv("ATOMIK_TRANSPORT");
-
-		v = e && !strcmp(e, "uring");
-	}
-	return v;
+	return harness_variant && !strcmp(harness_variant, "uring");
 }
 
 #define QCACHE	4
@@ -280,6 +276,55 @@ static inline void debug_set(const char *name, unsigned int value)
 	snprintf(path, sizeof(path), DEBUG_PARAM "%s", name);
 	snprintf(buf, sizeof(buf), "%u", value);
 	ASSERT_EQ(write_text(path, buf), 0);
+}
+
+/*
+ * The knobs a test may turn, put back by the runner after every test,
+ * whatever the test did (a file that does not exist, such as a debug
+ * build's parameter or the device's after an unload, is left alone).
+ */
+static const char *const knob_files[] = {
+	SYSFS "memory_cap", SYSFS "user_memory_cap", SYSFS "user_max_tables",
+	SYSFS "backend", SYSFS "fpga_threshold",
+	"/sys/module/atomik/parameters/fpga_timeout_ms",
+	DEBUG_PARAM "delay_create_us", DEBUG_PARAM "delay_device_us",
+	DEBUG_PARAM "delay_unbind_us", DEBUG_PARAM "delay_init_ms",
+	DEBUG_PARAM "fail_driver",
+};
+#define NR_KNOBS	(sizeof(knob_files) / sizeof(knob_files[0]))
+static char knob_saved[NR_KNOBS][64];
+
+static void knobs_save(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_KNOBS; i++)
+		if (read_text(knob_files[i], knob_saved[i], sizeof(knob_saved[i])))
+			knob_saved[i][0] = 0;
+}
+
+static void knobs_restore(void)
+{
+	char now[64];
+	unsigned int i;
+
+	for (i = 0; i < NR_KNOBS; i++) {
+		if (!knob_saved[i][0] || read_text(knob_files[i], now, sizeof(now)) ||
+		    !strcmp(now, knob_saved[i]))
+			continue;
+		if (write_text(knob_files[i], knob_saved[i]))
+			harness_diag("could not put %s back to %s", knob_files[i],
+				     knob_saved[i]);
+		else
+			harness_diag("put %s back to %.*s", knob_files[i],
+				     (int)strcspn(knob_saved[i], "\n"), knob_saved[i]);
+	}
+}
+
+__attribute__((constructor)) static void knobs_reg(void)
+{
+	harness_before = knobs_save;
+	harness_after = knobs_restore;
 }
 
 /* xorshift64*: reproducible random numbers; the seed is printed. */
