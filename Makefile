@@ -6,8 +6,13 @@
 
 VERSION		:= 0.1.0
 KERNELS		?= 6.1 6.12 6.12-rt 6.12-debug
-KDIR		?= $(or $(wildcard /lib/modules/$(shell uname -r)/build),\
-			$(shell $(CURDIR)/tools/atomik-kernels --print-kdir 6.1))
+# The kernel tree 'make module' builds against: KDIR, else the running
+# kernel's headers, resolved once here.  Without either, the module's
+# targets (module, install-module) fall back to the matrix's 6.1 headers
+# (fetched into .cache/ if needed); no other target looks for a kernel.
+ifeq ($(origin KDIR),undefined)
+KDIR		:= $(wildcard /lib/modules/$(shell uname -r)/build)
+endif
 BUILD		:= $(CURDIR)/build
 
 CC		?= gcc
@@ -47,8 +52,12 @@ DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
 all: module lib tools examples selftests
 
+# The recipes' kernel tree: KDIR, or the fetched 6.1 headers.
+KDIR_SH		= kdir='$(KDIR)'; \
+		  [ -n "$$kdir" ] || kdir=$$($(CURDIR)/tools/atomik-kernels --print-kdir 6.1)
+
 module modules:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	@$(KDIR_SH) && $(MAKE) -C "$$kdir" M=$(CURDIR) modules
 
 # One copy of the module sources per kernel, so that builds for different
 # kernels never share objects.
@@ -128,7 +137,7 @@ install-udev:
 	install -m 0644 packaging/60-atomik.rules $(DESTDIR)$(UDEVDIR)/
 
 install-module: module
-	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
+	@$(KDIR_SH) && $(MAKE) -C "$$kdir" M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
 		INSTALL_MOD_DIR=updates modules_install
 
 install-dkms:
@@ -191,6 +200,8 @@ lint:
 	tools/atomik-kernels --setup $(KERNELS)
 	tools/atomik-lint $(KERNELS)
 
+# Kbuild's own files of an in-tree 'make module', without asking a kernel.
 clean:
-	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) Module.symvers modules.order .Module.symvers.cmd .modules.order.cmd
+	find kmod \( -name '*.o' -o -name '*.ko' -o -name '*.mod' -o -name '*.mod.c' \
+		-o -name '.*.cmd' -o -name 'modules.order' -o -name '.*.d' \) -delete

@@ -295,7 +295,7 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 {
 	int bar = pdev->vendor == IVSHMEM_VENDOR && pdev->device == IVSHMEM_DEVICE ? 2 : 0;
 	struct atomik_fpga *f;
-	u32 caps, order, naddrs;
+	u32 caps, order, nr_addrs;
 	int ret;
 
 	ret = pcim_enable_device(pdev);
@@ -322,11 +322,11 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	}
 	caps = fpga_rd(f, ATOMIK_FPGA_CAPS);
 	order = FIELD_GET(ATOMIK_FPGA_CAPS_RING_ORDER, caps);
-	naddrs = fpga_rd(f, ATOMIK_FPGA_NADDRS);
-	if (order < 2 || order > 16 || !naddrs || naddrs > ATOMIK_MAX_ADDRS ||
+	nr_addrs = fpga_rd(f, ATOMIK_FPGA_NADDRS);
+	if (order < 2 || order > 16 || !nr_addrs || nr_addrs > ATOMIK_MAX_ADDRS ||
 	    ATOMIK_FPGA_RING_OFFSET + (16UL << order) > pci_resource_len(pdev, bar)) {
 		dev_err(&pdev->dev, "unusable geometry: ring order %u, %u addresses\n",
-			order, naddrs);
+			order, nr_addrs);
 		return -ENODEV;
 	}
 	f->ring_mask = (1U << order) - 1;
@@ -348,7 +348,7 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 		(f->irq ? ATOMIK_FPGA_CTRL_IRQ_EN : 0));
 
 	/* Only table 0's addresses reach the device: as many as both have. */
-	ret = atomik_ext_attach(&atomik_fpga_ops, f, naddrs, pci_name(pdev));
+	ret = atomik_ext_attach(&atomik_fpga_ops, f, nr_addrs, pci_name(pdev));
 	if (ret < 0) {
 		dev_info(&pdev->dev, "another ATOMiK device is in use: not this one\n");
 		return ret;
@@ -359,7 +359,7 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	mutex_unlock(&atomik_fpga_lock);
 	trace_atomik_fpga_bind(ret, f->ring_mask + 1, f->irq);
 	dev_info(&pdev->dev, "ATOMiK device: %u addresses (%d used), %u-entry ring, BAR %d, %s\n",
-		 naddrs, ret, f->ring_mask + 1, bar,
+		 nr_addrs, ret, f->ring_mask + 1, bar,
 		 !f->irq ? "polled" : pdev->msix_enabled ? "MSI-X" : "MSI");
 	return 0;
 }

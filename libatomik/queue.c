@@ -13,8 +13,10 @@
 
 #include "atomik.h"
 
-/* What an operation in flight needs when its completion is reaped. */
-struct atomik_slot {
+/* An operation in flight: what its completion needs when it is reaped
+ * (the CQE's user_data is the ticket's index).
+ */
+struct atomik_ticket {
 	uint64_t cookie;
 	uint64_t *result;	/* gets the CQE's extra word, if any */
 	int next_free;
@@ -26,9 +28,9 @@ struct atomik_queue {
 	unsigned int flags;
 	unsigned int pending;
 	unsigned int inflight;	/* submitted, not yet reaped */
-	int free;		/* first free slot, -1 if none */
-	unsigned int nr_slots;
-	struct atomik_slot *slots;
+	int free;		/* first free ticket, -1 if none */
+	unsigned int nr_tickets;
+	struct atomik_ticket *tickets;
 };
 
 int atomik_queue_init(struct atomik_queue **qp, struct atomik *a,
@@ -56,17 +58,17 @@ int atomik_queue_init(struct atomik_queue **qp, struct atomik *a,
 		free(q);
 		return ret;
 	}
-	/* One slot per SQ entry: completions then never outnumber the CQ. */
-	q->nr_slots = p.sq_entries;
-	q->slots = calloc(q->nr_slots, sizeof(*q->slots));
-	if (!q->slots) {
+	/* One ticket per SQ entry: completions then never outnumber the CQ. */
+	q->nr_tickets = p.sq_entries;
+	q->tickets = calloc(q->nr_tickets, sizeof(*q->tickets));
+	if (!q->tickets) {
 		io_uring_queue_exit(&q->ring);
 		free(q);
 		errno = saved;
 		return -ENOMEM;
 	}
-	for (i = 0; i < q->nr_slots; i++)
-		q->slots[i].next_free = i + 1 < q->nr_slots ? (int)(i + 1) : -1;
+	for (i = 0; i < q->nr_tickets; i++)
+		q->tickets[i].next_free = i + 1 < q->nr_tickets ? (int)(i + 1) : -1;
 	q->free = 0;
 	q->fd = atomik_fd(a);
 	q->flags = flags;
@@ -79,7 +81,7 @@ void atomik_queue_exit(struct atomik_queue *q)
 	if (!q)
 		return;
 	io_uring_queue_exit(&q->ring);
-	free(q->slots);
+	free(q->tickets);
 	free(q);
 }
 
@@ -95,11 +97,11 @@ static int atomik_queue_cmd(struct atomik_queue *q, uint32_t cmd_op,
 {
 	size_t room = q->flags & ATOMIK_QUEUE_SMALL ? 16 : 80;
 	struct io_uring_sqe *sqe;
-	int slot = q->free;
+	int ticket = q->free;
 
 	if (size > room)
 		return -EINVAL;
-	if (slot < 0)
+	if (ticket < 0)
 		return -EBUSY;
 	sqe = io_uring_get_sqe(&q->ring);
 	if (!sqe)
@@ -109,10 +111,10 @@ static int atomik_queue_cmd(struct atomik_queue *q, uint32_t cmd_op,
 	sqe->fd = q->fd;
 	sqe->cmd_op = cmd_op;
 	memcpy(sqe->cmd, payload, size);
-	sqe->user_data = (uint64_t)slot;
-	q->free = q->slots[slot].next_free;
-	q->slots[slot].cookie = cookie;
-	q->slots[slot].result = result;
+	sqe->user_data = (uint64_t)ticket;
+	q->free = q->tickets[ticket].next_free;
+	q->tickets[ticket].cookie = cookie;
+	q->tickets[ticket].result = result;
 	q->pending++;
 	return 0;
 }
@@ -247,7 +249,7 @@ int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
 			break;
 		if (ret < 0)
 			return n ? (int)n : ret;
-		struct atomik_slot *s = &q->slots[cqe->user_data];
+		struct atomik_ticket *s = &q->tickets[cqe->user_data];
 
 		c[n].cookie = s->cookie;
 		c[n].result = cqe->res;
