@@ -237,7 +237,8 @@ echo "$out" | grep -q '^uring-batch ' || fail "bench table: $out"
 csv=${ATOMIK_OUT:-$tmp}/bench.csv
 $atomik bench --csv --threads 1 --sizes 16,256 --time 20 --repeat 1 > "$csv" ||
 	fail "bench --csv exit $?"
-expect "threads,path,batch,deltas_per_sec,ratio_to_userspace" "$(head -1 "$csv")" "csv header"
+expect "threads,path,batch,deltas_per_sec,ratio_to_userspace,ratio_min,ratio_max" \
+	"$(head -1 "$csv")" "csv header"
 expect 13 "$(wc -l < "$csv")" "csv rows"
 expect "1,userspace,16," "$(grep '^1,userspace,16,' "$csv" | cut -d, -f1-3),"  "csv row"
 check bench

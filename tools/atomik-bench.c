@@ -6,7 +6,10 @@
  *
  * Every cell is measured --repeat times (default 3) and the median is shown:
  * under emulation a single measurement varies with whatever else the host
- * is doing.
+ * is doing.  Each repeat measures every path, size and thread count once,
+ * one after the other, so that a slow moment of the host falls on all of
+ * them alike; a ratio to the userspace loop is taken within each repeat,
+ * and its median is shown with its smallest and largest value.
  *
  * Usage: atomik-bench [--csv] [--time MS] [--repeat N] [--threads LIST]
  *                     [--sizes LIST]
@@ -180,17 +183,18 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The median of repeat measurements. */
-static double measure(struct worker *ws, int nthreads, enum path path,
-		      unsigned int size)
+/* The median, smallest and largest of n values (n <= 16). */
+struct spread {
+	double med, min, max;
+};
+
+static struct spread spread_of(const double *v, unsigned int n)
 {
 	double r[16];
-	unsigned int i;
 
-	for (i = 0; i < repeat; i++)
-		r[i] = measure_once(ws, nthreads, path, size);
-	qsort(r, repeat, sizeof(r[0]), cmp_double);
-	return r[repeat / 2];
+	memcpy(r, v, n * sizeof(*r));
+	qsort(r, n, sizeof(r[0]), cmp_double);
+	return (struct spread){ r[n / 2], r[0], r[n - 1] };
 }
 
 static int parse_list(const char *s, unsigned int *v, int max)
@@ -220,7 +224,10 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
-	double rate[4][NR_PATHS][8];
+	static double sample[16][4][NR_PATHS][8];	/* [repeat][threads][path][size] */
+	double rate[4][NR_PATHS][8], v[16];
+	struct spread ratio[4][NR_PATHS][8];
+	unsigned int r;
 	struct worker *ws;
 	uint64_t seed = 0x5eed;
 
@@ -287,19 +294,32 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* Interleaved: each repeat goes over every cell once. */
+	for (r = 0; r < repeat; r++)
+		for (t = 0; t < nthreads; t++)
+			for (s = 0; s < nsizes; s++)
+				for (p = 0; p < NR_PATHS; p++)
+					sample[r][t][p][s] = measure_once(ws, threads[t], p, sizes[s]);
 	for (t = 0; t < nthreads; t++)
 		for (p = 0; p < NR_PATHS; p++)
-			for (s = 0; s < nsizes; s++)
-				rate[t][p][s] = measure(ws, threads[t], p, sizes[s]);
+			for (s = 0; s < nsizes; s++) {
+				for (r = 0; r < repeat; r++)
+					v[r] = sample[r][t][p][s];
+				rate[t][p][s] = spread_of(v, repeat).med;
+				for (r = 0; r < repeat; r++)
+					v[r] = sample[r][t][p][s] / sample[r][t][P_USER][s];
+				ratio[t][p][s] = spread_of(v, repeat);
+			}
 
 	if (csv) {
-		printf("threads,path,batch,deltas_per_sec,ratio_to_userspace\n");
+		printf("threads,path,batch,deltas_per_sec,ratio_to_userspace,ratio_min,ratio_max\n");
 		for (t = 0; t < nthreads; t++)
 			for (p = 0; p < NR_PATHS; p++)
 				for (s = 0; s < nsizes; s++)
-					printf("%u,%s,%u,%.0f,%.4f\n", threads[t],
+					printf("%u,%s,%u,%.0f,%.4f,%.4f,%.4f\n", threads[t],
 					       path_names[p], sizes[s], rate[t][p][s],
-					       rate[t][p][s] / rate[t][P_USER][s]);
+					       ratio[t][p][s].med, ratio[t][p][s].min,
+					       ratio[t][p][s].max);
 		return 0;
 	}
 	printf("Deltas per second (millions), median of %u runs of %u ms per cell, "
@@ -319,15 +339,16 @@ int main(int argc, char **argv)
 		}
 		printf("\n");
 	}
-	printf("Ratios (same run):\n");
+	printf("Ratios to the userspace loop, taken within each repeat: median [smallest, largest]\n");
 	for (t = 0; t < nthreads; t++) {
 		s = nsizes - 1;
-		printf("  %u thread(s), batch %u: uring-batch / userspace = %.3f, "
-		       "uring-batch / ioctl-single = %.1f, ioctl-batch / userspace = %.3f\n",
+		for (p = P_IOCTL_BATCH; p < NR_PATHS; p += P_URING_BATCH - P_IOCTL_BATCH)
+			printf("  %u thread(s), batch %u: %s / userspace = %.3f [%.3f, %.3f]\n",
+			       threads[t], sizes[s], path_names[p], ratio[t][p][s].med,
+			       ratio[t][p][s].min, ratio[t][p][s].max);
+		printf("  %u thread(s), batch %u: uring-batch / ioctl-single = %.1f\n",
 		       threads[t], sizes[s],
-		       rate[t][P_URING_BATCH][s] / rate[t][P_USER][s],
-		       rate[t][P_URING_BATCH][s] / rate[t][P_IOCTL_SINGLE][s],
-		       rate[t][P_IOCTL_BATCH][s] / rate[t][P_USER][s]);
+		       rate[t][P_URING_BATCH][s] / rate[t][P_IOCTL_SINGLE][s]);
 	}
 	if (nthreads > 1) {
 		s = nsizes - 1;
