@@ -51,9 +51,7 @@ static int atomik_cmd_info(struct atomik_ctx *c)
 	info->table_id = c->t->id;
 	info->nr_addrs = c->t->nr_addrs;
 	info->max_batch = ATOMIK_MAX_BATCH;
-	info->features = ATOMIK_FEAT_TABLES | ATOMIK_FEAT_SWAP |
-			 ATOMIK_FEAT_OP_BATCH | ATOMIK_FEAT_READ_RANGE |
-			 ATOMIK_FEAT_READ_ACCUM | ATOMIK_FEAT_URING_CMD;
+	info->features = ATOMIK_FEAT_ALL;
 	info->memory_bytes = atomik_memory_used();
 	info->memory_cap = READ_ONCE(atomik_memory_cap);
 	info->nr_tables = atomik_nr_tables();
@@ -613,8 +611,8 @@ int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 		ret = -ENOTTY;
 		goto out;
 	}
-	room = issue_flags & IO_URING_F_SQE128 ? ATOMIK_URING_PAYLOAD_BIG :
-						 ATOMIK_URING_PAYLOAD;
+	room = issue_flags & IO_URING_F_SQE128 ? ATOMIK_URING_CMD128_BYTES :
+						 ATOMIK_URING_CMD_BYTES;
 	size = _IOC_SIZE(desc->cmd);
 	if (size > room) {
 		ret = -EMSGSIZE;
@@ -625,7 +623,7 @@ int atomik_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 		ret = -EINVAL;
 		goto out;
 	}
-	BUILD_BUG_ON(sizeof(p) != ATOMIK_URING_PAYLOAD_BIG);
+	BUILD_BUG_ON(sizeof(p) != ATOMIK_URING_CMD128_BYTES);
 	for (i = 0; i < size / sizeof(u64); i++)
 		p.words[i] = READ_ONCE(src[i]);
 	/*

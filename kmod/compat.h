@@ -7,10 +7,6 @@
 #ifndef ATOMIK_COMPAT_H
 #define ATOMIK_COMPAT_H
 
-/* Bytes of command payload in a 64-byte and in a 128-byte SQE. */
-#define ATOMIK_URING_PAYLOAD		16
-#define ATOMIK_URING_PAYLOAD_BIG	80
-
 #ifdef ATOMIK_HAVE_IO_URING_CMD_H
 #include <linux/io_uring/cmd.h>
 #else

@@ -95,7 +95,8 @@ static int atomik_queue_cmd(struct atomik_queue *q, uint32_t cmd_op,
 			    const void *payload, size_t size, uint64_t *result,
 			    uint64_t cookie)
 {
-	size_t room = q->flags & ATOMIK_QUEUE_SMALL ? 16 : 80;
+	size_t room = q->flags & ATOMIK_QUEUE_SMALL ? ATOMIK_URING_CMD_BYTES :
+						   ATOMIK_URING_CMD128_BYTES;
 	struct io_uring_sqe *sqe;
 	int ticket = q->free;
 

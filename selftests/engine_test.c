@@ -295,6 +295,7 @@ TEST(info_describes_device)
 	ASSERT_EQ(info.table_id, 0);
 	ASSERT_EQ(info.nr_addrs, sysfs_u64("nr_addrs"));
 	ASSERT_EQ(info.max_batch, ATOMIK_MAX_BATCH);
+	ASSERT_EQ(info.features & ATOMIK_FEAT_ALL, ATOMIK_FEAT_ALL);
 	ASSERT_TRUE(info.features & ATOMIK_FEAT_TABLES);
 	ASSERT_TRUE(info.features & ATOMIK_FEAT_SWAP);
 	ASSERT_TRUE(info.features & ATOMIK_FEAT_OP_BATCH);

@@ -40,6 +40,10 @@
 #define ATOMIK_FEAT_READ_RANGE	_BITULL(3)	/* READ_RANGE */
 #define ATOMIK_FEAT_READ_ACCUM	_BITULL(4)	/* ATOMIK_READ_ACCUM flag */
 #define ATOMIK_FEAT_URING_CMD	_BITULL(5)	/* IORING_OP_URING_CMD, see below */
+/* Every feature this header defines (a module may offer more later). */
+#define ATOMIK_FEAT_ALL		(ATOMIK_FEAT_TABLES | ATOMIK_FEAT_SWAP | \
+				 ATOMIK_FEAT_OP_BATCH | ATOMIK_FEAT_READ_RANGE | \
+				 ATOMIK_FEAT_READ_ACCUM | ATOMIK_FEAT_URING_CMD)
 
 struct atomik_info {
 	__u32 abi_version;	/* ATOMIK_ABI_VERSION */
@@ -167,8 +171,9 @@ struct atomik_inline_deltas {
 
 /*
  * io_uring: IORING_OP_URING_CMD on /dev/atomik takes the ioctl numbers above
- * as sqe->cmd_op, with the same structure as the ioctl in sqe->cmd (16 bytes,
- * or 80 with IORING_SETUP_SQE128), and completes with the ioctl's return
+ * as sqe->cmd_op, with the same structure as the ioctl in sqe->cmd
+ * (ATOMIK_URING_CMD_BYTES, or ATOMIK_URING_CMD128_BYTES with
+ * IORING_SETUP_SQE128), and completes with the ioctl's return
  * value in cqe->res: inline for light commands, from io_uring's workers for
  * arrays past 64 KiB and while an accelerator is bound.  Accepted:
  * ATOMIK_IOC_LOAD, ATOMIK_IOC_ACCUM, ATOMIK_IOC_READ_TO, ATOMIK_IOC_ACCUM_BATCH,
@@ -176,5 +181,7 @@ struct atomik_inline_deltas {
  * ATOMIK_IOC_SWAP (old state in the 32-byte CQE only) and
  * ATOMIK_IOC_READ_RANGE.
  */
+#define ATOMIK_URING_CMD_BYTES		16	/* sqe->cmd of a 64-byte SQE */
+#define ATOMIK_URING_CMD128_BYTES	80	/* of a 128-byte SQE */
 
 #endif /* _UAPI_LINUX_ATOMIK_H */
