@@ -35,7 +35,7 @@ SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 
 TOOLS		:= $(BUILD)/tools/atomik $(BUILD)/tools/atomik-bench
 # Measurements for developers, not installed.
-DEVTOOLS	:= $(BUILD)/tools/atomik-latency
+DEVTOOLS	:= $(BUILD)/tools/atomik-latency $(BUILD)/tools/atomik-scan
 EXAMPLES	:= $(BUILD)/examples/two_streams
 
 PREFIX		?= /usr/local
@@ -46,7 +46,7 @@ MANDIR		?= $(PREFIX)/share/man
 UDEVDIR		?= /usr/lib/udev/rules.d
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
-.PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt \
+.PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt bench-scan \
 	print-lib-version \
 	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
 
@@ -168,6 +168,17 @@ bench-rt:
 	tools/atomik-kernels --setup 6.12-rt
 	$(MAKE) module-6.12-rt lib tools
 	tools/atomik-vm --kernel 6.12-rt --cpus 2 -- build/tools/atomik-latency --seconds 20
+
+# What a cluster daemon's 10 Hz scan of a 65536-address replicated table
+# costs, with 2 and 4 CPUs (a minute; not part of make check):
+# Documentation/atomik/design.rst has the figures.
+bench-scan:
+	tools/atomik-kernels --setup 6.12
+	$(MAKE) module-6.12 lib tools
+	for n in 2 4; do \
+		tools/atomik-vm --kernel 6.12 --no-build --cpus $$n --quiet -- \
+			build/tools/atomik-scan --addrs 65536 --hz 10 || exit 1; \
+	done
 
 # The RTL's self-checking testbench (TAP), and its synthesis report.
 FPGA_RTL	:= fpga/rtl/atomik_core.v fpga/rtl/atomik_regs.vh

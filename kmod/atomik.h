@@ -25,9 +25,16 @@
 /*
  * A table is one bank of accumulators.  For every address:
  *
- *	state  = ref ^ base ^ fold
+ *	state  = ref ^ base ^ fold ^ remote
  *	accum  =       base ^ fold		(deltas since the last load or swap)
  *	fold   = slots[cpu0] ^ slots[cpu1] ^ ... over every possible CPU
+ *
+ * remote is 0 except in a replicated table, where it is the XOR of every
+ * other contributor's latest values, set whole by the cluster daemon
+ * (atomik_remote_set()); accum is then this node's contribution.  In a
+ * replicated table ref never changes: a load or swap XORs the difference
+ * between the old and the new state into base instead, so that it travels
+ * to the other nodes like any delta.
  *
  * Accumulates only ever XOR into the slot of the CPU they run on, with
  * preemption disabled: no lock, no atomic instruction, and no cache line that
@@ -46,6 +53,7 @@ struct atomik_table {
 	kuid_t owner;		/* other tables: the creator, who is charged */
 	u64 *ref;
 	u64 *base;
+	u64 *remote;		/* replicated tables only, else NULL */
 	u64 **slots;		/* [nr_cpu_ids]; set for possible CPUs */
 	seqlock_t lock;		/* orders load and swap against reads */
 	size_t bytes;		/* memory held, charged to the module and owner */
@@ -85,10 +93,10 @@ extern unsigned long atomik_memory_cap;
 extern unsigned int atomik_user_max_tables;
 extern unsigned long atomik_user_memory_cap;
 
-int atomik_engine_init(u32 nr_addrs);
+int atomik_engine_init(u32 nr_addrs, u32 flags);
 void atomik_engine_exit(void);
-struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool public,
-					 bool unlimited);
+struct atomik_table *atomik_table_create(u32 nr_addrs, u32 flags, kuid_t owner,
+					 bool public, bool unlimited);
 int atomik_table_destroy(struct atomik_table *t);
 struct atomik_table *atomik_table_lookup(u32 id);
 struct atomik_table *atomik_table_get_active(u32 id);
@@ -103,6 +111,14 @@ void atomik_absorb(struct atomik_table *t, u32 addr, u64 value);
 void atomik_load(struct atomik_table *t, u32 addr, u64 value);
 u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only);
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
+void atomik_remote_set(struct atomik_table *t, u32 first, u32 n, const u64 *v);
+void atomik_remote_read(struct atomik_table *t, u32 first, u32 n, u64 *v);
+
+/* Rows exist as long as an active reference is held. */
+static inline bool atomik_table_replicated(const struct atomik_table *t)
+{
+	return t->remote;
+}
 
 /*
  * slot.c: table 0's external slot (slot.h), the accelerator today.  The

@@ -56,6 +56,8 @@ static int atomik_cmd_info(struct atomik_ctx *c)
 	info->memory_cap = READ_ONCE(atomik_memory_cap);
 	info->nr_tables = atomik_nr_tables();
 	info->nr_slots = num_possible_cpus();
+	if (atomik_table_replicated(c->t))
+		info->table_flags = ATOMIK_TABLE_REPLICATED;
 	return 0;
 }
 
@@ -385,6 +387,63 @@ static int atomik_cmd_read_range(struct atomik_ctx *c)
 	return err;
 }
 
+/*
+ * REMOTE_SET and REMOTE_READ: a replicated table's remote row for a range of
+ * addresses, at least one and at most ATOMIK_MAX_BATCH.  The values to set
+ * are copied in whole before any is.
+ */
+static int atomik_remote_check(struct atomik_ctx *c)
+{
+	struct atomik_range *r = &c->p->range;
+
+	if (r->flags || r->reserved)
+		return -EINVAL;
+	if (!atomik_table_replicated(c->t))
+		return -EOPNOTSUPP;
+	if (r->count > ATOMIK_MAX_BATCH)
+		return -E2BIG;
+	if (r->count == 0 || r->count > c->t->nr_addrs ||
+	    r->first > c->t->nr_addrs - r->count)
+		return -EINVAL;
+	return 0;
+}
+
+static int atomik_cmd_remote_set(struct atomik_ctx *c)
+{
+	struct atomik_range *r = &c->p->range;
+	size_t size = array_size(r->count, sizeof(u64));
+	int err = atomik_remote_check(c);
+	u64 *v;
+
+	if (err)
+		return err;
+	v = atomik_copy_array(r->ptr, r->count, sizeof(*v), &err);
+	if (!v)
+		return err;
+	atomik_remote_set(c->t, r->first, r->count, v);
+	atomik_buf_put(v, size);
+	return 0;
+}
+
+static int atomik_cmd_remote_read(struct atomik_ctx *c)
+{
+	struct atomik_range *r = &c->p->range;
+	size_t size = array_size(r->count, sizeof(u64));
+	int err = atomik_remote_check(c);
+	u64 *v;
+
+	if (err)
+		return err;
+	v = atomik_buf_get(size);
+	if (!v)
+		return -ENOMEM;
+	atomik_remote_read(c->t, r->first, r->count, v);
+	if (copy_to_user(u64_to_user_ptr(r->ptr), v, size))
+		err = -EFAULT;
+	atomik_buf_put(v, size);
+	return err;
+}
+
 /* The commands that manage tables work on the registry, not on c->t. */
 static int atomik_cmd_table_create(struct atomik_ctx *c)
 {
@@ -392,10 +451,11 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 	struct file *file = c->file;
 	struct atomik_table *t;
 
-	if (req->flags & ~ATOMIK_TABLE_SELECT || req->reserved)
+	if (req->flags & ~(ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED) || req->reserved)
 		return -EINVAL;
 	/* The per-user limits bind all but CAP_SYS_RESOURCE. */
-	t = atomik_table_create(req->nr_addrs, file->f_cred->fsuid, false,
+	t = atomik_table_create(req->nr_addrs, req->flags & ATOMIK_TABLE_REPLICATED,
+				file->f_cred->fsuid, false,
 				file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE));
 	if (IS_ERR(t))
 		return PTR_ERR(t);
@@ -477,6 +537,8 @@ static const struct atomik_cmd_desc {
 	{ ATOMIK_IOC_TABLE_SELECT, ATOMIK_CMD_REGISTRY, atomik_cmd_table_select },
 	{ ATOMIK_IOC_READ_TO, ATOMIK_CMD_URING, atomik_cmd_read_to },
 	{ ATOMIK_IOC_ACCUM_INLINE, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_accum_inline },
+	{ ATOMIK_IOC_REMOTE_SET, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_remote_set },
+	{ ATOMIK_IOC_REMOTE_READ, ATOMIK_CMD_URING, atomik_cmd_remote_read },
 };
 
 static const struct atomik_cmd_desc *atomik_cmd_find(unsigned int cmd)
@@ -577,6 +639,8 @@ static bool atomik_uring_inline_ok(unsigned int cmd, const union atomik_payload 
 		return array_size(p->batch.count, sizeof(struct atomik_op)) <=
 		       ATOMIK_SPARE_BYTES;
 	case ATOMIK_IOC_READ_RANGE:
+	case ATOMIK_IOC_REMOTE_SET:
+	case ATOMIK_IOC_REMOTE_READ:
 		return array_size(p->range.count, sizeof(u64)) <= ATOMIK_SPARE_BYTES;
 	}
 	return true;

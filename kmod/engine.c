@@ -111,6 +111,32 @@ void atomik_absorb(struct atomik_table *t, u32 addr, u64 value)
 }
 
 /*
+ * Under t->lock: make addr's state *new_state (NULL: keep the state it has)
+ * and return the old one.  dev is the external slot's value, which the
+ * caller has just set back to 0 (see below).  The accumulator (base ^ fold)
+ * then starts again from 0 with the new state as the reference.  A
+ * replicated table's reference never changes: old ^ new is XORed into base
+ * instead, with dev, so that the change is part of this node's
+ * contribution like any delta.
+ */
+static u64 atomik_rebase(struct atomik_table *t, u32 addr, u64 dev, const u64 *new_state)
+{
+	u64 fold = atomik_fold(t, addr), old, new;
+
+	old = t->ref[addr] ^ t->base[addr] ^ fold ^ dev;
+	if (t->remote)
+		old ^= t->remote[addr];
+	new = new_state ? *new_state : old;
+	if (t->remote) {
+		t->base[addr] ^= dev ^ old ^ new;
+	} else {
+		t->base[addr] = fold;
+		t->ref[addr] = new;
+	}
+	return old;
+}
+
+/*
  * Load, swap and read fold table 0's external slot (the accelerator, when
  * one is bound) in with the CPU slots.  From atomik_ext_hold() to
  * atomik_ext_release() the slot can neither arrive nor leave, and nobody
@@ -122,12 +148,12 @@ void atomik_absorb(struct atomik_table *t, u32 addr, u64 value)
 void atomik_load(struct atomik_table *t, u32 addr, u64 value)
 {
 	struct atomik_ext_hold h;
+	u64 dev;
 
-	atomik_ext_hold(t, addr, &h);
+	dev = atomik_ext_hold(t, addr, &h);
 	atomik_ext_take(&h, addr);
 	write_seqlock(&t->lock);
-	t->base[addr] = atomik_fold(t, addr);
-	t->ref[addr] = value;
+	atomik_rebase(t, addr, dev, &value);
 	write_sequnlock(&t->lock);
 	atomik_ext_release(&h);
 	trace_atomik_load(t->id, addr, value);
@@ -136,15 +162,12 @@ void atomik_load(struct atomik_table *t, u32 addr, u64 value)
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep)
 {
 	struct atomik_ext_hold h;
-	u64 dev, fold, old;
+	u64 dev, old;
 
 	dev = atomik_ext_hold(t, addr, &h);
 	atomik_ext_take(&h, addr);
 	write_seqlock(&t->lock);
-	fold = atomik_fold(t, addr);
-	old = t->ref[addr] ^ t->base[addr] ^ fold ^ dev;
-	t->base[addr] = fold;
-	t->ref[addr] = keep ? old : new_ref;
+	old = atomik_rebase(t, addr, dev, keep ? NULL : &new_ref);
 	write_sequnlock(&t->lock);
 	atomik_ext_release(&h);
 	trace_atomik_swap(t->id, addr, old, keep ? old : new_ref);
@@ -161,11 +184,55 @@ u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only)
 	do {
 		seq = read_seqbegin(&t->lock);
 		v = t->base[addr] ^ atomik_fold(t, addr) ^ dev;
-		if (!accum_only)
+		if (!accum_only) {
 			v ^= t->ref[addr];
+			if (t->remote)
+				v ^= t->remote[addr];
+		}
 	} while (read_seqretry(&t->lock, seq));
 	atomik_ext_release(&h);
 	return v;
+}
+
+/*
+ * A replicated table's remote row, addresses first to first + n - 1, all in
+ * range: set to exactly v, or read into v.  Each address is set under the
+ * table's seqlock, so a concurrent read sees it before or after, never
+ * torn; a read of many addresses may see some set and others not yet.  The
+ * lock is taken per stretch of ATOMIK_APPLY_CHUNK addresses, which bounds
+ * how long a reader waits.
+ */
+void atomik_remote_set(struct atomik_table *t, u32 first, u32 n, const u64 *v)
+{
+	u32 i = 0, end;
+
+	while (i < n) {
+		end = min_t(u32, n, i + ATOMIK_APPLY_CHUNK);
+		write_seqlock(&t->lock);
+		for (; i < end; i++)
+			t->remote[first + i] = v[i];
+		write_sequnlock(&t->lock);
+		if (i < n)
+			cond_resched();
+	}
+	trace_atomik_remote_set(t->id, first, n);
+}
+
+void atomik_remote_read(struct atomik_table *t, u32 first, u32 n, u64 *v)
+{
+	unsigned int seq;
+	u32 i = 0, end;
+
+	while (i < n) {
+		end = min_t(u32, n, i + ATOMIK_APPLY_CHUNK);
+		do {
+			seq = read_seqbegin(&t->lock);
+			memcpy(v + i, t->remote + first + i, (end - i) * sizeof(*v));
+		} while (read_seqretry(&t->lock, seq));
+		i = end;
+		if (i < n)
+			cond_resched();
+	}
 }
 
 /*
@@ -221,11 +288,12 @@ static size_t atomik_table_fixed_bytes(void)
 }
 
 /* The most a table of nr_addrs can take: what creation reserves. */
-static size_t atomik_table_bound(u32 nr_addrs)
+static size_t atomik_table_bound(u32 nr_addrs, bool replicated)
 {
 	size_t row = array_size(nr_addrs, sizeof(u64)), bytes;
 
-	bytes = array_size(atomik_kv_bound(row), 2);
+	/* ref, base and a replicated table's remote */
+	bytes = array_size(atomik_kv_bound(row), replicated ? 3 : 2);
 	bytes = size_add(bytes, array_size(atomik_kv_bound(atomik_cpu_row_bytes(nr_addrs)),
 					   num_possible_cpus()));
 	return size_add(bytes, atomik_table_fixed_bytes());
@@ -238,7 +306,8 @@ static size_t atomik_table_real_bytes(struct atomik_table *t)
 	size_t bytes = atomik_table_fixed_bytes();
 	int cpu;
 
-	bytes += atomik_kv_bytes(t->ref, row) + atomik_kv_bytes(t->base, row);
+	bytes += atomik_kv_bytes(t->ref, row) + atomik_kv_bytes(t->base, row) +
+		 atomik_kv_bytes(t->remote, row);
 	for_each_possible_cpu(cpu)
 		bytes += atomik_kv_bytes(t->slots[cpu], atomik_cpu_row_bytes(t->nr_addrs));
 	return bytes;
@@ -257,8 +326,10 @@ static void atomik_table_free_rows(struct atomik_table *t)
 	}
 	kvfree(t->ref);
 	kvfree(t->base);
+	kvfree(t->remote);
 	t->ref = NULL;
 	t->base = NULL;
+	t->remote = NULL;
 	percpu_ref_exit(&t->active);
 }
 
@@ -341,7 +412,7 @@ static void atomik_table_last_op(struct percpu_ref *ref)
  * (-ENOMEM to the caller) rather than wake the OOM killer, whatever the
  * memory cap allows.
  */
-static struct atomik_table *atomik_table_alloc(u32 nr_addrs)
+static struct atomik_table *atomik_table_alloc(u32 nr_addrs, bool replicated)
 {
 	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
 			  __GFP_RETRY_MAYFAIL;
@@ -362,6 +433,11 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs)
 	t->slots = kcalloc(nr_cpu_ids, sizeof(*t->slots), GFP_KERNEL_ACCOUNT);
 	if (!t->ref || !t->base || !t->slots)
 		goto fail;
+	if (replicated) {
+		t->remote = kvmalloc(row, gfp);
+		if (!t->remote)
+			goto fail;
+	}
 	for_each_possible_cpu(cpu) {
 		t->slots[cpu] = kvmalloc_node(atomik_cpu_row_bytes(nr_addrs), gfp,
 					      cpu_to_node(cpu));
@@ -414,8 +490,9 @@ static int atomik_reserve(kuid_t owner, bool public, bool unlimited, size_t byte
 }
 
 /*
- * Create a table and give it an id.  The caller gets a users reference on
- * top of the id's own.  Returns an ERR_PTR: -EINVAL for a size out of range,
+ * Create a table and give it an id; flags: ATOMIK_TABLE_REPLICATED or 0.
+ * The caller gets a users reference on top of the id's own.  Returns an
+ * ERR_PTR: -EINVAL for a size out of range,
  * -ENOSPC past the memory cap or the table limit, -EDQUOT past the owner's
  * limits (unless unlimited), -ENOMEM.
  *
@@ -423,9 +500,10 @@ static int atomik_reserve(kuid_t owner, bool public, bool unlimited, size_t byte
  * published: from the moment xa_store() makes it visible, another thread may
  * select or destroy it.
  */
-struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool public,
-					 bool unlimited)
+struct atomik_table *atomik_table_create(u32 nr_addrs, u32 flags, kuid_t owner,
+					 bool public, bool unlimited)
 {
+	bool replicated = flags & ATOMIK_TABLE_REPLICATED;
 	struct atomik_table *t;
 	size_t bound, real;
 	u32 id = 0;
@@ -438,14 +516,14 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool public
 	 * cannot overshoot the cap together; what the allocator did not use
 	 * goes back once the rows exist.
 	 */
-	bound = atomik_table_bound(nr_addrs);
+	bound = atomik_table_bound(nr_addrs, replicated);
 	mutex_lock(&atomik_tables_lock);
 	ret = atomik_reserve(owner, public, unlimited, bound);
 	mutex_unlock(&atomik_tables_lock);
 	if (ret)
 		return ERR_PTR(ret);
 
-	t = atomik_table_alloc(nr_addrs);
+	t = atomik_table_alloc(nr_addrs, replicated);
 	if (!t) {
 		ret = -ENOMEM;
 		goto unreserve;
@@ -477,7 +555,8 @@ struct atomik_table *atomik_table_create(u32 nr_addrs, kuid_t owner, bool public
 	t->id = id;
 	kref_get(&t->users);	/* the caller's */
 	atomic_inc(&atomik_tables_alive);
-	trace_atomik_table_create(id, nr_addrs, from_kuid(&init_user_ns, owner), t->bytes);
+	trace_atomik_table_create(id, nr_addrs, from_kuid(&init_user_ns, owner), t->bytes,
+				  replicated);
 	/* Storing into a reserved slot allocates nothing and cannot fail. */
 	WARN_ON_ONCE(xa_err(xa_store(&atomik_tables, id, t, GFP_KERNEL)));
 	atomik_debug_delay(ATOMIK_DEBUG_CREATE_PUBLISHED);
@@ -586,14 +665,14 @@ u64 atomik_memory_used(void)
 	return v;
 }
 
-int atomik_engine_init(u32 nr_addrs)
+int atomik_engine_init(u32 nr_addrs, u32 flags)
 {
 	struct atomik_table *t;
 
 	atomik_wq = alloc_workqueue("atomik", 0, 0);
 	if (!atomik_wq)
 		return -ENOMEM;
-	t = atomik_table_create(nr_addrs, GLOBAL_ROOT_UID, true, true);
+	t = atomik_table_create(nr_addrs, flags, GLOBAL_ROOT_UID, true, true);
 	if (IS_ERR(t)) {
 		destroy_workqueue(atomik_wq);
 		return PTR_ERR(t);

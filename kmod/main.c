@@ -19,6 +19,11 @@ static unsigned int nr_addrs = 4096;
 module_param(nr_addrs, uint, 0444);
 MODULE_PARM_DESC(nr_addrs, "Addresses in table 0 (1 to 16777216, default 4096)");
 
+static bool replicated;
+module_param(replicated, bool, 0444);
+MODULE_PARM_DESC(replicated,
+		 "Table 0 is replicated: it has a remote row, set by a cluster daemon (default no)");
+
 module_param_named(max_memory, atomik_memory_cap, ulong, 0444);
 MODULE_PARM_DESC(max_memory,
 		 "Bytes all tables together may hold (default 256 MiB; tunable in sysfs memory_cap)");
@@ -132,7 +137,7 @@ static int __init atomik_init(void)
 		       nr_addrs, ATOMIK_MAX_ADDRS);
 		return -EINVAL;
 	}
-	ret = atomik_engine_init(nr_addrs);
+	ret = atomik_engine_init(nr_addrs, replicated ? ATOMIK_TABLE_REPLICATED : 0);
 	if (ret) {
 		pr_err("atomik: cannot create table 0 with %u addresses: %d\n",
 		       nr_addrs, ret);

@@ -109,6 +109,26 @@ int atomik_read_range(const struct atomik *a, uint32_t first, uint32_t count,
 	return atomik_ioctl(a, ATOMIK_IOC_READ_RANGE, &r);
 }
 
+int atomik_remote_set(struct atomik *a, uint32_t first, uint32_t count,
+		      const uint64_t *values)
+{
+	struct atomik_range r = {
+		.ptr = (uintptr_t)values, .first = first, .count = count,
+	};
+
+	return atomik_ioctl(a, ATOMIK_IOC_REMOTE_SET, &r);
+}
+
+int atomik_remote_read(struct atomik *a, uint32_t first, uint32_t count,
+		       uint64_t *values)
+{
+	struct atomik_range r = {
+		.ptr = (uintptr_t)values, .first = first, .count = count,
+	};
+
+	return atomik_ioctl(a, ATOMIK_IOC_REMOTE_READ, &r);
+}
+
 static int atomik_batch(struct atomik *a, unsigned long cmd, const void *p,
 			size_t n)
 {

@@ -22,8 +22,8 @@
  * minor counts additions to the interface, the patch fixes.
  */
 #define ATOMIK_VERSION_MAJOR	1
-#define ATOMIK_VERSION_MINOR	0
-#define ATOMIK_VERSION_PATCH	1
+#define ATOMIK_VERSION_MINOR	1
+#define ATOMIK_VERSION_PATCH	0
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,11 +57,22 @@ int atomik_swap_keep(struct atomik *a, uint32_t addr, uint64_t *old_state);
 int atomik_nr_addrs(const struct atomik *a, uint32_t *n);
 int atomik_info(const struct atomik *a, struct atomik_info *info);
 
-/* Tables: flags 0 or ATOMIK_TABLE_SELECT. */
+/* Tables: flags ATOMIK_TABLE_SELECT, ATOMIK_TABLE_REPLICATED, or 0. */
 int atomik_table_create(struct atomik *a, uint32_t nr_addrs, uint32_t flags,
 			uint32_t *table_id);
 int atomik_table_destroy(struct atomik *a, uint32_t table_id);
 int atomik_table_select(struct atomik *a, uint32_t table_id);
+
+/*
+ * A replicated table's remote row (the other contributors' part of its
+ * state), addresses first to first + count - 1 of the handle's table: set
+ * to exactly values (a handle that may write), or read into values.
+ * -EOPNOTSUPP if the table is not replicated.  Since 1.1.
+ */
+int atomik_remote_set(struct atomik *a, uint32_t first, uint32_t count,
+		      const uint64_t *values);
+int atomik_remote_read(struct atomik *a, uint32_t first, uint32_t count,
+		       uint64_t *values);
 
 /*
  * Asynchronous queue over io_uring (IORING_OP_URING_CMD).  Operations are
@@ -115,6 +126,13 @@ int atomik_queue_swap(struct atomik_queue *q, uint32_t addr, uint64_t new_ref,
 int atomik_queue_read_range(struct atomik_queue *q, uint32_t first,
 			    uint32_t count, uint32_t flags, uint64_t *states,
 			    uint64_t cookie);
+/* The queued forms of atomik_remote_set() and atomik_remote_read(); not
+ * with ATOMIK_QUEUE_SMALL.  Since 1.1. */
+int atomik_queue_remote_set(struct atomik_queue *q, uint32_t first,
+			    uint32_t count, const uint64_t *values,
+			    uint64_t cookie);
+int atomik_queue_remote_read(struct atomik_queue *q, uint32_t first,
+			     uint32_t count, uint64_t *values, uint64_t cookie);
 
 /* Send every queued operation: the number sent, or -errno. */
 int atomik_queue_submit(struct atomik_queue *q);

@@ -220,6 +220,32 @@ int atomik_queue_read_range(struct atomik_queue *q, uint32_t first,
 				cookie);
 }
 
+static int atomik_queue_remote(struct atomik_queue *q, unsigned long cmd,
+			       uint32_t first, uint32_t count, const uint64_t *values,
+			       uint64_t cookie)
+{
+	struct atomik_range r = {
+		.ptr = (uintptr_t)values, .first = first, .count = count,
+	};
+
+	return atomik_queue_cmd(q, cmd, &r, sizeof(r), NULL, cookie);
+}
+
+int atomik_queue_remote_set(struct atomik_queue *q, uint32_t first,
+			    uint32_t count, const uint64_t *values,
+			    uint64_t cookie)
+{
+	return atomik_queue_remote(q, ATOMIK_IOC_REMOTE_SET, first, count,
+				   values, cookie);
+}
+
+int atomik_queue_remote_read(struct atomik_queue *q, uint32_t first,
+			     uint32_t count, uint64_t *values, uint64_t cookie)
+{
+	return atomik_queue_remote(q, ATOMIK_IOC_REMOTE_READ, first, count,
+				   values, cookie);
+}
+
 int atomik_queue_submit(struct atomik_queue *q)
 {
 	int ret = io_uring_submit(&q->ring);

@@ -303,7 +303,9 @@ TEST(info_describes_device)
 	ASSERT_EQ(info.memory_cap, sysfs_u64("memory_cap"));
 	ASSERT_EQ(info.nr_tables, sysfs_u64("nr_tables"));
 	ASSERT_EQ(info.nr_slots, possible_cpus(&ids));
-	ASSERT_EQ(info.reserved[0] | info.reserved[1] | info.reserved[2] |
-		  info.reserved[3], 0);
+	/* The module is loaded without replicated=1. */
+	ASSERT_EQ(info.table_flags, 0);
+	ASSERT_EQ(info.reserved0 | info.reserved[0] | info.reserved[1] |
+		  info.reserved[2], 0);
 	x_close(a);
 }

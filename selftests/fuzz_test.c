@@ -30,18 +30,20 @@
 #include "util.h"
 
 #define PAGE		4096UL
-#define NCMDS		13
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define CANARY_ADDRS	64
 #define BIG_BYTES	((size_t)(ATOMIK_MAX_BATCH + 128) * sizeof(struct atomik_op))
 #define GUARD_BYTES	((size_t)ATOMIK_MAX_ADDRS * sizeof(uint64_t) * 2)
 
-static const unsigned long cmds[NCMDS] = {
+static const unsigned long cmds[] = {
 	ATOMIK_IOC_INFO, ATOMIK_IOC_LOAD, ATOMIK_IOC_ACCUM, ATOMIK_IOC_READ,
 	ATOMIK_IOC_SWAP, ATOMIK_IOC_ACCUM_BATCH, ATOMIK_IOC_OP_BATCH,
 	ATOMIK_IOC_READ_RANGE, ATOMIK_IOC_TABLE_CREATE, ATOMIK_IOC_TABLE_DESTROY,
 	ATOMIK_IOC_TABLE_SELECT, ATOMIK_IOC_READ_TO, ATOMIK_IOC_ACCUM_INLINE,
+	ATOMIK_IOC_REMOTE_SET, ATOMIK_IOC_REMOTE_READ,
 };
+
+#define NCMDS		ARRAY_SIZE(cmds)
 
 /* Errors the uapi documents for one call or another. */
 static int documented(int err)
@@ -143,8 +145,13 @@ static void fill(struct fz *f, unsigned int nr, void *p, size_t room)
 	switch (nr) {
 	case 0x05: case 0x06:		/* struct atomik_batch */
 	case 0x07:			/* struct atomik_range */
+	case 0x0d: case 0x0e:		/* the same, for the remote row */
 		if (room >= 8)
 			q[0] = any_ptr(f, 16 * (size_t)(room >= 12 ? w[2] % 64 : 1));
+		break;
+	case 0x08:			/* struct atomik_table_req */
+		if (room >= 12 && rnd(&f->s) % 2)
+			w[2] = rnd(&f->s) % 4;	/* SELECT, REPLICATED */
 		break;
 	case 0x0b:			/* struct atomik_read_to */
 		if (room >= 16)

@@ -158,6 +158,45 @@ TEST(tables_belong_to_their_creator)
 }
 
 /*
+ * A replicated table's remote row is set by whoever may write the table
+ * (its creator, or CAP_SYS_ADMIN) and read by anyone.
+ */
+static uint32_t repl_table;
+
+static void user_b_remote(void *arg)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	uint64_t v[2] = { 0xB, 0xB };
+
+	ASSERT_EQ(atomik_table_select(a, repl_table), 0);
+	ASSERT_EQ(x_remote_set(a, 0, 2, v), -EPERM);
+	ASSERT_EQ(x_remote_read(a, 0, 2, v), 0);
+	ASSERT_EQ(v[0], 0x5);
+	ASSERT_EQ(v[1], 0x6);
+	x_close(a);
+}
+
+TEST(remote_row_is_written_by_table_writers)
+{
+	uint64_t v[2] = { 0x5, 0x6 };
+	struct atomik *root;
+
+	if (getuid() != 0)
+		SKIP("needs root");
+	root = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_create(root, 4, ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED,
+				      &repl_table), 0);
+	ASSERT_EQ(x_remote_set(root, 0, 2, v), 0);
+	ASSERT_OK(chmod(DEV, 0666));
+	ASSERT_EQ(as_user(USER_B, user_b_remote, NULL), 0);
+	ASSERT_OK(chmod(DEV, 0600));
+	ASSERT_EQ(state(root, 0), 0x5);
+	ASSERT_EQ(state(root, 1), 0x6);
+	ASSERT_EQ(atomik_table_destroy(root, repl_table), 0);
+	x_close(root);
+}
+
+/*
  * A descriptor opened by user A and then used by user B keeps A's rights: the
  * opener's credentials count, not the caller's.  The child opens as A while
  * keeping root as its saved uid, then becomes B for good.

@@ -11,9 +11,18 @@ top=${ATOMIK_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 bin=$top/build/selftests
 out=${ATOMIK_OUT:-/tmp}
 
+# --fpga: the accelerator's passes (below); --fpga-device: only the pass
+# with the backend forced to the device, without concurrency_test, for a
+# second accelerator run that tests another way of completing.
 fpga=0
-if [ "${1-}" = --fpga ]; then
+backends="fpga auto"
+tests="engine_test concurrency_test errors_test"
+if [ "${1-}" = --fpga ] || [ "${1-}" = --fpga-device ]; then
 	fpga=1
+	if [ "$1" = --fpga-device ]; then
+		backends=fpga
+		tests="engine_test errors_test"
+	fi
 	shift
 elif [ $# -eq 0 ]; then
 	set -- $(cd "$bin" && ls | grep -v '^fpga_test$') \
@@ -57,9 +66,9 @@ if [ $fpga -eq 1 ]; then
 	echo "$dev" > /sys/bus/pci/drivers_probe
 	echo "# accelerator: $(cat $sys/backend_active)"
 	echo 16 > $sys/fpga_threshold
-	for backend in fpga auto; do
+	for backend in $backends; do
 		echo $backend > $sys/backend
-		for name in engine_test concurrency_test errors_test; do
+		for name in $tests; do
 			run "$name" "$out/$name.$backend.tap"
 		done
 	done

@@ -9,7 +9,8 @@ tmp=$(mktemp -d)
 n=0 failed=0
 
 echo "TAP version 13"
-echo "1..13"
+# The plan up front, so that a run that dies midway counts what it missed.
+echo "1..$(grep -c '^check [a-z0-9_]*$' "$0")"
 
 # check NAME: the test passes when the commands before it set ok=1.
 t0=$(cut -d' ' -f1 /proc/uptime)
@@ -39,10 +40,11 @@ ok=1
 out=$($atomik info) || fail "info exit $?"
 expect "addresses:     $(cat /sys/class/misc/atomik/nr_addrs)" \
 	"$(echo "$out" | grep '^addresses:')" "info addresses"
-echo "$out" | grep -q '^features:      tables swap op_batch read_range read_accum uring_cmd$' ||
+echo "$out" | grep -q '^features:      tables swap op_batch read_range read_accum uring_cmd replicated$' ||
 	fail "info features: $out"
+expect "table:         0" "$(echo "$out" | grep '^table:')" "info table"
 json=$($atomik info --json) || fail "info --json exit $?"
-echo "$json" | grep -q "\"nr_addrs\": $(cat /sys/class/misc/atomik/nr_addrs)," ||
+echo "$json" | grep -q "\"nr_addrs\": $(cat /sys/class/misc/atomik/nr_addrs),.*\"replicated\": false," ||
 	fail "json: $json"
 check info
 
@@ -171,6 +173,46 @@ grep -q 'holds 4096 addresses but the table has 128' "$tmp/err" ||
 expect 0x0000000000000033 "$($atomik read 3)" "unchanged after mismatch"
 reload
 check restore_refuses_other_size
+
+# Tables: create, list (with which are replicated), use, destroy.
+ok=1
+t1=$($atomik table create 16) || fail "table create exit $?"
+t2=$($atomik table create --replicated 32) || fail "table create --replicated exit $?"
+out=$($atomik table list) || fail "table list exit $?"
+echo "$out" | sed 's/^/# /'
+expect "$(printf '%-6u %-10u %s' "$t1" 16 no)" "$(echo "$out" | grep "^$t1 ")" "list $t1"
+expect "$(printf '%-6u %-10u %s' "$t2" 32 yes)" "$(echo "$out" | grep "^$t2 ")" "list $t2"
+expect "$(printf '%-6u %-10u %s' 0 "$(cat /sys/class/misc/atomik/nr_addrs)" no)" \
+	"$(echo "$out" | grep "^0 ")" "list 0"
+$atomik table list --json | grep -q "{\"table\": $t2, \"nr_addrs\": 32, \"replicated\": true}" ||
+	fail "list --json: $($atomik table list --json)"
+expect "table:         $t2 (replicated)" "$($atomik --table "$t2" info | grep '^table:')" \
+	"info of a replicated table"
+$atomik --table "$t2" load 3 0x30 || fail "load in $t2"
+expect 0x0000000000000030 "$($atomik --table "$t2" read --accum 3)" "load is a local delta"
+$atomik table destroy "$t1" || fail "destroy $t1"
+$atomik table destroy "$t2" || fail "destroy $t2"
+$atomik table list | grep -q "^$t1 " && fail "$t1 still listed"
+$atomik table destroy "$t1" 2> "$tmp/err"
+expect 1 $? "destroy again"
+grep -q "no such table" "$tmp/err" || fail "destroy again: $(cat "$tmp/err")"
+$atomik table create 2> /dev/null
+expect 2 $? "create without a size"
+$atomik table create 0 2> /dev/null
+expect 1 $? "create of size 0"
+check table_create_list_destroy
+
+# replicated=1 makes table 0 replicated, and info says so.
+ok=1
+reload replicated=1
+expect "table:         0 (replicated)" "$($atomik info | grep '^table:')" "info replicated"
+$atomik info --json | grep -q '"replicated": true,' || fail "json replicated: $($atomik info --json)"
+$atomik load 5 0x55
+expect 0x0000000000000055 "$($atomik read 5)" "load in a replicated table 0"
+expect 0x0000000000000055 "$($atomik read --accum 5)" "the load is a local delta"
+reload
+expect "table:         0" "$($atomik info | grep '^table:')" "info after reload"
+check replicated_table0_by_parameter
 
 ok=1
 out=$($atomik demo) || fail "demo exit $?"

@@ -75,13 +75,13 @@ static void known_sequence(char *expect, size_t len)
 		{ .addr = 0, .delta = 0x80 },
 	};
 	struct atomik_delta bad = { .addr = 8, .delta = 1 };
-	uint64_t m0 = sysfs_u64("memory_bytes"), old = 0, kept = 0;
+	uint64_t m0 = memory_settled(), old = 0, kept = 0, remote[2] = { 0xA, 0xB };
 	uint32_t id;
 	size_t n = 0;
 
 	ASSERT_EQ(atomik_table_create(a, 8, ATOMIK_TABLE_SELECT, &id), 0);
 	n += snprintf(expect + n, len - n,
-		      "atomik_table_create: table=%u nr_addrs=8 owner=%u bytes=%llu\n",
+		      "atomik_table_create: table=%u nr_addrs=8 owner=%u bytes=%llu replicated=0\n",
 		      id, (unsigned int)geteuid(),
 		      (unsigned long long)(sysfs_u64("memory_bytes") - m0));
 	ASSERT_EQ(x_load(a, 3, 0x1234), 0);
@@ -101,6 +101,23 @@ static void known_sequence(char *expect, size_t len)
 	ASSERT_EQ(kept, 0x177);
 	n += snprintf(expect + n, len - n,
 		      "atomik_swap: table=%u addr=3 old_state=0x177 new_ref=0x177\n", id);
+	ASSERT_EQ(atomik_table_destroy(a, id), 0);
+	n += snprintf(expect + n, len - n, "atomik_table_destroy: table=%u\n", id);
+	/* A replicated table, its remote row, and a load there; once the
+	 * destroyed table's rows have gone (from a work item).
+	 */
+	m0 = memory_settled();
+	ASSERT_EQ(atomik_table_create(a, 4, ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED, &id), 0);
+	n += snprintf(expect + n, len - n,
+		      "atomik_table_create: table=%u nr_addrs=4 owner=%u bytes=%llu replicated=1\n",
+		      id, (unsigned int)geteuid(),
+		      (unsigned long long)(sysfs_u64("memory_bytes") - m0));
+	ASSERT_EQ(x_remote_set(a, 1, 2, remote), 0);
+	n += snprintf(expect + n, len - n, "atomik_remote_set: table=%u first=1 count=2\n", id);
+	ASSERT_EQ(x_load(a, 2, 0x22), 0);
+	n += snprintf(expect + n, len - n, "atomik_load: table=%u addr=2 value=0x22\n", id);
+	ASSERT_EQ(x_read_accum(a, 2, &kept), 0);
+	ASSERT_EQ(kept, 0x22 ^ 0xB);
 	ASSERT_EQ(atomik_table_destroy(a, id), 0);
 	n += snprintf(expect + n, len - n, "atomik_table_destroy: table=%u\n", id);
 	ASSERT_LE(n, len - 1);

@@ -196,6 +196,28 @@ static inline int x_read_range(struct atomik *a, uint32_t first, uint32_t count,
 	return x_wait(q, atomik_queue_read_range(q, first, count, 0, v, X_COOKIE));
 }
 
+static inline int x_remote_set(struct atomik *a, uint32_t first, uint32_t count,
+			       const uint64_t *v)
+{
+	struct atomik_queue *q;
+
+	if (!use_uring())
+		return atomik_remote_set(a, first, count, v);
+	q = queue_of(a);
+	return x_wait(q, atomik_queue_remote_set(q, first, count, v, X_COOKIE));
+}
+
+static inline int x_remote_read(struct atomik *a, uint32_t first, uint32_t count,
+				uint64_t *v)
+{
+	struct atomik_queue *q;
+
+	if (!use_uring())
+		return atomik_remote_read(a, first, count, v);
+	q = queue_of(a);
+	return x_wait(q, atomik_queue_remote_read(q, first, count, v, X_COOKIE));
+}
+
 static inline uint32_t nr_addrs(struct atomik *a)
 {
 	uint32_t n = 0;
@@ -248,6 +270,25 @@ static inline uint64_t sysfs_u64(const char *name)
 	snprintf(path, sizeof(path), SYSFS "%s", name);
 	ASSERT_EQ(read_text(path, buf, sizeof(buf)), 0);
 	return strtoull(buf, NULL, 0);
+}
+
+/*
+ * memory_bytes once earlier tables' rows have gone (they go from a work
+ * item after the table's last operation): two reads 20 ms apart agree.
+ */
+static inline uint64_t memory_settled(void)
+{
+	uint64_t v = sysfs_u64("memory_bytes"), w;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		usleep(20000);
+		w = sysfs_u64("memory_bytes");
+		if (w == v)
+			break;
+		v = w;
+	}
+	return v;
 }
 
 static inline void sysfs_set(const char *name, const char *value)

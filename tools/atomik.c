@@ -222,6 +222,7 @@ static const struct {
 	{ ATOMIK_FEAT_READ_RANGE, "read_range" },
 	{ ATOMIK_FEAT_READ_ACCUM, "read_accum" },
 	{ ATOMIK_FEAT_URING_CMD, "uring_cmd" },
+	{ ATOMIK_FEAT_REPLICATED, "replicated" },
 };
 
 static int cmd_info(int argc, char **argv)
@@ -243,10 +244,12 @@ static int cmd_info(int argc, char **argv)
 	if (json) {
 		printf("{\"abi_version\": %u, \"table\": %u, \"nr_addrs\": %u, "
 		       "\"nr_tables\": %u, \"max_batch\": %u, \"memory_bytes\": %" PRIu64
-		       ", \"memory_cap\": %" PRIu64 ", \"nr_slots\": %u, \"features\": [",
+		       ", \"memory_cap\": %" PRIu64 ", \"nr_slots\": %u, \"replicated\": %s"
+		       ", \"features\": [",
 		       info.abi_version, info.table_id, info.nr_addrs, info.nr_tables,
 		       info.max_batch, (uint64_t)info.memory_bytes,
-		       (uint64_t)info.memory_cap, info.nr_slots);
+		       (uint64_t)info.memory_cap, info.nr_slots,
+		       info.table_flags & ATOMIK_TABLE_REPLICATED ? "true" : "false");
 		for (i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
 			if (info.features & features[i].bit) {
 				printf("%s\"%s\"", first ? "" : ", ", features[i].name);
@@ -256,7 +259,8 @@ static int cmd_info(int argc, char **argv)
 		printf("]}\n");
 	} else {
 		printf("ABI version:   %u\n", info.abi_version);
-		printf("table:         %u\n", info.table_id);
+		printf("table:         %u%s\n", info.table_id,
+		       info.table_flags & ATOMIK_TABLE_REPLICATED ? " (replicated)" : "");
 		printf("addresses:     %u\n", info.nr_addrs);
 		printf("tables:        %u\n", info.nr_tables);
 		printf("batch limit:   %u\n", info.max_batch);
@@ -268,6 +272,75 @@ static int cmd_info(int argc, char **argv)
 			if (info.features & features[i].bit)
 				printf(" %s", features[i].name);
 		printf("\n");
+	}
+	atomik_close(a);
+	return 0;
+}
+
+/*
+ * Tables: create one (its id on stdout), destroy one, or list them all.
+ * The kernel has no list: each id is selected in turn on a read-only
+ * descriptor, and the ones that exist are described with INFO.
+ */
+static int cmd_table(int argc, char **argv)
+{
+	const char *u = "table create [--replicated] NR_ADDRS | table list [--json] | "
+			"table destroy ID";
+	int replicated = has_flag(&argc, argv, "--replicated");
+	int json = has_flag(&argc, argv, "--json");
+	struct atomik_info info;
+	struct atomik *a;
+	uint32_t id, n = 0;
+	char what[48];
+	int ret;
+
+	want_help(argc, argv, u);
+	if (argc == 3 && !strcmp(argv[1], "create") && !json) {
+		uint32_t nr = number32(argv[2], "number of addresses");
+
+		a = open_device(O_RDWR);
+		ret = atomik_table_create(a, nr, replicated ? ATOMIK_TABLE_REPLICATED : 0, &id);
+		if (ret)
+			fail("creating a table", ret);
+		printf("%u\n", id);
+	} else if (argc == 3 && !strcmp(argv[1], "destroy") && !json && !replicated) {
+		id = number32(argv[2], "table id");
+		a = open_device(O_RDWR);
+		snprintf(what, sizeof(what), "destroying table %u", id);
+		ret = atomik_table_destroy(a, id);
+		if (ret)
+			fail(what, ret);
+	} else if (argc == 2 && !strcmp(argv[1], "list") && !replicated) {
+		a = open_device(O_RDONLY);
+		if (json)
+			printf("[");
+		else
+			printf("%-6s %-10s %s\n", "TABLE", "ADDRESSES", "REPLICATED");
+		for (id = 0; id < ATOMIK_MAX_TABLES; id++) {
+			ret = atomik_table_select(a, id);
+			if (ret == -ENOENT)
+				continue;
+			snprintf(what, sizeof(what), "table %u", id);
+			if (!ret)
+				ret = atomik_info(a, &info);
+			/* Destroyed between the two calls: gone from the list. */
+			if (ret == -ENODEV)
+				continue;
+			if (ret)
+				fail(what, ret);
+			if (json)
+				printf("%s{\"table\": %u, \"nr_addrs\": %u, \"replicated\": %s}",
+				       n ? ", " : "", id, info.nr_addrs,
+				       info.table_flags & ATOMIK_TABLE_REPLICATED ? "true" : "false");
+			else
+				printf("%-6u %-10u %s\n", id, info.nr_addrs,
+				       info.table_flags & ATOMIK_TABLE_REPLICATED ? "yes" : "no");
+			n++;
+		}
+		if (json)
+			printf("]\n");
+	} else {
+		usage_error(u);
 	}
 	atomik_close(a);
 	return 0;
@@ -820,6 +893,9 @@ static void usage(FILE *to)
 		"  batch [FILE]                   accumulate 'ADDR DELTA' lines\n"
 		"  save FILE                      save the table\n"
 		"  restore FILE                   restore a saved table\n"
+		"  table create [--replicated] N  create a table of N addresses\n"
+		"  table list [--json]            list the tables\n"
+		"  table destroy ID               destroy a table\n"
 		"  demo                           three nodes converge\n"
 		"  bench [--plot FILE.png [--from CSV]] [...]\n"
 		"                                 run the benchmark, or draw it\n"
@@ -835,7 +911,7 @@ int main(int argc, char **argv)
 		{ "info", cmd_info }, { "stat", cmd_stat }, { "read", cmd_read },
 		{ "batch", cmd_batch }, { "save", cmd_save },
 		{ "restore", cmd_restore }, { "demo", cmd_demo },
-		{ "bench", cmd_bench },
+		{ "bench", cmd_bench }, { "table", cmd_table },
 	};
 	unsigned int i;
 

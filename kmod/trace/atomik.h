@@ -72,22 +72,24 @@ TRACE_EVENT(atomik_swap,
 );
 
 TRACE_EVENT(atomik_table_create,
-	TP_PROTO(u32 table, u32 nr_addrs, u32 owner, u64 bytes),
-	TP_ARGS(table, nr_addrs, owner, bytes),
+	TP_PROTO(u32 table, u32 nr_addrs, u32 owner, u64 bytes, bool replicated),
+	TP_ARGS(table, nr_addrs, owner, bytes, replicated),
 	TP_STRUCT__entry(
 		__field(u32, table)
 		__field(u32, nr_addrs)
 		__field(u32, owner)
 		__field(u64, bytes)
+		__field(bool, replicated)
 	),
 	TP_fast_assign(
 		__entry->table = table;
 		__entry->nr_addrs = nr_addrs;
 		__entry->owner = owner;
 		__entry->bytes = bytes;
+		__entry->replicated = replicated;
 	),
-	TP_printk("table=%u nr_addrs=%u owner=%u bytes=%llu", __entry->table,
-		  __entry->nr_addrs, __entry->owner, __entry->bytes)
+	TP_printk("table=%u nr_addrs=%u owner=%u bytes=%llu replicated=%d", __entry->table,
+		  __entry->nr_addrs, __entry->owner, __entry->bytes, __entry->replicated)
 );
 
 TRACE_EVENT(atomik_table_destroy,
@@ -100,6 +102,23 @@ TRACE_EVENT(atomik_table_destroy,
 		__entry->table = table;
 	),
 	TP_printk("table=%u", __entry->table)
+);
+
+TRACE_EVENT(atomik_remote_set,
+	TP_PROTO(u32 table, u32 first, u32 count),
+	TP_ARGS(table, first, count),
+	TP_STRUCT__entry(
+		__field(u32, table)
+		__field(u32, first)
+		__field(u32, count)
+	),
+	TP_fast_assign(
+		__entry->table = table;
+		__entry->first = first;
+		__entry->count = count;
+	),
+	TP_printk("table=%u first=%u count=%u", __entry->table, __entry->first,
+		  __entry->count)
 );
 
 TRACE_EVENT(atomik_fpga_push,

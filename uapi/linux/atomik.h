@@ -40,10 +40,12 @@
 #define ATOMIK_FEAT_READ_RANGE	_BITULL(3)	/* READ_RANGE */
 #define ATOMIK_FEAT_READ_ACCUM	_BITULL(4)	/* ATOMIK_READ_ACCUM flag */
 #define ATOMIK_FEAT_URING_CMD	_BITULL(5)	/* IORING_OP_URING_CMD, see below */
+#define ATOMIK_FEAT_REPLICATED	_BITULL(6)	/* ATOMIK_TABLE_REPLICATED, REMOTE_* */
 /* Every feature this header defines (a module may offer more later). */
 #define ATOMIK_FEAT_ALL		(ATOMIK_FEAT_TABLES | ATOMIK_FEAT_SWAP | \
 				 ATOMIK_FEAT_OP_BATCH | ATOMIK_FEAT_READ_RANGE | \
-				 ATOMIK_FEAT_READ_ACCUM | ATOMIK_FEAT_URING_CMD)
+				 ATOMIK_FEAT_READ_ACCUM | ATOMIK_FEAT_URING_CMD | \
+				 ATOMIK_FEAT_REPLICATED)
 
 struct atomik_info {
 	__u32 abi_version;	/* ATOMIK_ABI_VERSION */
@@ -55,7 +57,9 @@ struct atomik_info {
 	__u64 memory_cap;	/* the most all tables may hold */
 	__u32 nr_tables;	/* tables that exist, table 0 included */
 	__u32 nr_slots;		/* slots a read folds (possible CPUs) */
-	__u64 reserved[4];
+	__u32 table_flags;	/* that table's: ATOMIK_TABLE_REPLICATED */
+	__u32 reserved0;
+	__u64 reserved[3];
 };
 
 /* One address and one value: LOAD, ACCUM, READ. */
@@ -113,12 +117,16 @@ struct atomik_batch {
 	__u32 flags;		/* 0 */
 };
 
-/* READ_RANGE: the states of addresses first .. first + count - 1. */
+/*
+ * READ_RANGE: the states of addresses first .. first + count - 1.
+ * REMOTE_SET and REMOTE_READ: a replicated table's remote row for those
+ * addresses, set from or read into ptr; count 1 .. ATOMIK_MAX_BATCH.
+ */
 struct atomik_range {
-	__u64 ptr;		/* __u64[count], written */
+	__u64 ptr;		/* __u64[count]: READ_RANGE, REMOTE_READ write it */
 	__u32 first;
 	__u32 count;
-	__u32 flags;		/* ATOMIK_READ_ACCUM */
+	__u32 flags;		/* READ_RANGE: ATOMIK_READ_ACCUM; others: 0 */
 	__u32 reserved;		/* 0 */
 };
 
@@ -132,6 +140,13 @@ struct atomik_table_req {
 
 /* TABLE_CREATE also makes the new table the descriptor's current one. */
 #define ATOMIK_TABLE_SELECT	_BITUL(0)
+/*
+ * TABLE_CREATE: the table is replicated.  Its state is
+ * ref ^ local ^ remote, where local (what ATOMIK_READ_ACCUM reads) is this
+ * node's contribution and remote the other contributors' (REMOTE_SET); a
+ * LOAD or SWAP changes local by old ^ new instead of setting the reference.
+ */
+#define ATOMIK_TABLE_REPLICATED	_BITUL(1)
 
 /* READ_TO: read one state into *result_ptr.  Over io_uring, a ring with
  * 32-byte CQEs (IORING_SETUP_CQE32) also gets the state in the CQE's extra
@@ -168,6 +183,8 @@ struct atomik_inline_deltas {
 #define ATOMIK_IOC_TABLE_SELECT	_IOWR(ATOMIK_IOC_MAGIC, 0x0A, struct atomik_table_req)
 #define ATOMIK_IOC_READ_TO	_IOW(ATOMIK_IOC_MAGIC, 0x0B, struct atomik_read_to)
 #define ATOMIK_IOC_ACCUM_INLINE	_IOW(ATOMIK_IOC_MAGIC, 0x0C, struct atomik_inline_deltas)
+#define ATOMIK_IOC_REMOTE_SET	_IOW(ATOMIK_IOC_MAGIC, 0x0D, struct atomik_range)
+#define ATOMIK_IOC_REMOTE_READ	_IOW(ATOMIK_IOC_MAGIC, 0x0E, struct atomik_range)
 
 /*
  * io_uring: IORING_OP_URING_CMD on /dev/atomik takes the ioctl numbers above
@@ -178,8 +195,8 @@ struct atomik_inline_deltas {
  * arrays past 64 KiB and while an accelerator is bound.  Accepted:
  * ATOMIK_IOC_LOAD, ATOMIK_IOC_ACCUM, ATOMIK_IOC_READ_TO, ATOMIK_IOC_ACCUM_BATCH,
  * ATOMIK_IOC_OP_BATCH, and, with 128-byte SQEs, ATOMIK_IOC_ACCUM_INLINE,
- * ATOMIK_IOC_SWAP (old state in the 32-byte CQE only) and
- * ATOMIK_IOC_READ_RANGE.
+ * ATOMIK_IOC_SWAP (old state in the 32-byte CQE only),
+ * ATOMIK_IOC_READ_RANGE, ATOMIK_IOC_REMOTE_SET and ATOMIK_IOC_REMOTE_READ.
  */
 #define ATOMIK_URING_CMD_BYTES		16	/* sqe->cmd of a 64-byte SQE */
 #define ATOMIK_URING_CMD128_BYTES	80	/* of a 128-byte SQE */
