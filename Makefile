@@ -47,7 +47,7 @@ UDEVDIR		?= /usr/lib/udev/rules.d
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
 .PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt bench-scan \
-	print-lib-version \
+	print-lib-version print-version check-host check-rtl check-plot \
 	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests
@@ -72,6 +72,9 @@ lib: $(LIB)/libatomik.a $(LIB)/$(LIB_REAL)
 print-lib-version:
 	@echo $(LIB_VERSION)
 
+print-version:
+	@echo $(VERSION)
+
 LIB_OBJS	:= $(LIB)/atomik.o $(LIB)/queue.o
 
 $(LIB)/%.o: libatomik/%.c libatomik/atomik.h uapi/linux/atomik.h
@@ -90,7 +93,7 @@ $(LIB)/$(LIB_REAL): $(LIB_OBJS) libatomik/libatomik.map
 # The tools run inside the test VM as well, so they are linked statically.
 tools: $(TOOLS) $(DEVTOOLS)
 
-$(BUILD)/tools/%: tools/%.c $(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
+$(BUILD)/tools/%: tools/%.c $(LIB)/libatomik.a $(wildcard uapi/linux/*.h) $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
 
@@ -144,7 +147,7 @@ install-dkms:
 	install -d $(DESTDIR)$(DKMSDIR)
 	find $(KMOD_SRC) \
 		| cpio -pdmu --quiet $(DESTDIR)$(DKMSDIR)
-	sed 's/^PACKAGE_VERSION=.*/PACKAGE_VERSION="$(VERSION)"/' dkms.conf \
+	sed 's/@VERSION@/$(VERSION)/' dkms.conf \
 		> $(DESTDIR)$(DKMSDIR)/dkms.conf
 
 # The main job: the demo and a short benchmark in the VM, on the 6.12 kernel.
@@ -157,10 +160,37 @@ demo:
 
 # On a fresh Debian 12 machine, as root, the first step installs what the
 # build and the VM need (apt-get) and fetches the kernels of the matrix.
+# Then each step writes one TAP file into build/check/ (tools/atomik-check):
+# host checks, the RTL's testbench, a VM boot per kernel, one more per
+# kernel with the co-simulated accelerator, one with a polled accelerator
+# (on the debug kernel, else the first), and drawing a benchmark; a step
+# that fails does not stop the others, and the summary counts them all.
+CHECK_POLL	:= $(firstword $(filter %-debug,$(KERNELS)) $(KERNELS))
+CHECK_RUNS	:= $(foreach k,$(KERNELS),$(k) $(k)+fpga) $(CHECK_POLL)+fpga-poll
+CHECK_STEPS	:= host rtl $(addprefix vm-,$(CHECK_RUNS)) plot
+CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap \
+			$(addsuffix .tap,$(CHECK_RUNS)) plot.tap)
+
 check:
 	tools/atomik-kernels --setup $(KERNELS)
 	$(MAKE) all
-	tools/atomik-check $(KERNELS)
+	-$(MAKE) -j1 -k $(addprefix check-,$(CHECK_STEPS))
+	tools/atomik-check summary $(CHECK_TAPS)
+
+# One step alone, e.g. make check-vm-6.12+fpga (after make check has set
+# up the kernels once).
+check-host: all
+	tools/atomik-check host $(KERNELS)
+
+check-rtl:
+	tools/atomik-check rtl
+
+check-vm-%: lib tools selftests examples
+	@case '$*' in *+fpga*) $(MAKE) -s cosim;; esac
+	tools/atomik-check vm $*
+
+check-plot: tools
+	tools/atomik-check plot
 
 # The scheduling latency batches cause on the PREEMPT_RT kernel (minutes;
 # not part of make check): Documentation/atomik/design.rst has the figures.
@@ -176,7 +206,7 @@ bench-scan:
 	tools/atomik-kernels --setup 6.12
 	$(MAKE) module-6.12 lib tools
 	for n in 2 4; do \
-		tools/atomik-vm --kernel 6.12 --no-build --cpus $$n --quiet -- \
+		tools/atomik-vm --kernel 6.12 --no-build --cpus $$n -- \
 			build/tools/atomik-scan --addrs 65536 --hz 10 || exit 1; \
 	done
 

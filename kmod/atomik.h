@@ -72,6 +72,16 @@ struct atomik_table {
 	struct rcu_work free_work;
 };
 
+/*
+ * Deltas applied per stretch of a batch that holds the CPU's slot.  Without
+ * PREEMPT_RT that stretch runs with preemption off, so it is what bounds the
+ * scheduling latency a batch adds; under PREEMPT_RT the slot's local lock is
+ * a sleeping lock and the stretch is preemptible, and a short one bounds how
+ * long another task of the same CPU waits for the slot.  The other long
+ * loops (an OP_BATCH, a remote row) reschedule or drop their lock as often.
+ */
+#define ATOMIK_APPLY_CHUNK	(IS_ENABLED(CONFIG_PREEMPT_RT) ? 256 : 1024)
+
 /* Operation counters, per CPU, summed on read. */
 struct atomik_stats {
 	u64 deltas;		/* deltas accumulated */
@@ -110,6 +120,7 @@ void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32
 void atomik_absorb(struct atomik_table *t, u32 addr, u64 value);
 void atomik_load(struct atomik_table *t, u32 addr, u64 value);
 u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only);
+void atomik_read_many(struct atomik_table *t, u32 first, u32 n, bool accum_only, u64 *v);
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
 void atomik_remote_set(struct atomik_table *t, u32 first, u32 n, const u64 *v);
 void atomik_remote_read(struct atomik_table *t, u32 first, u32 n, u64 *v);

@@ -33,5 +33,11 @@
 #define ATOMIK_FPGA_STATUS_ERROR         BIT(1)
 #define ATOMIK_FPGA_STATUS_CMD_BUSY      BIT(2)
 #define ATOMIK_FPGA_STATUS_READY         BIT(3)
+#define ATOMIK_FPGA_ID_VALUE             0x41544d4b
+#define ATOMIK_FPGA_VERSION_VALUE        0x00010000
+#define ATOMIK_FPGA_CMD_LOAD             1
+#define ATOMIK_FPGA_CMD_READ             2
+#define ATOMIK_FPGA_RING_OFFSET          0x1000
+#define ATOMIK_FPGA_RING_ENTRY           16
 
 #endif

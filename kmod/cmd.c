@@ -308,7 +308,7 @@ static void atomik_op_batch_apply(struct atomik_table *t, struct atomik_op *ops,
 			swaps++;
 			break;
 		}
-		if ((i & 1023) == 1023)
+		if (i % ATOMIK_APPLY_CHUNK == ATOMIK_APPLY_CHUNK - 1)
 			cond_resched();
 	}
 	atomik_count(deltas, deltas);
@@ -353,7 +353,7 @@ static int atomik_cmd_read_range(struct atomik_ctx *c)
 	u64 __user *dst = u64_to_user_ptr(r->ptr);
 	bool accum = r->flags & ATOMIK_READ_ACCUM;
 	struct atomik_table *t = c->t;
-	u32 done = 0, n, i;
+	u32 done = 0, n;
 	u64 *buf;
 	int err = 0;
 
@@ -372,8 +372,7 @@ static int atomik_cmd_read_range(struct atomik_ctx *c)
 			break;
 		}
 		n = min_t(u32, r->count - done, ATOMIK_RANGE_CHUNK);
-		for (i = 0; i < n; i++)
-			buf[i] = atomik_read(t, r->first + done + i, accum);
+		atomik_read_many(t, r->first + done, n, accum, buf);
 		if (copy_to_user(dst + done, buf, n * sizeof(*buf))) {
 			err = -EFAULT;
 			break;
@@ -392,9 +391,12 @@ static int atomik_cmd_read_range(struct atomik_ctx *c)
  * addresses, at least one and at most ATOMIK_MAX_BATCH.  The values to set
  * are copied in whole before any is.
  */
-static int atomik_remote_check(struct atomik_ctx *c)
+static int atomik_cmd_remote(struct atomik_ctx *c)
 {
 	struct atomik_range *r = &c->p->range;
+	size_t size = array_size(r->count, sizeof(u64));
+	int err = 0;
+	u64 *v;
 
 	if (r->flags || r->reserved)
 		return -EINVAL;
@@ -405,41 +407,19 @@ static int atomik_remote_check(struct atomik_ctx *c)
 	if (r->count == 0 || r->count > c->t->nr_addrs ||
 	    r->first > c->t->nr_addrs - r->count)
 		return -EINVAL;
-	return 0;
-}
-
-static int atomik_cmd_remote_set(struct atomik_ctx *c)
-{
-	struct atomik_range *r = &c->p->range;
-	size_t size = array_size(r->count, sizeof(u64));
-	int err = atomik_remote_check(c);
-	u64 *v;
-
-	if (err)
-		return err;
-	v = atomik_copy_array(r->ptr, r->count, sizeof(*v), &err);
-	if (!v)
-		return err;
-	atomik_remote_set(c->t, r->first, r->count, v);
-	atomik_buf_put(v, size);
-	return 0;
-}
-
-static int atomik_cmd_remote_read(struct atomik_ctx *c)
-{
-	struct atomik_range *r = &c->p->range;
-	size_t size = array_size(r->count, sizeof(u64));
-	int err = atomik_remote_check(c);
-	u64 *v;
-
-	if (err)
-		return err;
-	v = atomik_buf_get(size);
-	if (!v)
-		return -ENOMEM;
-	atomik_remote_read(c->t, r->first, r->count, v);
-	if (copy_to_user(u64_to_user_ptr(r->ptr), v, size))
-		err = -EFAULT;
+	if (c->cmd == ATOMIK_IOC_REMOTE_SET) {
+		v = atomik_copy_array(r->ptr, r->count, sizeof(*v), &err);
+		if (!v)
+			return err;
+		atomik_remote_set(c->t, r->first, r->count, v);
+	} else {
+		v = atomik_buf_get(size);
+		if (!v)
+			return -ENOMEM;
+		atomik_remote_read(c->t, r->first, r->count, v);
+		if (copy_to_user(u64_to_user_ptr(r->ptr), v, size))
+			err = -EFAULT;
+	}
 	atomik_buf_put(v, size);
 	return err;
 }
@@ -537,8 +517,8 @@ static const struct atomik_cmd_desc {
 	{ ATOMIK_IOC_TABLE_SELECT, ATOMIK_CMD_REGISTRY, atomik_cmd_table_select },
 	{ ATOMIK_IOC_READ_TO, ATOMIK_CMD_URING, atomik_cmd_read_to },
 	{ ATOMIK_IOC_ACCUM_INLINE, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_accum_inline },
-	{ ATOMIK_IOC_REMOTE_SET, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_remote_set },
-	{ ATOMIK_IOC_REMOTE_READ, ATOMIK_CMD_URING, atomik_cmd_remote_read },
+	{ ATOMIK_IOC_REMOTE_SET, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_remote },
+	{ ATOMIK_IOC_REMOTE_READ, ATOMIK_CMD_URING, atomik_cmd_remote },
 };
 
 static const struct atomik_cmd_desc *atomik_cmd_find(unsigned int cmd)

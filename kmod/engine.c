@@ -21,15 +21,6 @@
 #define CREATE_TRACE_POINTS
 #include "trace/atomik.h"
 
-/*
- * Deltas applied per stretch of a batch that holds the CPU's slot.  Without
- * PREEMPT_RT that stretch runs with preemption off, so it is what bounds the
- * scheduling latency a batch adds; under PREEMPT_RT the slot's local lock is
- * a sleeping lock and the stretch is preemptible, and a short one bounds how
- * long another task of the same CPU waits for the slot.
- */
-#define ATOMIK_APPLY_CHUNK	(IS_ENABLED(CONFIG_PREEMPT_RT) ? 256 : 1024)
-
 unsigned long atomik_memory_cap = 256UL << 20;
 unsigned int atomik_user_max_tables = 64;
 unsigned long atomik_user_memory_cap = 64UL << 20;
@@ -192,6 +183,54 @@ u64 atomik_read(struct atomik_table *t, u32 addr, bool accum_only)
 	} while (read_seqretry(&t->lock, seq));
 	atomik_ext_release(&h);
 	return v;
+}
+
+/* Addresses read row by row in one read section of the seqlock. */
+#define ATOMIK_READ_STRETCH	64
+
+/*
+ * Addresses first to first + n - 1 (all in range), as atomik_read() reads
+ * each, into v.  Row by row rather than address by address: base, ref and
+ * remote of a stretch of addresses, then each CPU's slots for them, in one
+ * read section, so that every address is read with its slots, base and
+ * ref of one instant, as atomik_read() does.  Table 0 with an external
+ * slot goes address by address, each with its hold.  A slot that arrives
+ * meanwhile holds only deltas accumulated after this call began (it
+ * starts at 0); one that leaves is folded into the CPU slots before it
+ * stops being attached.
+ */
+void atomik_read_many(struct atomik_table *t, u32 first, u32 n, bool accum_only, u64 *v)
+{
+	u32 i, end, done;
+	unsigned int seq;
+	int cpu;
+
+	if (t->id == 0 && atomik_ext_attached()) {
+		for (i = 0; i < n; i++)
+			v[i] = atomik_read(t, first + i, accum_only);
+		return;
+	}
+	for (done = 0; done < n; done = end) {
+		end = min_t(u32, n, done + ATOMIK_READ_STRETCH);
+		do {
+			seq = read_seqbegin(&t->lock);
+			for (i = done; i < end; i++)
+				v[i] = t->base[first + i];
+			if (!accum_only) {
+				for (i = done; i < end; i++)
+					v[i] ^= t->ref[first + i];
+				if (t->remote)
+					for (i = done; i < end; i++)
+						v[i] ^= t->remote[first + i];
+			}
+			for_each_possible_cpu(cpu) {
+				const u64 *slot = t->slots[cpu] + first;
+
+				for (i = done; i < end; i++)
+					v[i] ^= READ_ONCE(slot[i]);
+			}
+		} while (read_seqretry(&t->lock, seq));
+	}
 }
 
 /*

@@ -23,8 +23,6 @@
 #include "slot.h"
 #include "trace/atomik.h"
 
-#define ATOMIK_FPGA_RING_OFFSET	0x1000
-
 /* Placeholder IDs for a board (none is assigned yet); under co-simulation
  * the device is QEMU's ivshmem-plain, bound through driver_override.
  */
@@ -148,7 +146,7 @@ static int fpga_read_acc(struct atomik_fpga *f, u32 addr, u64 *v)
 	if (ret)
 		return ret;
 	fpga_wr(f, ATOMIK_FPGA_CMD_ADDR, addr);
-	fpga_wr(f, ATOMIK_FPGA_CMD, 2);
+	fpga_wr(f, ATOMIK_FPGA_CMD, ATOMIK_FPGA_CMD_READ);
 	ret = fpga_wait(f, ATOMIK_FPGA_CMD, U32_MAX, 0);
 	if (ret)
 		return ret;
@@ -167,7 +165,7 @@ static int fpga_write_acc(struct atomik_fpga *f, u32 addr, u64 v)
 	fpga_wr(f, ATOMIK_FPGA_CMD_ADDR, addr);
 	fpga_wr(f, ATOMIK_FPGA_CMD_DATA_LO, lower_32_bits(v));
 	fpga_wr(f, ATOMIK_FPGA_CMD_DATA_HI, upper_32_bits(v));
-	fpga_wr(f, ATOMIK_FPGA_CMD, 1);
+	fpga_wr(f, ATOMIK_FPGA_CMD, ATOMIK_FPGA_CMD_LOAD);
 	return fpga_wait(f, ATOMIK_FPGA_CMD, U32_MAX, 0);
 }
 
@@ -204,7 +202,7 @@ static int fpga_push(void *priv, const struct atomik_delta *d, u32 n)
 			usleep_range(10, 50);
 		}
 		for (k = 0; k < room && i < n; k++, i++) {
-			void __iomem *e = f->ring + (size_t)f->tail * 16;
+			void __iomem *e = f->ring + (size_t)f->tail * ATOMIK_FPGA_RING_ENTRY;
 
 			writeq((u64)d[i].addr, e);
 			writeq(d[i].delta, e + 8);
@@ -314,8 +312,8 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	if (IS_ERR(f->regs))
 		return PTR_ERR(f->regs);
 	f->pdev = pdev;
-	if (fpga_rd(f, ATOMIK_FPGA_ID) != 0x41544d4b ||
-	    fpga_rd(f, ATOMIK_FPGA_VERSION) >> 16 != 1) {
+	if (fpga_rd(f, ATOMIK_FPGA_ID) != ATOMIK_FPGA_ID_VALUE ||
+	    fpga_rd(f, ATOMIK_FPGA_VERSION) >> 16 != ATOMIK_FPGA_VERSION_VALUE >> 16) {
 		dev_err(&pdev->dev, "not an ATOMiK 1.x device (ID %#x, version %#x)\n",
 			fpga_rd(f, ATOMIK_FPGA_ID), fpga_rd(f, ATOMIK_FPGA_VERSION));
 		return -ENODEV;
@@ -324,7 +322,8 @@ static int atomik_fpga_probe(struct pci_dev *pdev, const struct pci_device_id *i
 	order = FIELD_GET(ATOMIK_FPGA_CAPS_RING_ORDER, caps);
 	nr_addrs = fpga_rd(f, ATOMIK_FPGA_NADDRS);
 	if (order < 2 || order > 16 || !nr_addrs || nr_addrs > ATOMIK_MAX_ADDRS ||
-	    ATOMIK_FPGA_RING_OFFSET + (16UL << order) > pci_resource_len(pdev, bar)) {
+	    ATOMIK_FPGA_RING_OFFSET + ((size_t)ATOMIK_FPGA_RING_ENTRY << order) >
+	    pci_resource_len(pdev, bar)) {
 		dev_err(&pdev->dev, "unusable geometry: ring order %u, %u addresses\n",
 			order, nr_addrs);
 		return -ENODEV;

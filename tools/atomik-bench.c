@@ -27,19 +27,17 @@
 #include <unistd.h>
 
 #include "atomik.h"
+#include "atomik-bench.h"
 
 #define NR_PAIRS	(1 << 17)	/* per thread, reused cyclically */
 #define MAX_SIZE	ATOMIK_MAX_BATCH
 
-enum path {
-	P_USER, P_IOCTL_SINGLE, P_IOCTL_BATCH, P_URING_SINGLE, P_URING_INLINE,
-	P_URING_BATCH, NR_PATHS
-};
+#define PATH_ID(id, name)	P_##id,
+#define PATH_NAME(id, name)	name,
 
-static const char *const path_names[NR_PATHS] = {
-	"userspace", "ioctl-single", "ioctl-batch", "uring-single",
-	"uring-inline", "uring-batch",
-};
+enum path { ATOMIK_BENCH_PATHS(PATH_ID) NR_PATHS };
+
+static const char *const path_names[NR_PATHS] = { ATOMIK_BENCH_PATHS(PATH_NAME) };
 
 struct worker {
 	pthread_t tid;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "atomik.h"
+#include "atomik-bench.h"
 
 #define EXIT_OPFAIL	1
 #define EXIT_USAGE	2
@@ -783,6 +784,8 @@ static int cmd_demo(int argc, char **argv)
  * comes through a pipe and the file names as its arguments (ARG1, ARG2),
  * never pasted into gnuplot code, so any name is taken as a name.
  */
+#define PLOT_NAME(id, name)	name " "
+
 static void plot_csv(const char *csv, const char *png)
 {
 	static const char script[] =
@@ -791,8 +794,7 @@ static void plot_csv(const char *csv, const char *png)
 		"set xlabel 'deltas per batch'; set ylabel 'deltas per second'\n"
 		"set title 'atomik bench, 1 thread (ratios between lines are the result)'\n"
 		"set key left top\n"
-		"plot for [p in 'userspace ioctl-single ioctl-batch uring-single "
-		"uring-inline uring-batch'] ARG2 every ::1 using "
+		"plot for [p in '" ATOMIK_BENCH_PATHS(PLOT_NAME) "'] ARG2 every ::1 using "
 		"(strcol(2) eq p && $1 == 1 ? $3 : 1/0):4 with linespoints title p\n";
 	int status, fd[2];
 	pid_t pid;

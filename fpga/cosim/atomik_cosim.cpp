@@ -52,7 +52,6 @@
 #define GENMASK(h, l)	((~0u << (l)) & (~0u >> (31 - (h))))
 #include "atomik_fpga_regs.h"
 
-#define RING_OFFSET		0x1000
 #define CTRL_SELF_CLEARING	(ATOMIK_FPGA_CTRL_RESET | ATOMIK_FPGA_CTRL_CLEAR_ERR)
 
 static volatile uint32_t *regs;
@@ -203,7 +202,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fd = open(argv[1], O_RDWR);
-	if (fd < 0 || fstat(fd, &st) || st.st_size < 2 * RING_OFFSET) {
+	if (fd < 0 || fstat(fd, &st) || st.st_size < 2 * ATOMIK_FPGA_RING_OFFSET) {
 		perror(argv[1]);
 		return 1;
 	}
@@ -225,11 +224,12 @@ int main(int argc, char **argv)
 	core->rst = 0;
 
 	/* The identification registers, then the rest of the page's view. */
-	memset((void *)page, 0, 2 * RING_OFFSET);
+	memset((void *)page, 0, 2 * ATOMIK_FPGA_RING_OFFSET);
 	for (uint32_t off : { ATOMIK_FPGA_VERSION, ATOMIK_FPGA_NADDRS, ATOMIK_FPGA_CAPS })
 		page_wr(off, reg_read(off));
 	ring_mask = (1u << ((reg_read(ATOMIK_FPGA_CAPS) >> 8) & 0xff)) - 1;
-	if (RING_OFFSET + 16ull * (ring_mask + 1) > (uint64_t)st.st_size) {
+	if (ATOMIK_FPGA_RING_OFFSET + (uint64_t)ATOMIK_FPGA_RING_ENTRY * (ring_mask + 1) >
+	    (uint64_t)st.st_size) {
 		fprintf(stderr, "atomik-cosim: the ring does not fit in %s\n", argv[1]);
 		return 1;
 	}
@@ -250,7 +250,7 @@ int main(int argc, char **argv)
 			/* "remove": the registers then read as a device
 			 * that left the bus reads, all ones. */
 			if (k && fgets(how, sizeof(how), k) && !strncmp(how, "remove", 6))
-				memset((void *)page, 0xff, RING_OFFSET);
+				memset((void *)page, 0xff, ATOMIK_FPGA_RING_OFFSET);
 			if (k)
 				fclose(k);
 			fprintf(stderr, "atomik-cosim: killed by %s after %llu cycles, %llu interrupts sent%s\n",
@@ -275,7 +275,8 @@ int main(int argc, char **argv)
 		v = page_rd(ATOMIK_FPGA_RING_TAIL) & ring_mask;
 		if (v != sh_tail) {
 			for (uint32_t i = sh_tail; i != v; i = (i + 1) & ring_mask) {
-				const volatile uint8_t *e = page + RING_OFFSET + 16 * i;
+				const volatile uint8_t *e = page + ATOMIK_FPGA_RING_OFFSET +
+							    ATOMIK_FPGA_RING_ENTRY * i;
 				uint64_t delta;
 				uint32_t addr;
 

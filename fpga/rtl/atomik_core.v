@@ -42,9 +42,6 @@ module atomik_core #(
 
 	// Register offsets and bits: generated from Documentation/atomik/fpga.rst.
 `include "atomik_regs.vh"
-	localparam ID = 32'h41544d4b;		// "ATMK"
-	localparam VERSION = 32'h00010000;	// 1.0
-	localparam CMD_LOAD = 32'd1, CMD_READ = 32'd2;
 
 	// Ring RAM: {addr, delta}, written by the host, read at head.
 	reg [95:0] ring_mem [0:RING-1];
@@ -247,8 +244,8 @@ module atomik_core #(
 	always @(posedge clk) begin
 		if (reg_rd) begin
 			case (reg_addr)
-			R_ID:		reg_rdata <= ID;
-			R_VERSION:	reg_rdata <= VERSION;
+			R_ID:		reg_rdata <= ID_VALUE;
+			R_VERSION:	reg_rdata <= VERSION_VALUE;
 			R_NADDRS:	reg_rdata <= NADDRS;
 			R_CAPS: begin
 				reg_rdata <= 32'd0;

@@ -32,3 +32,11 @@ localparam integer STATUS_BUSY = 0;
 localparam integer STATUS_ERROR = 1;
 localparam integer STATUS_CMD_BUSY = 2;
 localparam integer STATUS_READY = 3;
+/* verilator lint_off UNUSEDPARAM */
+localparam [31:0] ID_VALUE = 32'h41544d4b;
+localparam [31:0] VERSION_VALUE = 32'h00010000;
+localparam [31:0] CMD_LOAD = 32'd1;
+localparam [31:0] CMD_READ = 32'd2;
+localparam [31:0] RING_OFFSET = 32'h1000;
+localparam [31:0] RING_ENTRY = 32'd16;
+/* verilator lint_on UNUSEDPARAM */

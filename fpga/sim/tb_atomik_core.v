@@ -186,7 +186,7 @@ module tb_atomik_core;
 		rst = 0;
 
 		// 1: identification and capabilities.
-		rd(R_ID, r);		check(r, 32'h41544d4b, "ID");
+		rd(R_ID, r);		check(r, ID_VALUE, "ID");
 		rd(R_VERSION, r);	check(r, 32'h00010000, "VERSION");
 		rd(R_NADDRS, r);	check(r, NADDRS, "NADDRS");
 		rd(R_CAPS, r);

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The paths atomik-bench measures, in the order of its tables and CSV, and
+ * the names atomik bench --plot draws: X(ID, "name") for each.
+ */
+#ifndef ATOMIK_BENCH_H
+#define ATOMIK_BENCH_H
+
+#define ATOMIK_BENCH_PATHS(X)					\
+	X(USER, "userspace")					\
+	X(IOCTL_SINGLE, "ioctl-single")				\
+	X(IOCTL_BATCH, "ioctl-batch")				\
+	X(URING_SINGLE, "uring-single")				\
+	X(URING_INLINE, "uring-inline")				\
+	X(URING_BATCH, "uring-batch")
+
+#endif /* ATOMIK_BENCH_H */
