@@ -163,6 +163,7 @@ void atomik_cmd_exit(void);
 /* main.c: what an open descriptor holds and may do. */
 struct atomik_table *atomik_file_table(struct file *file);
 void atomik_file_select(struct file *file, struct atomik_table *t);
+int atomik_file_own(struct file *file, struct atomik_table *t);
 int atomik_file_may_write(struct file *file, struct atomik_table *t);
 
 /* sysfs.c */

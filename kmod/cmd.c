@@ -431,7 +431,10 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 	struct file *file = c->file;
 	struct atomik_table *t;
 
-	if (req->flags & ~(ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED) || req->reserved)
+	int err;
+
+	if (req->flags & ~(ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED |
+			   ATOMIK_TABLE_DESTROY_ON_CLOSE) || req->reserved)
 		return -EINVAL;
 	/* The per-user limits bind all but CAP_SYS_RESOURCE. */
 	t = atomik_table_create(req->nr_addrs, req->flags & ATOMIK_TABLE_REPLICATED,
@@ -439,6 +442,17 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 				file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE));
 	if (IS_ERR(t))
 		return PTR_ERR(t);
+	if (req->flags & ATOMIK_TABLE_DESTROY_ON_CLOSE) {
+		kref_get(&t->users);
+		err = atomik_file_own(file, t);
+		if (err) {
+			/* Nobody was told its id: it goes as if never made. */
+			atomik_table_put(t);
+			atomik_table_destroy(t);
+			atomik_table_put(t);
+			return err;
+		}
+	}
 	req->table_id = t->id;
 	if (req->flags & ATOMIK_TABLE_SELECT)
 		atomik_file_select(file, t);

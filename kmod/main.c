@@ -10,6 +10,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/xarray.h>
 
 #include "atomik.h"
 #include "fpga.h"
@@ -28,10 +29,15 @@ module_param_named(max_memory, atomik_memory_cap, ulong, 0444);
 MODULE_PARM_DESC(max_memory,
 		 "Bytes all tables together may hold (default 256 MiB; tunable in sysfs memory_cap)");
 
-/* What an open file of /dev/atomik holds: the table it works on. */
+/*
+ * What an open file of /dev/atomik holds: the table it works on, and the
+ * tables created through it with ATOMIK_TABLE_DESTROY_ON_CLOSE (a users
+ * reference each), destroyed when it is released.
+ */
 struct atomik_file {
 	struct atomik_table __rcu *table;
 	struct mutex select_lock;	/* serializes changes of table */
+	struct xarray owned;
 };
 
 static int atomik_open(struct inode *inode, struct file *file)
@@ -48,6 +54,7 @@ static int atomik_open(struct inode *inode, struct file *file)
 		return -ENODEV;
 	}
 	mutex_init(&af->select_lock);
+	xa_init_flags(&af->owned, XA_FLAGS_ALLOC);
 	RCU_INIT_POINTER(af->table, t);
 	file->private_data = af;
 	return 0;
@@ -56,7 +63,15 @@ static int atomik_open(struct inode *inode, struct file *file)
 static int atomik_release(struct inode *inode, struct file *file)
 {
 	struct atomik_file *af = file->private_data;
+	struct atomik_table *t;
+	unsigned long idx;
 
+	/* -ENOENT for those already destroyed by another call. */
+	xa_for_each(&af->owned, idx, t) {
+		atomik_table_destroy(t);
+		atomik_table_put(t);
+	}
+	xa_destroy(&af->owned);
 	atomik_table_put(rcu_dereference_protected(af->table, 1));
 	mutex_destroy(&af->select_lock);
 	kfree(af);
@@ -90,6 +105,15 @@ void atomik_file_select(struct file *file, struct atomik_table *t)
 	old = rcu_replace_pointer(af->table, t, lockdep_is_held(&af->select_lock));
 	mutex_unlock(&af->select_lock);
 	atomik_table_put(old);
+}
+
+/* Destroy t when the file is released; t's users reference is consumed. */
+int atomik_file_own(struct file *file, struct atomik_table *t)
+{
+	struct atomik_file *af = file->private_data;
+	u32 idx;
+
+	return xa_alloc(&af->owned, &idx, t, xa_limit_32b, GFP_KERNEL_ACCOUNT);
 }
 
 /*

@@ -99,14 +99,21 @@ int atomik_read_accum(const struct atomik *a, uint32_t addr, uint64_t *accum)
 	return atomik_xfer(a, ATOMIK_IOC_READ, addr, ATOMIK_READ_ACCUM, accum);
 }
 
-int atomik_read_range(const struct atomik *a, uint32_t first, uint32_t count,
-		      uint64_t *states)
+int atomik_read_range_flags(const struct atomik *a, uint32_t first,
+			    uint32_t count, uint32_t flags, uint64_t *values)
 {
 	struct atomik_range r = {
-		.ptr = (uintptr_t)states, .first = first, .count = count,
+		.ptr = (uintptr_t)values, .first = first, .count = count,
+		.flags = flags,
 	};
 
 	return atomik_ioctl(a, ATOMIK_IOC_READ_RANGE, &r);
+}
+
+int atomik_read_range(const struct atomik *a, uint32_t first, uint32_t count,
+		      uint64_t *states)
+{
+	return atomik_read_range_flags(a, first, count, 0, states);
 }
 
 int atomik_remote_set(struct atomik *a, uint32_t first, uint32_t count,

@@ -44,6 +44,9 @@ int atomik_read(const struct atomik *a, uint32_t addr, uint64_t *state);
 int atomik_read_accum(const struct atomik *a, uint32_t addr, uint64_t *accum);
 int atomik_read_range(const struct atomik *a, uint32_t first, uint32_t count,
 		      uint64_t *states);
+/* flags 0 or ATOMIK_READ_ACCUM (each address's accumulated deltas).  Since 1.1. */
+int atomik_read_range_flags(const struct atomik *a, uint32_t first,
+			    uint32_t count, uint32_t flags, uint64_t *values);
 /* n deltas, validated as a whole: one bad element applies none. */
 int atomik_accum_batch(struct atomik *a, const struct atomik_delta *deltas,
 		       size_t n);
@@ -57,7 +60,8 @@ int atomik_swap_keep(struct atomik *a, uint32_t addr, uint64_t *old_state);
 int atomik_nr_addrs(const struct atomik *a, uint32_t *n);
 int atomik_info(const struct atomik *a, struct atomik_info *info);
 
-/* Tables: flags ATOMIK_TABLE_SELECT, ATOMIK_TABLE_REPLICATED, or 0. */
+/* Tables: flags 0 or any of ATOMIK_TABLE_SELECT, ATOMIK_TABLE_REPLICATED and
+ * ATOMIK_TABLE_DESTROY_ON_CLOSE (the last two since 1.1). */
 int atomik_table_create(struct atomik *a, uint32_t nr_addrs, uint32_t flags,
 			uint32_t *table_id);
 int atomik_table_destroy(struct atomik *a, uint32_t table_id);
@@ -140,6 +144,14 @@ int atomik_queue_submit(struct atomik_queue *q);
  * number reaped, or -errno. */
 int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
 		      unsigned int max, unsigned int min);
+/* The same, waiting at most timeout_ms milliseconds (0: not at all) for
+ * min: the number reaped, which may then be less than min.  Since 1.1. */
+int atomik_queue_reap_timeout(struct atomik_queue *q, struct atomik_completion *c,
+			      unsigned int max, unsigned int min, int timeout_ms);
+/* An eventfd that becomes readable when completions arrive, for poll(2) or
+ * an event loop: the queue keeps it (closed by atomik_queue_exit()); read
+ * it to clear it, then reap.  The same fd on every call.  Since 1.1. */
+int atomik_queue_event_fd(struct atomik_queue *q);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -28,6 +31,7 @@ struct atomik_queue {
 	unsigned int flags;
 	unsigned int pending;
 	unsigned int inflight;	/* submitted, not yet reaped */
+	int efd;		/* atomik_queue_event_fd()'s, or -1 */
 	int free;		/* first free ticket, -1 if none */
 	unsigned int nr_tickets;
 	struct atomik_ticket *tickets;
@@ -72,6 +76,7 @@ int atomik_queue_init(struct atomik_queue **qp, struct atomik *a,
 	q->free = 0;
 	q->fd = atomik_fd(a);
 	q->flags = flags;
+	q->efd = -1;
 	*qp = q;
 	return 0;
 }
@@ -81,8 +86,32 @@ void atomik_queue_exit(struct atomik_queue *q)
 	if (!q)
 		return;
 	io_uring_queue_exit(&q->ring);
+	if (q->efd >= 0)
+		close(q->efd);
 	free(q->tickets);
 	free(q);
+}
+
+int atomik_queue_event_fd(struct atomik_queue *q)
+{
+	int saved = errno, fd, ret;
+
+	if (q->efd >= 0)
+		return q->efd;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0) {
+		ret = -errno;
+		errno = saved;
+		return ret;
+	}
+	ret = io_uring_register_eventfd(&q->ring, fd);
+	if (ret < 0) {
+		close(fd);
+		errno = saved;
+		return ret;
+	}
+	q->efd = fd;
+	return fd;
 }
 
 unsigned int atomik_queue_pending(const struct atomik_queue *q)
@@ -255,23 +284,56 @@ int atomik_queue_submit(struct atomik_queue *q)
 	return ret;
 }
 
-int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
-		      unsigned int max, unsigned int min)
+/* Milliseconds until deadline (CLOCK_MONOTONIC), at least 0. */
+static long long atomik_ms_left(const struct timespec *deadline)
 {
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (deadline->tv_sec - now.tv_sec) * 1000LL +
+	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
+/* timeout_ms < 0: wait as long as it takes. */
+static int atomik_reap(struct atomik_queue *q, struct atomik_completion *c,
+		       unsigned int max, unsigned int min, int timeout_ms)
+{
+	struct timespec deadline;
 	struct io_uring_cqe *cqe;
 	unsigned int n = 0;
 	int ret;
 
 	if (min > max)
 		return -EINVAL;
+	if (timeout_ms >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
 	while (n < max) {
 		/* Nothing left to come: waiting would never end. */
 		if (n < min && !q->inflight)
 			break;
-		if (n < min)
+		if (n < min && timeout_ms < 0) {
 			ret = io_uring_wait_cqe(&q->ring, &cqe);
-		else
+		} else if (n < min) {
+			long long ms = atomik_ms_left(&deadline);
+			struct __kernel_timespec ts = {
+				.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000,
+			};
+
+			ret = io_uring_wait_cqe_timeout(&q->ring, &cqe, &ts);
+			if (ret == -ETIME)
+				break;
+		} else {
 			ret = io_uring_peek_cqe(&q->ring, &cqe);
+		}
 		if (ret == -EAGAIN)
 			break;
 		if (ret < 0)
@@ -291,4 +353,18 @@ int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
 		n++;
 	}
 	return n;
+}
+
+int atomik_queue_reap(struct atomik_queue *q, struct atomik_completion *c,
+		      unsigned int max, unsigned int min)
+{
+	return atomik_reap(q, c, max, min, -1);
+}
+
+int atomik_queue_reap_timeout(struct atomik_queue *q, struct atomik_completion *c,
+			      unsigned int max, unsigned int min, int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return -EINVAL;
+	return atomik_reap(q, c, max, min, timeout_ms);
 }

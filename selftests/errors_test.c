@@ -90,7 +90,8 @@ TEST(unknown_flags_and_reserved_einval)
 		if (r.flags != ATOMIK_READ_ACCUM)
 			ASSERT_EQ(xioctl(fd, ATOMIK_IOC_READ_RANGE, &r), -EINVAL);
 		t.flags = 1U << bit;
-		if (!(t.flags & (ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED)))
+		if (!(t.flags & (ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED |
+				 ATOMIK_TABLE_DESTROY_ON_CLOSE)))
 			ASSERT_EQ(xioctl(fd, ATOMIK_IOC_TABLE_CREATE, &t), -EINVAL);
 	}
 	/* KEEP takes the current state: a new reference with it is an error. */

@@ -151,7 +151,7 @@ static void fill(struct fz *f, unsigned int nr, void *p, size_t room)
 		break;
 	case 0x08:			/* struct atomik_table_req */
 		if (room >= 12 && rnd(&f->s) % 2)
-			w[2] = rnd(&f->s) % 4;	/* SELECT, REPLICATED */
+			w[2] = rnd(&f->s) % 8;	/* SELECT, REPLICATED, DESTROY_ON_CLOSE */
 		break;
 	case 0x0b:			/* struct atomik_read_to */
 		if (room >= 16)

@@ -38,13 +38,8 @@ static int x_read_range_flags(struct atomik *a, uint32_t first, uint32_t count,
 {
 	struct atomik_queue *q;
 
-	if (!use_uring()) {
-		struct atomik_range r = {
-			.ptr = (uintptr_t)v, .first = first, .count = count, .flags = flags,
-		};
-
-		return ioctl(atomik_fd(a), ATOMIK_IOC_READ_RANGE, &r) < 0 ? -errno : 0;
-	}
+	if (!use_uring())
+		return atomik_read_range_flags(a, first, count, flags, v);
 	q = queue_of(a);
 	return x_wait(q, atomik_queue_read_range(q, first, count, flags, v, X_COOKIE));
 }

@@ -135,6 +135,53 @@ TEST(destroyed_table_memory_returns_while_selected)
 }
 
 /*
+ * ATOMIK_TABLE_DESTROY_ON_CLOSE: the table goes, memory and all, when the
+ * last descriptor of the file that created it is closed; a duplicate keeps
+ * it; one destroyed before is not destroyed twice (and its id, reused
+ * meanwhile by another table, is left alone).
+ */
+static int selectable(struct atomik *a, uint32_t id)
+{
+	return atomik_table_select(a, id) == 0;
+}
+
+TEST(destroy_on_close)
+{
+	struct atomik *a = open_dev(O_RDWR), *b, *watch = open_dev(O_RDONLY);
+	uint64_t mem = memory_settled();
+	uint32_t t1, t2, t3, tables = sysfs_u64("nr_tables");
+	int dup_fd;
+
+	ASSERT_EQ(atomik_table_create(a, 1000, ATOMIK_TABLE_DESTROY_ON_CLOSE, &t1), 0);
+	ASSERT_EQ(atomik_table_create(a, 10, ATOMIK_TABLE_DESTROY_ON_CLOSE |
+				      ATOMIK_TABLE_REPLICATED | ATOMIK_TABLE_SELECT, &t2), 0);
+	ASSERT_EQ(x_accum(a, 3, 0x33), 0);
+	ASSERT_EQ(sysfs_u64("nr_tables"), tables + 2);
+	ASSERT_TRUE(selectable(watch, t1));
+	/* Destroyed by hand first: its id goes to a table of another handle,
+	 * which the close must not touch.
+	 */
+	ASSERT_EQ(atomik_table_destroy(a, t1), 0);
+	b = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_create(b, 4, 0, &t3), 0);
+	ASSERT_EQ(t3, t1);
+	/* A duplicate of the descriptor keeps the file open. */
+	dup_fd = dup(atomik_fd(a));
+	ASSERT_OK(dup_fd);
+	x_close(a);
+	ASSERT_TRUE(selectable(watch, t2));
+	ASSERT_EQ(state(watch, 3), 0x33);
+	close(dup_fd);
+	ASSERT_EQ(atomik_table_select(watch, t2), -ENOENT);
+	ASSERT_EQ(sysfs_u64("nr_tables"), tables + 1);
+	ASSERT_TRUE(selectable(watch, t3));
+	ASSERT_EQ(atomik_table_destroy(b, t3), 0);
+	ASSERT_EQ(memory_settles_at(mem), mem);
+	x_close(b);
+	x_close(watch);
+}
+
+/*
  * memory_bytes is what the allocator really handed out: a table whose rows
  * are just past a power of two of pages (300000 addresses: 2.4 MB, which
  * kmalloc serves from 4 MiB) takes from the free memory what memory_bytes

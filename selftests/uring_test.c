@@ -5,6 +5,7 @@
  * transports at once, and rings or descriptors closed with work queued.
  */
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -441,6 +442,45 @@ TEST(reap_returns_when_nothing_is_in_flight)
 	ASSERT_EQ(c[0].cookie, 7);
 	ASSERT_EQ(c[0].result, 0);
 	ASSERT_EQ(atomik_queue_reap(q, c, 2, 1), 0);
+	atomik_queue_exit(q);
+	atomik_close(a);
+}
+
+/*
+ * atomik_queue_reap_timeout() returns what it has when the time is up, and
+ * at once with nothing in flight; atomik_queue_event_fd() becomes readable
+ * when a completion arrives.
+ */
+TEST(reap_with_timeout_and_event_fd)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	struct atomik_completion c[4];
+	struct atomik_queue *q;
+	struct pollfd p;
+	uint64_t count;
+	int fd;
+
+	alarm(20);
+	ASSERT_EQ(atomik_queue_init(&q, a, 4, 0), 0);
+	ASSERT_EQ(atomik_queue_reap_timeout(q, c, 4, 1, -1), -EINVAL);
+	ASSERT_EQ(atomik_queue_reap_timeout(q, c, 4, 1, 60000), 0);	/* at once */
+	fd = atomik_queue_event_fd(q);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(atomik_queue_event_fd(q), fd);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ASSERT_EQ(poll(&p, 1, 0), 0);		/* nothing yet */
+	ASSERT_EQ(atomik_queue_accum(q, 12, 1, 1), 0);
+	ASSERT_EQ(atomik_queue_accum(q, 12, 2, 2), 0);
+	ASSERT_EQ(atomik_queue_submit(q), 2);
+	ASSERT_EQ(poll(&p, 1, 5000), 1);
+	ASSERT_TRUE(p.revents & POLLIN);
+	ASSERT_EQ(read(fd, &count, sizeof(count)), sizeof(count));
+	ASSERT_GE(count, 1);
+	/* Both are there well within the second. */
+	ASSERT_EQ(atomik_queue_reap_timeout(q, c, 4, 2, 1000), 2);
+	ASSERT_EQ(c[0].cookie + c[1].cookie, 3);
+	ASSERT_EQ(c[0].result | c[1].result, 0);
+	ASSERT_EQ(atomik_queue_pending(q), 0);
 	atomik_queue_exit(q);
 	atomik_close(a);
 }

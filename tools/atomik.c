@@ -464,14 +464,10 @@ static int cmd_read(int argc, char **argv)
 	if (!v)
 		die(EXIT_OPFAIL, "out of memory");
 	for (i = 0; i < count; i += n) {
-		struct atomik_range r;
-
 		n = count - i < BATCH ? count - i : BATCH;
-		r = (struct atomik_range){ .ptr = (uintptr_t)v, .first = addr + i,
-					   .count = n,
-					   .flags = accum ? ATOMIK_READ_ACCUM : 0 };
-		if (ioctl(atomik_fd(a), ATOMIK_IOC_READ_RANGE, &r) < 0)
-			fail("read", -errno);
+		ret = atomik_read_range_flags(a, addr + i, n, accum ? ATOMIK_READ_ACCUM : 0, v);
+		if (ret)
+			fail("read", ret);
 		for (uint32_t k = 0; k < n; k++) {
 			printf(dec ? "%" PRIu32 " " : "0x%" PRIx32 " ", addr + i + k);
 			print_value(v[k], dec);
@@ -592,10 +588,9 @@ static int cmd_save(int argc, char **argv)
 	acc = calloc(n, sizeof(*acc));
 	if (!rec || !state || !acc)
 		die(EXIT_OPFAIL, "out of memory");
-	struct atomik_range r = { .ptr = (uintptr_t)acc, .count = n,
-				  .flags = ATOMIK_READ_ACCUM };
-	if (ioctl(atomik_fd(a), ATOMIK_IOC_READ_RANGE, &r) < 0)
-		fail("reading the accumulated deltas", -errno);
+	ret = atomik_read_range_flags(a, 0, n, ATOMIK_READ_ACCUM, acc);
+	if (ret)
+		fail("reading the accumulated deltas", ret);
 	ret = atomik_read_range(a, 0, n, state);
 	if (ret)
 		fail("reading the states", ret);

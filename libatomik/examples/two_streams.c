@@ -22,8 +22,9 @@ int main(void)
 		fprintf(stderr, "atomik_open: %s\n", strerror(-ret));
 		return 1;
 	}
-	atomik_table_create(a, 1, ATOMIK_TABLE_SELECT, &ta);
-	atomik_table_create(b, 1, ATOMIK_TABLE_SELECT, &tb);
+	/* Tables outlive their process unless made to go with their handle. */
+	atomik_table_create(a, 1, ATOMIK_TABLE_SELECT | ATOMIK_TABLE_DESTROY_ON_CLOSE, &ta);
+	atomik_table_create(b, 1, ATOMIK_TABLE_SELECT | ATOMIK_TABLE_DESTROY_ON_CLOSE, &tb);
 
 	/* Both start from the same reference state. */
 	atomik_load(a, 0, 0xCAFEBABE);
@@ -39,8 +40,6 @@ int main(void)
 	atomik_read(b, 0, &sb);
 	printf("A: 0x%" PRIx64 "  B: 0x%" PRIx64 "  %s\n", sa, sb,
 	       sa == sb ? "converged" : "DIVERGED");
-	atomik_table_destroy(a, ta);
-	atomik_table_destroy(b, tb);
 	atomik_close(a);
 	atomik_close(b);
 	return sa == sb ? 0 : 1;

@@ -147,6 +147,10 @@ struct atomik_table_req {
  * LOAD or SWAP changes local by old ^ new instead of setting the reference.
  */
 #define ATOMIK_TABLE_REPLICATED	_BITUL(1)
+/* TABLE_CREATE: the table is destroyed when the file it was created through
+ * is released (its last descriptor closed), unless destroyed before.
+ */
+#define ATOMIK_TABLE_DESTROY_ON_CLOSE	_BITUL(2)
 
 /* READ_TO: read one state into *result_ptr.  Over io_uring, a ring with
  * 32-byte CQEs (IORING_SETUP_CQE32) also gets the state in the CQE's extra
