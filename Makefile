@@ -44,11 +44,14 @@ LIBDIR		?= $(PREFIX)/lib
 INCLUDEDIR	?= $(PREFIX)/include
 MANDIR		?= $(PREFIX)/share/man
 UDEVDIR		?= /usr/lib/udev/rules.d
+# Where systemd and bash look, whatever the prefix.
+SYSTEMDLIBDIR	?= /usr/lib
+COMPLETIONDIR	?= /usr/share/bash-completion/completions
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
 .PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt bench-scan \
 	print-lib-version print-version check-host check-rtl check-plot \
-	install install-lib install-tools install-udev install-module install-dkms $(addprefix module-,$(KERNELS))
+	install install-lib install-tools install-udev install-system install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests
 
@@ -95,7 +98,17 @@ tools: $(TOOLS) $(DEVTOOLS)
 
 $(BUILD)/tools/%: tools/%.c $(LIB)/libatomik.a $(wildcard uapi/linux/*.h) $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
+	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
+
+# The package's version, for atomik --version.
+TOOL_DEFS	:= -DATOMIK_PACKAGE_VERSION='"$(VERSION)"'
+
+# What make install puts in BINDIR: the same tools linked to libatomik.so.1.
+INSTALL_TOOLS	:= $(patsubst $(BUILD)/tools/%,$(BUILD)/install/%,$(TOOLS))
+
+$(BUILD)/install/%: tools/%.c $(LIB)/$(LIB_REAL) $(wildcard uapi/linux/*.h) $(wildcard tools/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/$(LIB_REAL) -pthread
 
 examples: $(EXAMPLES)
 
@@ -111,9 +124,12 @@ $(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h \
 	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
 
 # make install [DESTDIR=...] [PREFIX=/usr/local]: the module (for KDIR), the
-# library, its headers and pkg-config file, the tools, the man pages and the
-# udev rule.  install-dkms puts the module's sources where DKMS wants them.
-install: install-module install-lib install-tools install-udev
+# library, its headers and pkg-config file, the tools, the man pages, the
+# udev rule, and the system's files: the module loaded at boot, an example of
+# its options, the atomik group, a unit that keeps table 0 across reboots (not
+# enabled) and bash completion.  Without DESTDIR, depmod and ldconfig run.
+# install-dkms puts the module's sources where DKMS wants them.
+install: install-module install-lib install-tools install-udev install-system
 
 install-lib: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/linux \
@@ -129,19 +145,32 @@ install-lib: lib
 	install -m 0644 uapi/linux/atomik.h $(DESTDIR)$(INCLUDEDIR)/linux/
 	install -m 0644 $(wildcard libatomik/man/*.3) $(DESTDIR)$(MANDIR)/man3/
 	install -m 0644 $(wildcard libatomik/man/*.7) $(DESTDIR)$(MANDIR)/man7/
+	[ -n "$(DESTDIR)" ] || ldconfig
 
-install-tools: tools
+install-tools: $(INSTALL_TOOLS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
-	install -m 0644 tools/atomik.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0755 $(INSTALL_TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 tools/atomik.1 tools/atomik-bench.1 $(DESTDIR)$(MANDIR)/man1/
 
 install-udev:
 	install -d $(DESTDIR)$(UDEVDIR)
 	install -m 0644 packaging/60-atomik.rules $(DESTDIR)$(UDEVDIR)/
 
+install-system:
+	install -d $(DESTDIR)$(SYSTEMDLIBDIR)/modules-load.d $(DESTDIR)$(SYSTEMDLIBDIR)/modprobe.d \
+		$(DESTDIR)$(SYSTEMDLIBDIR)/sysusers.d $(DESTDIR)$(SYSTEMDLIBDIR)/systemd/system \
+		$(DESTDIR)$(COMPLETIONDIR)
+	install -m 0644 packaging/modules-load.conf $(DESTDIR)$(SYSTEMDLIBDIR)/modules-load.d/atomik.conf
+	install -m 0644 packaging/modprobe.conf $(DESTDIR)$(SYSTEMDLIBDIR)/modprobe.d/atomik.conf
+	install -m 0644 packaging/sysusers.conf $(DESTDIR)$(SYSTEMDLIBDIR)/sysusers.d/atomik.conf
+	sed 's|@BINDIR@|$(BINDIR)|g' packaging/atomik-state.service.in \
+		> $(DESTDIR)$(SYSTEMDLIBDIR)/systemd/system/atomik-state.service
+	install -m 0644 packaging/atomik.bash-completion $(DESTDIR)$(COMPLETIONDIR)/atomik
+
 install-module: module
 	@$(KDIR_SH) && $(MAKE) -C "$$kdir" M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
-		INSTALL_MOD_DIR=updates modules_install
+		INSTALL_MOD_DIR=updates modules_install && \
+	{ [ -n "$(DESTDIR)" ] || depmod "$$(cat "$$kdir/include/config/kernel.release")"; }
 
 install-dkms:
 	install -d $(DESTDIR)$(DKMSDIR)
@@ -152,7 +181,7 @@ install-dkms:
 
 # The main job: the demo and a short benchmark in the VM, on the 6.12 kernel.
 demo:
-	tools/atomik-kernels --setup 6.12
+	tools/atomik-kernels --setup-demo 6.12
 	$(MAKE) module-6.12 lib tools
 	tools/atomik-vm --kernel 6.12 --cpus 2 -- sh -c \
 		'build/tools/atomik demo && echo && build/tools/atomik bench \
@@ -195,7 +224,7 @@ check-plot: tools
 # The scheduling latency batches cause on the PREEMPT_RT kernel (minutes;
 # not part of make check): Documentation/atomik/design.rst has the figures.
 bench-rt:
-	tools/atomik-kernels --setup 6.12-rt
+	tools/atomik-kernels --setup-demo 6.12-rt
 	$(MAKE) module-6.12-rt lib tools
 	tools/atomik-vm --kernel 6.12-rt --cpus 2 -- build/tools/atomik-latency --seconds 20
 
@@ -203,7 +232,7 @@ bench-rt:
 # costs, with 2 and 4 CPUs (a minute; not part of make check):
 # Documentation/atomik/design.rst has the figures.
 bench-scan:
-	tools/atomik-kernels --setup 6.12
+	tools/atomik-kernels --setup-demo 6.12
 	$(MAKE) module-6.12 lib tools
 	for n in 2 4; do \
 		tools/atomik-vm --kernel 6.12 --no-build --cpus $$n -- \

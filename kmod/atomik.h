@@ -99,9 +99,7 @@ DECLARE_PER_CPU(struct atomik_stats, atomik_stats);
 #define atomik_count(field, n)	this_cpu_add(atomik_stats.field, (n))
 
 /* engine.c */
-extern unsigned long atomik_memory_cap;
-extern unsigned int atomik_user_max_tables;
-extern unsigned long atomik_user_memory_cap;
+extern const struct attribute_group atomik_engine_group;
 
 int atomik_engine_init(u32 nr_addrs, u32 flags);
 void atomik_engine_exit(void);
@@ -114,6 +112,7 @@ void atomik_table_put(struct atomik_table *t);
 u32 atomik_table0_nr_addrs(void);
 u32 atomik_nr_tables(void);
 u64 atomik_memory_used(void);
+u64 atomik_memory_limit(void);
 
 void atomik_accum(struct atomik_table *t, u32 addr, u64 delta);
 void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n);

@@ -53,7 +53,7 @@ static int atomik_cmd_info(struct atomik_ctx *c)
 	info->max_batch = ATOMIK_MAX_BATCH;
 	info->features = ATOMIK_FEAT_ALL;
 	info->memory_bytes = atomik_memory_used();
-	info->memory_cap = READ_ONCE(atomik_memory_cap);
+	info->memory_cap = atomik_memory_limit();
 	info->nr_tables = atomik_nr_tables();
 	info->nr_slots = num_possible_cpus();
 	if (atomik_table_replicated(c->t))

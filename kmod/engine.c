@@ -4,6 +4,9 @@
  */
 #include <linux/cache.h>
 #include <linux/capability.h>
+#include <linux/device.h>
+#include <linux/moduleparam.h>
+#include <linux/sysfs.h>
 #include <linux/log2.h>
 #include <linux/cred.h>
 #include <linux/local_lock.h>
@@ -21,9 +24,13 @@
 #define CREATE_TRACE_POINTS
 #include "trace/atomik.h"
 
-unsigned long atomik_memory_cap = 256UL << 20;
-unsigned int atomik_user_max_tables = 64;
-unsigned long atomik_user_memory_cap = 64UL << 20;
+static unsigned long atomik_memory_cap = 256UL << 20;
+static unsigned int atomik_user_max_tables = 64;
+static unsigned long atomik_user_memory_cap = 64UL << 20;
+
+module_param_named(max_memory, atomik_memory_cap, ulong, 0444);
+MODULE_PARM_DESC(max_memory,
+		 "Bytes all tables together may hold (default 256 MiB; tunable in sysfs memory_cap)");
 
 static DEFINE_XARRAY_ALLOC(atomik_tables);
 static DEFINE_MUTEX(atomik_tables_lock);	/* create, destroy, memory */
@@ -703,6 +710,39 @@ u64 atomik_memory_used(void)
 	mutex_unlock(&atomik_tables_lock);
 	return v;
 }
+
+u64 atomik_memory_limit(void)
+{
+	return READ_ONCE(atomik_memory_cap);
+}
+
+/* sysfs: how many tables and how much memory, and the limits on both. */
+static ssize_t nr_tables_show(struct device *dev, struct device_attribute *attr,
+			      char *buf)
+{
+	return sysfs_emit(buf, "%u\n", atomik_nr_tables());
+}
+static DEVICE_ATTR_RO(nr_tables);
+
+static ssize_t memory_bytes_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", atomik_memory_used());
+}
+static DEVICE_ATTR_RO(memory_bytes);
+
+/*
+ * Byte limits, any number (decimal, 0x or 0 prefixed): memory_cap for all
+ * tables, user_memory_cap for one user's; user_max_tables, how many tables
+ * one user may hold (CAP_SYS_RESOURCE is not limited by the user's).
+ */
+ATOMIK_NUM_ATTR(memory_cap, atomik_memory_cap, 0, ULONG_MAX);
+ATOMIK_NUM_ATTR(user_memory_cap, atomik_user_memory_cap, 0, ULONG_MAX);
+ATOMIK_NUM_ATTR(user_max_tables, atomik_user_max_tables, 0, ATOMIK_MAX_TABLES - 1);
+
+ATOMIK_ATTR_GROUP(atomik_engine, &dev_attr_nr_tables.attr, &dev_attr_memory_bytes.attr,
+		  &dev_attr_memory_cap.attr, &dev_attr_user_memory_cap.attr,
+		  &dev_attr_user_max_tables.attr);
 
 int atomik_engine_init(u32 nr_addrs, u32 flags)
 {

@@ -25,10 +25,6 @@ module_param(replicated, bool, 0444);
 MODULE_PARM_DESC(replicated,
 		 "Table 0 is replicated: it has a remote row, set by a cluster daemon (default no)");
 
-module_param_named(max_memory, atomik_memory_cap, ulong, 0444);
-MODULE_PARM_DESC(max_memory,
-		 "Bytes all tables together may hold (default 256 MiB; tunable in sysfs memory_cap)");
-
 /*
  * What an open file of /dev/atomik holds: the table it works on, and the
  * tables created through it with ATOMIK_TABLE_DESTROY_ON_CLOSE (a users

@@ -89,30 +89,6 @@ static ssize_t nr_addrs_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(nr_addrs);
 
-static ssize_t nr_tables_show(struct device *dev, struct device_attribute *attr,
-			      char *buf)
-{
-	return sysfs_emit(buf, "%u\n", atomik_nr_tables());
-}
-static DEVICE_ATTR_RO(nr_tables);
-
-static ssize_t memory_bytes_show(struct device *dev,
-				 struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%llu\n", atomik_memory_used());
-}
-static DEVICE_ATTR_RO(memory_bytes);
-
-/*
- * Byte limits, any number (decimal, 0x or 0 prefixed): memory_cap for all
- * tables, user_memory_cap for one user's (CAP_SYS_RESOURCE is not limited).
- */
-ATOMIK_NUM_ATTR(memory_cap, atomik_memory_cap, 0, ULONG_MAX);
-ATOMIK_NUM_ATTR(user_memory_cap, atomik_user_memory_cap, 0, ULONG_MAX);
-
-/* How many tables one user may hold (CAP_SYS_RESOURCE is not limited). */
-ATOMIK_NUM_ATTR(user_max_tables, atomik_user_max_tables, 0, ATOMIK_MAX_TABLES - 1);
-
 static ssize_t max_batch_show(struct device *dev, struct device_attribute *attr,
 			      char *buf)
 {
@@ -130,12 +106,7 @@ static DEVICE_ATTR_RO(abi_version);
 static struct attribute *atomik_attrs[] = {
 	&dev_attr_abi_version.attr,
 	&dev_attr_nr_addrs.attr,
-	&dev_attr_nr_tables.attr,
 	&dev_attr_max_batch.attr,
-	&dev_attr_memory_bytes.attr,
-	&dev_attr_memory_cap.attr,
-	&dev_attr_user_memory_cap.attr,
-	&dev_attr_user_max_tables.attr,
 	&dev_attr_deltas.attr,
 	&dev_attr_batches.attr,
 	&dev_attr_reads.attr,
@@ -150,9 +121,12 @@ static const struct attribute_group atomik_group = {
 	.attrs = atomik_attrs,
 };
 
-/* The external slot's policy and counters, and the accelerator's own. */
+/* The tables' limits, the external slot's policy and counters, and the
+ * accelerator's own.
+ */
 const struct attribute_group *atomik_groups[] = {
 	&atomik_group,
+	&atomik_engine_group,
 	&atomik_ext_group,
 	&atomik_fpga_group,
 	NULL,

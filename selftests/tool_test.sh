@@ -248,6 +248,33 @@ grep -q 'too large' "$tmp/err" || fail "too large message: $(cat "$tmp/err")"
 $atomik load --help | grep -q '^usage: atomik .*load ADDR VALUE$' || fail "load --help"
 check exit_codes
 
+# Options the getopt_long way: --opt=VALUE, global options after the
+# command, -- before an argument that begins with a dash, -V, and a
+# message that names the option at fault.
+ok=1
+t=$($atomik table create 8) || fail "create for options"
+$atomik --table="$t" load 2 0x22 || fail "--table=ID"
+expect 0x0000000000000022 "$($atomik read 2 --table "$t")" "--table after the command"
+$atomik accum 2 0x1 --table "$t" || fail "accum with --table after"
+expect 0x0000000000000001 "$($atomik read --table="$t" --accum 2)" "options in any order"
+$atomik read 2 --table 2> "$tmp/err"; expect 2 $? "--table without its value"
+grep -q "^atomik: read: --table needs an argument" "$tmp/err" ||
+	fail "missing value message: $(cat "$tmp/err")"
+$atomik read --frob 2 2> "$tmp/err"; expect 2 $? "unknown option"
+grep -q "^atomik: read: unknown option '--frob'" "$tmp/err" ||
+	fail "unknown option message: $(cat "$tmp/err")"
+$atomik --frob info 2> "$tmp/err"; expect 2 $? "unknown global option"
+grep -q "^atomik: unknown option '--frob'" "$tmp/err" ||
+	fail "unknown global option message: $(cat "$tmp/err")"
+$atomik accum 1 -- -1 2> "$tmp/err"; expect 2 $? "-- then a negative number"
+grep -q "delta '-1' is not a number" "$tmp/err" || fail "after --: $(cat "$tmp/err")"
+$atomik -V | grep -Eq '^atomik [0-9]+\.[0-9]+\.[0-9]+ \(libatomik 1\.1\.[0-9]+\)$' ||
+	fail "-V: $($atomik -V)"
+expect "$($atomik -V)" "$($atomik --version)" "--version"
+$atomik table create --help | grep -q -- '--replicated' || fail "table --help lists its options"
+$atomik table destroy "$t" || fail "destroy for options"
+check options_the_getopt_way
+
 # Errors that tell the user what to do.
 ok=1
 chmod 600 /dev/atomik

@@ -226,6 +226,7 @@ int main(int argc, char **argv)
 	double rate[4][NR_PATHS][8], v[16];
 	struct spread ratio[4][NR_PATHS][8];
 	unsigned int r;
+	int progress;
 	struct worker *ws;
 	uint64_t seed = 0x5eed;
 
@@ -292,12 +293,24 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/* Interleaved: each repeat goes over every cell once. */
+	/*
+	 * Interleaved: each repeat goes over every cell once.  On a terminal,
+	 * stderr says how far it is (the run takes a while, and prints
+	 * nothing until the end).
+	 */
+	progress = isatty(2);
 	for (r = 0; r < repeat; r++)
 		for (t = 0; t < nthreads; t++)
-			for (s = 0; s < nsizes; s++)
+			for (s = 0; s < nsizes; s++) {
+				if (progress)
+					fprintf(stderr, "\ratomik-bench: repeat %u of %u, %u thread%s, "
+						"batch %-5u   ", r + 1, repeat, threads[t],
+						threads[t] > 1 ? "s" : "", sizes[s]);
 				for (p = 0; p < NR_PATHS; p++)
 					sample[r][t][p][s] = measure_once(ws, threads[t], p, sizes[s]);
+			}
+	if (progress)
+		fprintf(stderr, "\r%60s\r", "");
 	for (t = 0; t < nthreads; t++)
 		for (p = 0; p < NR_PATHS; p++)
 			for (s = 0; s < nsizes; s++) {

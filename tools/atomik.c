@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -198,19 +199,68 @@ static void usage_error(const char *usage)
 	die(EXIT_USAGE, "usage: atomik [--device PATH] [--table ID] %s", usage);
 }
 
-static int has_flag(int *argc, char **argv, const char *flag)
-{
-	int i, j;
+/* A command's option without argument, and where to record it. */
+struct flag {
+	const char *name;
+	int *set;
+};
 
-	for (i = 1; i < *argc; i++) {
-		if (!strcmp(argv[i], flag)) {
-			for (j = i; j < *argc - 1; j++)
-				argv[j] = argv[j + 1];
-			(*argc)--;
-			return 1;
+static void set_table(const char *s)
+{
+	table_id = number32(s, "table id");
+	table_given = 1;
+}
+
+/*
+ * A command's arguments (argv[0] is its name), with getopt_long: its own
+ * flags, the global --device and --table (also after the command, and as
+ * --table=ID), --help, and -- before arguments that begin with a dash.
+ * On return argv holds the name and the other arguments only.
+ */
+static void parse_args(int *argc, char **argv, const char *usage, const struct flag *flags)
+{
+	struct option opts[16] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "table", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	int n = 3, i, opt, idx;
+
+	for (i = 0; flags && flags[i].name; i++, n++)
+		opts[n] = (struct option){ flags[i].name, no_argument, NULL, 'f' };
+	opterr = 0;
+	optind = 0;	/* start afresh: main() scanned in another mode */
+	while ((opt = getopt_long(*argc, argv, "h", opts, &idx)) != -1) {
+		switch (opt) {
+		case 'd':
+			device = optarg;
+			break;
+		case 't':
+			set_table(optarg);
+			break;
+		case 'h':
+			printf("usage: atomik [--device PATH] [--table ID] %s\n", usage);
+			exit(0);
+		case 'f':
+			*flags[idx - 3].set = 1;
+			break;
+		case ':':
+		default:
+			if (optopt && optopt != 'd' && optopt != 't')
+				fprintf(stderr, "atomik: %s: unknown option '-%c'\n", argv[0], optopt);
+			else if (optopt)
+				fprintf(stderr, "atomik: %s: %s needs an argument\n", argv[0],
+					argv[optind - 1]);
+			else
+				fprintf(stderr, "atomik: %s: unknown option '%s'\n", argv[0],
+					argv[optind - 1]);
+			usage_error(usage);
 		}
 	}
-	return 0;
+	for (i = optind; i < *argc; i++)
+		argv[1 + i - optind] = argv[i];
+	*argc = 1 + *argc - optind;
+	argv[*argc] = NULL;
 }
 
 static const struct {
@@ -229,13 +279,13 @@ static const struct {
 static int cmd_info(int argc, char **argv)
 {
 	const char *u = "info [--json]";
-	int json = has_flag(&argc, argv, "--json");
+	int json = 0;
 	struct atomik_info info;
 	struct atomik *a;
 	unsigned int i;
 	int ret, first = 1;
 
-	want_help(argc, argv, u);
+	parse_args(&argc, argv, u, (const struct flag[]){ { "json", &json }, { NULL } });
 	if (argc != 1)
 		usage_error(u);
 	a = open_device(O_RDONLY);
@@ -287,15 +337,16 @@ static int cmd_table(int argc, char **argv)
 {
 	const char *u = "table create [--replicated] NR_ADDRS | table list [--json] | "
 			"table destroy ID";
-	int replicated = has_flag(&argc, argv, "--replicated");
-	int json = has_flag(&argc, argv, "--json");
+	int replicated = 0;
+	int json = 0;
 	struct atomik_info info;
 	struct atomik *a;
 	uint32_t id, n = 0;
 	char what[48];
 	int ret;
 
-	want_help(argc, argv, u);
+	parse_args(&argc, argv, u, (const struct flag[]){
+		{ "replicated", &replicated }, { "json", &json }, { NULL } });
 	if (argc == 3 && !strcmp(argv[1], "create") && !json) {
 		uint32_t nr = number32(argv[2], "number of addresses");
 
@@ -356,12 +407,12 @@ static const char *const counters[] = {
 static int cmd_stat(int argc, char **argv)
 {
 	const char *u = "stat [--json]";
-	int json = has_flag(&argc, argv, "--json");
+	int json = 0;
 	char buf[NR_COUNTERS][64];
 	unsigned int i;
 	int ret;
 
-	want_help(argc, argv, u);
+	parse_args(&argc, argv, u, (const struct flag[]){ { "json", &json }, { NULL } });
 	if (argc != 1)
 		usage_error(u);
 	/* Every counter is read before anything is printed. */
@@ -393,7 +444,7 @@ static int cmd_load_accum(int argc, char **argv, int load)
 	uint64_t v;
 	int ret;
 
-	want_help(argc, argv, u);
+	parse_args(&argc, argv, u, NULL);
 	if (argc != 3)
 		usage_error(u);
 	addr = number32(argv[1], "address");
@@ -434,14 +485,15 @@ static void print_value(uint64_t v, int dec)
 static int cmd_read(int argc, char **argv)
 {
 	const char *u = "read [--dec] [--accum] ADDR [COUNT]";
-	int dec = has_flag(&argc, argv, "--dec");
-	int accum = has_flag(&argc, argv, "--accum");
+	int dec = 0;
+	int accum = 0;
 	uint32_t addr, count, i, n;
 	uint64_t *v;
 	struct atomik *a;
 	int ret;
 
-	want_help(argc, argv, u);
+	parse_args(&argc, argv, u, (const struct flag[]){
+		{ "dec", &dec }, { "accum", &accum }, { NULL } });
 	if (argc != 2 && argc != 3)
 		usage_error(u);
 	addr = number32(argv[1], "address");
@@ -492,7 +544,7 @@ static int cmd_batch(int argc, char **argv)
 	FILE *f = stdin;
 	int ret;
 
-	want_help(argc, argv, u);
+	parse_args(&argc, argv, u, NULL);
 	if (argc > 2)
 		usage_error(u);
 	if (argc == 2 && strcmp(argv[1], "-")) {
@@ -576,7 +628,7 @@ static int cmd_save(int argc, char **argv)
 	mode_t um;
 	FILE *f;
 
-	want_help(argc, argv, u);
+	parse_args(&argc, argv, u, NULL);
 	if (argc != 2)
 		usage_error(u);
 	a = open_device(O_RDONLY);
@@ -637,7 +689,7 @@ static int cmd_restore(int argc, char **argv)
 	FILE *f;
 	int ret;
 
-	want_help(argc, argv, u);
+	parse_args(&argc, argv, u, NULL);
 	if (argc != 2)
 		usage_error(u);
 	f = fopen(argv[1], "rb");
@@ -727,7 +779,7 @@ static int cmd_demo(int argc, char **argv)
 	uint64_t va, vb, vc;
 	int i, ret;
 
-	want_help(argc, argv, "demo");
+	parse_args(&argc, argv, "demo", NULL);
 	if (argc != 1)
 		usage_error("demo");
 	printf("Three nodes, A, B and C, each a table of its own, start from the same\n"
@@ -910,24 +962,46 @@ int main(int argc, char **argv)
 		{ "restore", cmd_restore }, { "demo", cmd_demo },
 		{ "bench", cmd_bench }, { "table", cmd_table },
 	};
+	static const struct option opts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "table", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	unsigned int i;
+	int opt;
 
-	while (argc > 1 && argv[1][0] == '-') {
-		if (!strcmp(argv[1], "--device") && argc > 2) {
-			device = argv[2];
-		} else if (!strcmp(argv[1], "--table") && argc > 2) {
-			table_id = number32(argv[2], "table id");
-			table_given = 1;
-		} else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+	/* Options before the command ('+': the command ends them). */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			device = optarg;
+			break;
+		case 't':
+			set_table(optarg);
+			break;
+		case 'h':
 			usage(stdout);
 			return 0;
-		} else {
+		case 'V':
+			printf("atomik %s (libatomik %d.%d.%d)\n", ATOMIK_PACKAGE_VERSION,
+			       ATOMIK_VERSION_MAJOR, ATOMIK_VERSION_MINOR, ATOMIK_VERSION_PATCH);
+			return 0;
+		default:
+			if (optopt == 'd' || optopt == 't')
+				fprintf(stderr, "atomik: %s needs an argument\n", argv[optind - 1]);
+			else if (optopt)
+				fprintf(stderr, "atomik: unknown option '-%c'\n", optopt);
+			else
+				fprintf(stderr, "atomik: unknown option '%s'\n", argv[optind - 1]);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
-		argc -= 2;
-		argv += 2;
 	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
