@@ -36,12 +36,8 @@ static void drop(struct atomik *a, uint32_t id)
 static int x_read_range_flags(struct atomik *a, uint32_t first, uint32_t count,
 			      uint32_t flags, uint64_t *v)
 {
-	struct atomik_queue *q;
-
-	if (!use_uring())
-		return atomik_read_range_flags(a, first, count, flags, v);
-	q = queue_of(a);
-	return x_wait(q, atomik_queue_read_range(q, first, count, flags, v, X_COOKIE));
+	return X_CALL(a, atomik_read_range_flags(a, first, count, flags, v),
+		      atomik_queue_read_range(q, first, count, flags, v, X_COOKIE));
 }
 
 /* Every address's state, local contribution and remote row. */

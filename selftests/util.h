@@ -185,37 +185,35 @@ static inline int x_swap_keep(struct atomik *a, uint32_t addr, uint64_t *old)
 	return x_swap_flags(a, addr, 0, ATOMIK_SWAP_KEEP, old);
 }
 
+/*
+ * call, the library's direct form, or qcall, its queued form on the
+ * thread's queue q, waited for: whichever the variant says.
+ */
+#define X_CALL(a, call, qcall) ({					\
+	struct atomik_queue *q;						\
+									\
+	use_uring() ? (q = queue_of(a), x_wait(q, qcall)) : (call);	\
+})
+
 static inline int x_read_range(struct atomik *a, uint32_t first, uint32_t count,
 			       uint64_t *v)
 {
-	struct atomik_queue *q;
-
-	if (!use_uring())
-		return atomik_read_range(a, first, count, v);
-	q = queue_of(a);
-	return x_wait(q, atomik_queue_read_range(q, first, count, 0, v, X_COOKIE));
+	return X_CALL(a, atomik_read_range(a, first, count, v),
+		      atomik_queue_read_range(q, first, count, 0, v, X_COOKIE));
 }
 
 static inline int x_remote_set(struct atomik *a, uint32_t first, uint32_t count,
 			       const uint64_t *v)
 {
-	struct atomik_queue *q;
-
-	if (!use_uring())
-		return atomik_remote_set(a, first, count, v);
-	q = queue_of(a);
-	return x_wait(q, atomik_queue_remote_set(q, first, count, v, X_COOKIE));
+	return X_CALL(a, atomik_remote_set(a, first, count, v),
+		      atomik_queue_remote_set(q, first, count, v, X_COOKIE));
 }
 
 static inline int x_remote_read(struct atomik *a, uint32_t first, uint32_t count,
 				uint64_t *v)
 {
-	struct atomik_queue *q;
-
-	if (!use_uring())
-		return atomik_remote_read(a, first, count, v);
-	q = queue_of(a);
-	return x_wait(q, atomik_queue_remote_read(q, first, count, v, X_COOKIE));
+	return X_CALL(a, atomik_remote_read(a, first, count, v),
+		      atomik_queue_remote_read(q, first, count, v, X_COOKIE));
 }
 
 static inline uint32_t nr_addrs(struct atomik *a)

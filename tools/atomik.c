@@ -205,10 +205,37 @@ struct flag {
 	int *set;
 };
 
-static void set_table(const char *s)
+/* The global options, before the command or among its own. */
+#define GLOBAL_OPTIONS							\
+	{ "device", required_argument, NULL, 'd' },			\
+	{ "table", required_argument, NULL, 't' },			\
+	{ "help", no_argument, NULL, 'h' }
+
+/* --device or --table, which getopt_long returned as opt: taken, true. */
+static int take_global(int opt)
 {
-	table_id = number32(s, "table id");
-	table_given = 1;
+	if (opt == 'd') {
+		device = optarg;
+	} else if (opt == 't') {
+		table_id = number32(optarg, "table id");
+		table_given = 1;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* What getopt_long refused, named; cmd is the command (NULL before one). */
+static void bad_option(const char *cmd, char **argv)
+{
+	const char *c = cmd ? cmd : "", *sep = cmd ? ": " : "";
+
+	if (optopt == 'd' || optopt == 't')
+		fprintf(stderr, "atomik: %s%s%s needs an argument\n", c, sep, argv[optind - 1]);
+	else if (optopt)
+		fprintf(stderr, "atomik: %s%sunknown option '-%c'\n", c, sep, optopt);
+	else
+		fprintf(stderr, "atomik: %s%sunknown option '%s'\n", c, sep, argv[optind - 1]);
 }
 
 /*
@@ -219,11 +246,7 @@ static void set_table(const char *s)
  */
 static void parse_args(int *argc, char **argv, const char *usage, const struct flag *flags)
 {
-	struct option opts[16] = {
-		{ "device", required_argument, NULL, 'd' },
-		{ "table", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-	};
+	struct option opts[16] = { GLOBAL_OPTIONS };
 	int n = 3, i, opt, idx;
 
 	for (i = 0; flags && flags[i].name; i++, n++)
@@ -231,29 +254,17 @@ static void parse_args(int *argc, char **argv, const char *usage, const struct f
 	opterr = 0;
 	optind = 0;	/* start afresh: main() scanned in another mode */
 	while ((opt = getopt_long(*argc, argv, "h", opts, &idx)) != -1) {
+		if (take_global(opt))
+			continue;
 		switch (opt) {
-		case 'd':
-			device = optarg;
-			break;
-		case 't':
-			set_table(optarg);
-			break;
 		case 'h':
 			printf("usage: atomik [--device PATH] [--table ID] %s\n", usage);
 			exit(0);
 		case 'f':
 			*flags[idx - 3].set = 1;
 			break;
-		case ':':
 		default:
-			if (optopt && optopt != 'd' && optopt != 't')
-				fprintf(stderr, "atomik: %s: unknown option '-%c'\n", argv[0], optopt);
-			else if (optopt)
-				fprintf(stderr, "atomik: %s: %s needs an argument\n", argv[0],
-					argv[optind - 1]);
-			else
-				fprintf(stderr, "atomik: %s: unknown option '%s'\n", argv[0],
-					argv[optind - 1]);
+			bad_option(argv[0], argv);
 			usage_error(usage);
 		}
 	}
@@ -963,9 +974,7 @@ int main(int argc, char **argv)
 		{ "bench", cmd_bench }, { "table", cmd_table },
 	};
 	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'd' },
-		{ "table", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
+		GLOBAL_OPTIONS,
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -975,13 +984,9 @@ int main(int argc, char **argv)
 	/* Options before the command ('+': the command ends them). */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		if (take_global(opt))
+			continue;
 		switch (opt) {
-		case 'd':
-			device = optarg;
-			break;
-		case 't':
-			set_table(optarg);
-			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -990,12 +995,7 @@ int main(int argc, char **argv)
 			       ATOMIK_VERSION_MAJOR, ATOMIK_VERSION_MINOR, ATOMIK_VERSION_PATCH);
 			return 0;
 		default:
-			if (optopt == 'd' || optopt == 't')
-				fprintf(stderr, "atomik: %s needs an argument\n", argv[optind - 1]);
-			else if (optopt)
-				fprintf(stderr, "atomik: unknown option '-%c'\n", optopt);
-			else
-				fprintf(stderr, "atomik: unknown option '%s'\n", argv[optind - 1]);
+			bad_option(NULL, argv);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
