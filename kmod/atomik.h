@@ -47,6 +47,10 @@
 struct atomik_table {
 	u32 id;
 	u32 nr_addrs;
+	u64 instance;		/* random, never 0: tells this table from an
+				 * earlier one of the same id (a reload, a
+				 * reboot), for replication
+				 */
 	bool public;		/* table 0: the device node's permissions decide
 				 * who writes it, and no user is charged for it
 				 */

@@ -58,6 +58,7 @@ static int atomik_cmd_info(struct atomik_ctx *c)
 	info->nr_slots = num_possible_cpus();
 	if (atomik_table_replicated(c->t))
 		info->table_flags = ATOMIK_TABLE_REPLICATED;
+	info->instance = c->t->instance;
 	return 0;
 }
 

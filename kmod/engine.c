@@ -12,6 +12,7 @@
 #include <linux/local_lock.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/random.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/topology.h>
@@ -470,6 +471,7 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs, bool replicated)
 	if (!t)
 		return NULL;
 	t->nr_addrs = nr_addrs;
+	t->instance = get_random_u64() | 1;
 	if (percpu_ref_init(&t->active, atomik_table_last_op, 0, GFP_KERNEL)) {
 		kfree(t);
 		return NULL;

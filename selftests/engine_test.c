@@ -305,7 +305,49 @@ TEST(info_describes_device)
 	ASSERT_EQ(info.nr_slots, possible_cpus(&ids));
 	/* The module is loaded without replicated=1. */
 	ASSERT_EQ(info.table_flags, 0);
-	ASSERT_EQ(info.reserved0 | info.reserved[0] | info.reserved[1] |
-		  info.reserved[2], 0);
+	ASSERT_TRUE(info.features & ATOMIK_FEAT_INSTANCE);
+	ASSERT_NE(info.instance, 0);
+	ASSERT_EQ(info.reserved0 | info.reserved[0] | info.reserved[1], 0);
 	x_close(a);
+}
+
+/*
+ * A table's instance is the same through every handle for as long as the
+ * table lives, and another table's, a later one of the same id included,
+ * is another: replication tells a node's restarted state by it.
+ */
+TEST(info_instance_names_the_table)
+{
+	struct atomik *a = open_dev(O_RDWR), *b = open_dev(O_RDWR);
+	struct atomik_info ia, ib, ic;
+	uint32_t id, id2;
+
+	ASSERT_EQ(atomik_info(a, &ia), 0);
+	ASSERT_EQ(atomik_info(b, &ib), 0);
+	ASSERT_EQ(ia.instance, ib.instance);
+
+	ASSERT_EQ(atomik_table_create(a, 16, 0, &id), 0);
+	ASSERT_EQ(atomik_table_select(a, id), 0);
+	ASSERT_EQ(atomik_table_select(b, id), 0);
+	ASSERT_EQ(atomik_info(a, &ia), 0);
+	ASSERT_EQ(atomik_info(b, &ib), 0);
+	ASSERT_NE(ia.instance, 0);
+	ASSERT_EQ(ia.instance, ib.instance);
+	x_close(b);
+	b = open_dev(O_RDONLY);
+	ASSERT_EQ(atomik_info(b, &ic), 0);
+	ASSERT_NE(ic.instance, ia.instance);	/* table 0's */
+
+	/* The id is handed out again once free: the instance is not. */
+	ASSERT_EQ(atomik_table_select(a, 0), 0);
+	ASSERT_EQ(atomik_table_destroy(a, id), 0);
+	ASSERT_EQ(atomik_table_create(a, 16, 0, &id2), 0);
+	ASSERT_EQ(atomik_table_select(a, id2), 0);
+	ASSERT_EQ(atomik_info(a, &ic), 0);
+	ASSERT_NE(ic.instance, 0);
+	ASSERT_NE(ic.instance, ia.instance);
+	ASSERT_EQ(atomik_table_select(a, 0), 0);
+	ASSERT_EQ(atomik_table_destroy(a, id2), 0);
+	x_close(a);
+	x_close(b);
 }

@@ -40,11 +40,12 @@ ok=1
 out=$($atomik info) || fail "info exit $?"
 expect "addresses:     $(cat /sys/class/misc/atomik/nr_addrs)" \
 	"$(echo "$out" | grep '^addresses:')" "info addresses"
-echo "$out" | grep -q '^features:      tables swap op_batch read_range read_accum uring_cmd replicated$' ||
+echo "$out" | grep -q '^features:      tables swap op_batch read_range read_accum uring_cmd replicated instance$' ||
 	fail "info features: $out"
+echo "$out" | grep -qE '^instance:      [0-9a-f]{16}$' || fail "info instance: $out"
 expect "table:         0" "$(echo "$out" | grep '^table:')" "info table"
 json=$($atomik info --json) || fail "info --json exit $?"
-echo "$json" | grep -q "\"nr_addrs\": $(cat /sys/class/misc/atomik/nr_addrs),.*\"replicated\": false," ||
+echo "$json" | grep -qE "\"nr_addrs\": $(cat /sys/class/misc/atomik/nr_addrs),.*\"replicated\": false, \"instance\": \"[0-9a-f]{16}\"," ||
 	fail "json: $json"
 check info
 

@@ -285,6 +285,7 @@ static const struct {
 	{ ATOMIK_FEAT_READ_ACCUM, "read_accum" },
 	{ ATOMIK_FEAT_URING_CMD, "uring_cmd" },
 	{ ATOMIK_FEAT_REPLICATED, "replicated" },
+	{ ATOMIK_FEAT_INSTANCE, "instance" },
 };
 
 static int cmd_info(int argc, char **argv)
@@ -307,11 +308,12 @@ static int cmd_info(int argc, char **argv)
 		printf("{\"abi_version\": %u, \"table\": %u, \"nr_addrs\": %u, "
 		       "\"nr_tables\": %u, \"max_batch\": %u, \"memory_bytes\": %" PRIu64
 		       ", \"memory_cap\": %" PRIu64 ", \"nr_slots\": %u, \"replicated\": %s"
-		       ", \"features\": [",
+		       ", \"instance\": \"%016" PRIx64 "\", \"features\": [",
 		       info.abi_version, info.table_id, info.nr_addrs, info.nr_tables,
 		       info.max_batch, (uint64_t)info.memory_bytes,
 		       (uint64_t)info.memory_cap, info.nr_slots,
-		       info.table_flags & ATOMIK_TABLE_REPLICATED ? "true" : "false");
+		       info.table_flags & ATOMIK_TABLE_REPLICATED ? "true" : "false",
+		       (uint64_t)info.instance);
 		for (i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
 			if (info.features & features[i].bit) {
 				printf("%s\"%s\"", first ? "" : ", ", features[i].name);
@@ -329,6 +331,7 @@ static int cmd_info(int argc, char **argv)
 		printf("memory:        %" PRIu64 " of %" PRIu64 " bytes\n",
 		       (uint64_t)info.memory_bytes, (uint64_t)info.memory_cap);
 		printf("slots:         %u (possible CPUs)\n", info.nr_slots);
+		printf("instance:      %016" PRIx64 "\n", (uint64_t)info.instance);
 		printf("features:     ");
 		for (i = 0; i < sizeof(features) / sizeof(features[0]); i++)
 			if (info.features & features[i].bit)

@@ -41,11 +41,12 @@
 #define ATOMIK_FEAT_READ_ACCUM	_BITULL(4)	/* ATOMIK_READ_ACCUM flag */
 #define ATOMIK_FEAT_URING_CMD	_BITULL(5)	/* IORING_OP_URING_CMD, see below */
 #define ATOMIK_FEAT_REPLICATED	_BITULL(6)	/* ATOMIK_TABLE_REPLICATED, REMOTE_* */
+#define ATOMIK_FEAT_INSTANCE	_BITULL(7)	/* atomik_info.instance */
 /* Every feature this header defines (a module may offer more later). */
 #define ATOMIK_FEAT_ALL		(ATOMIK_FEAT_TABLES | ATOMIK_FEAT_SWAP | \
 				 ATOMIK_FEAT_OP_BATCH | ATOMIK_FEAT_READ_RANGE | \
 				 ATOMIK_FEAT_READ_ACCUM | ATOMIK_FEAT_URING_CMD | \
-				 ATOMIK_FEAT_REPLICATED)
+				 ATOMIK_FEAT_REPLICATED | ATOMIK_FEAT_INSTANCE)
 
 struct atomik_info {
 	__u32 abi_version;	/* ATOMIK_ABI_VERSION */
@@ -59,7 +60,10 @@ struct atomik_info {
 	__u32 nr_slots;		/* slots a read folds (possible CPUs) */
 	__u32 table_flags;	/* that table's: ATOMIK_TABLE_REPLICATED */
 	__u32 reserved0;
-	__u64 reserved[3];
+	__u64 instance;		/* that table's, drawn at random when it was
+				 * created: its contents live as long as it
+				 */
+	__u64 reserved[2];
 };
 
 /* One address and one value: LOAD, ACCUM, READ. */
