@@ -36,10 +36,15 @@ SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 TOOLS		:= $(BUILD)/tools/atomik $(BUILD)/tools/atomik-bench
 # Measurements for developers, not installed.
 DEVTOOLS	:= $(BUILD)/tools/atomik-latency $(BUILD)/tools/atomik-scan
+# The cluster daemon and the cluster tests' probe, linked to the system's
+# libnats (the VM shares the host's /usr with a node's guest).
+DAEMON		:= $(BUILD)/tools/atomikd
+PROBE		:= $(BUILD)/selftests/cluster_probe
 EXAMPLES	:= $(BUILD)/examples/two_streams
 
 PREFIX		?= /usr/local
 BINDIR		?= $(PREFIX)/bin
+SBINDIR		?= $(PREFIX)/sbin
 LIBDIR		?= $(PREFIX)/lib
 INCLUDEDIR	?= $(PREFIX)/include
 MANDIR		?= $(PREFIX)/share/man
@@ -94,11 +99,19 @@ $(LIB)/$(LIB_REAL): $(LIB_OBJS) libatomik/libatomik.map
 	ln -sf $(LIB_SONAME) $(LIB)/libatomik.so
 
 # The tools run inside the test VM as well, so they are linked statically.
-tools: $(TOOLS) $(DEVTOOLS)
+tools: $(TOOLS) $(DEVTOOLS) $(DAEMON)
 
 $(BUILD)/tools/%: tools/%.c $(LIB)/libatomik.a $(wildcard uapi/linux/*.h) $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
+
+$(DAEMON): tools/atomikd.c tools/atomikd.h $(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/libatomik.a -luring -lnats -pthread
+
+$(BUILD)/install/atomikd: tools/atomikd.c tools/atomikd.h $(LIB)/$(LIB_REAL) $(wildcard uapi/linux/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/$(LIB_REAL) -lnats -pthread
 
 # The package's version, for atomik --version.
 TOOL_DEFS	:= -DATOMIK_PACKAGE_VERSION='"$(VERSION)"'
@@ -116,7 +129,11 @@ $(BUILD)/examples/%: libatomik/examples/%.c $(LIB)/libatomik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
 
-selftests: $(SELFTESTS)
+selftests: $(SELFTESTS) $(PROBE)
+
+$(PROBE): selftests/cluster_probe.c tools/atomikd.h $(LIB)/libatomik.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itools -o $@ $< $(LIB)/libatomik.a -luring -lnats -pthread
 
 $(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h \
 		$(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
@@ -147,10 +164,13 @@ install-lib: lib
 	install -m 0644 $(wildcard libatomik/man/*.7) $(DESTDIR)$(MANDIR)/man7/
 	[ -n "$(DESTDIR)" ] || ldconfig
 
-install-tools: $(INSTALL_TOOLS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+install-tools: $(INSTALL_TOOLS) $(BUILD)/install/atomikd
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(INSTALL_TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/install/atomikd $(DESTDIR)$(SBINDIR)/
 	install -m 0644 tools/atomik.1 tools/atomik-bench.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 tools/atomikd.8 $(DESTDIR)$(MANDIR)/man8/
 
 install-udev:
 	install -d $(DESTDIR)$(UDEVDIR)
@@ -165,6 +185,11 @@ install-system:
 	install -m 0644 packaging/sysusers.conf $(DESTDIR)$(SYSTEMDLIBDIR)/sysusers.d/atomik.conf
 	sed 's|@BINDIR@|$(BINDIR)|g' packaging/atomik-state.service.in \
 		> $(DESTDIR)$(SYSTEMDLIBDIR)/systemd/system/atomik-state.service
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/atomikd.service.in \
+		> $(DESTDIR)$(SYSTEMDLIBDIR)/systemd/system/atomikd.service
+	install -d $(DESTDIR)/etc/atomik
+	[ -e $(DESTDIR)/etc/atomik/atomikd.conf ] || \
+		install -m 0644 packaging/atomikd.conf $(DESTDIR)/etc/atomik/atomikd.conf
 	install -m 0644 packaging/atomik.bash-completion $(DESTDIR)$(COMPLETIONDIR)/atomik
 
 install-module: module
@@ -196,9 +221,11 @@ demo:
 # that fails does not stop the others, and the summary counts them all.
 CHECK_POLL	:= $(firstword $(filter %-debug,$(KERNELS)) $(KERNELS))
 CHECK_RUNS	:= $(foreach k,$(KERNELS),$(k) $(k)+fpga) $(CHECK_POLL)+fpga-poll
-CHECK_STEPS	:= host rtl $(addprefix vm-,$(CHECK_RUNS)) plot
+# The three-VM cluster tests run on these kernels.
+CLUSTER_KERNELS	?= 6.12
+CHECK_STEPS	:= host rtl $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) plot
 CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap \
-			$(addsuffix .tap,$(CHECK_RUNS)) plot.tap)
+			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) plot.tap)
 
 check:
 	tools/atomik-kernels --setup $(KERNELS)
@@ -217,6 +244,10 @@ check-rtl:
 check-vm-%: lib tools selftests examples
 	@case '$*' in *+fpga*) $(MAKE) -s cosim;; esac
 	tools/atomik-check vm $*
+
+# The cluster: selftests/cluster_test.sh's scenarios on three VMs.
+check-cluster-%: lib tools selftests
+	tools/atomik-check cluster $*
 
 check-plot: tools
 	tools/atomik-check plot

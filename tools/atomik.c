@@ -18,10 +18,13 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "atomik.h"
 #include "atomik-bench.h"
+#include "atomikd.h"
 
 #define EXIT_OPFAIL	1
 #define EXIT_USAGE	2
@@ -942,6 +945,182 @@ static int cmd_bench(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * What the cluster daemon says of itself: its status file, rewritten twice
+ * a second while it serves (ATOMIK_STATE_DIR, default /run/atomik).
+ */
+struct status_line {
+	char key[32];
+	char rest[224];
+};
+
+static uint64_t boot_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A "word value" pair's value in rest, or 0. */
+static uint64_t field(const char *rest, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = rest;
+
+	while ((p = strstr(p, name))) {
+		if ((p == rest || p[-1] == ' ') && p[n] == ' ')
+			return (uint64_t)strtoull(p + n + 1, NULL, 0);
+		p += n;
+	}
+	return 0;
+}
+
+static const char *hexfield(const char *rest, const char *name, char *buf)
+{
+	const char *p = strstr(rest, name);
+
+	if (!p || sscanf(p + strlen(name), " %16[0-9a-f]", buf) != 1)
+		strcpy(buf, "?");
+	return buf;
+}
+
+static int cmd_cluster(int argc, char **argv)
+{
+	const char *u = "cluster status [--json]";
+	const char *dir = getenv("ATOMIK_STATE_DIR");
+	struct status_line *l = NULL;
+	unsigned int n = 0, i, first;
+	char path[512], line[256], hex[17];
+	uint64_t now, pid = 0, upd = 0, started = 0;
+	int json = 0, alive, state_ok = 0;
+	FILE *f;
+
+	parse_args(&argc, argv, u, (const struct flag[]){ { "json", &json }, { NULL } });
+	if (argc != 2 || strcmp(argv[1], "status"))
+		usage_error(u);
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : ATOMIKD_STATE_DIR, ATOMIKD_STATUS_FILE);
+	f = fopen(path, "r");
+	if (!f)
+		die(EXIT_NODEV, "atomikd is not running here (no %s: %s)", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		l = realloc(l, (n + 1) * sizeof(*l));
+		if (!l)
+			die(EXIT_OPFAIL, "out of memory");
+		line[strcspn(line, "\n")] = 0;
+		l[n].rest[0] = 0;
+		if (sscanf(line, "%31s %223[^\n]", l[n].key, l[n].rest) < 1)
+			continue;
+		if (!strcmp(l[n].key, "pid"))
+			pid = strtoull(l[n].rest, NULL, 10);
+		else if (!strcmp(l[n].key, "now_ms"))
+			upd = strtoull(l[n].rest, NULL, 10);
+		else if (!strcmp(l[n].key, "started_ms"))
+			started = strtoull(l[n].rest, NULL, 10);
+		else if (!strcmp(l[n].key, "state"))
+			state_ok = 1;
+		n++;
+	}
+	fclose(f);
+	if (!state_ok || !pid)
+		die(EXIT_BADFILE, "%s is not atomikd's status file", path);
+	now = boot_ms();
+	alive = kill(pid, 0) == 0 || errno == EPERM;
+
+	if (json) {
+		printf("{\"running\": %s, \"updated_ms_ago\": %" PRIu64 ", \"uptime_ms\": %" PRIu64,
+		       alive ? "true" : "false", now - upd, upd - started);
+		for (i = 0; i < n; i++) {
+			const char *k = l[i].key;
+
+			if (!strcmp(k, "state") || !strcmp(k, "server"))
+				printf(", \"%s\": \"%s\"", k, l[i].rest);
+			else if (strcmp(k, "table") && strcmp(k, "peer") &&
+				 strcmp(k, "contributor") && strcmp(k, "now_ms") &&
+				 strcmp(k, "started_ms"))
+				printf(", \"%s\": %s", k, l[i].rest);
+		}
+		printf(", \"tables\": [");
+		for (i = 0, first = 1; i < n; i++) {
+			if (strcmp(l[i].key, "table"))
+				continue;
+			printf("%s{\"table\": %" PRIu64 ", \"instance\": \"%s\", \"nr_addrs\": %" PRIu64
+			       ", \"blocks\": %" PRIu64 ", \"contributors\": %" PRIu64
+			       ", \"unpublished\": %" PRIu64 ", \"unwritten\": %" PRIu64 "}",
+			       first ? "" : ", ", (uint64_t)strtoull(l[i].rest, NULL, 10),
+			       hexfield(l[i].rest, "instance", hex), field(l[i].rest, "nr_addrs"),
+			       field(l[i].rest, "blocks"), field(l[i].rest, "contributors"),
+			       field(l[i].rest, "unpublished"), field(l[i].rest, "unwritten"));
+			first = 0;
+		}
+		printf("], \"peers\": [");
+		for (i = 0, first = 1; i < n; i++) {
+			if (strcmp(l[i].key, "peer"))
+				continue;
+			printf("%s{\"node\": %" PRIu64 ", \"instance\": \"%s\", \"version\": %" PRIu64
+			       ", \"age_ms\": %" PRIu64 ", \"messages\": %" PRIu64 "}",
+			       first ? "" : ", ", (uint64_t)strtoull(l[i].rest, NULL, 10),
+			       hexfield(l[i].rest, "instance", hex), field(l[i].rest, "version"),
+			       now - field(l[i].rest, "last_ms"), field(l[i].rest, "messages"));
+			first = 0;
+		}
+		printf("], \"contributors\": [");
+		for (i = 0, first = 1; i < n; i++) {
+			if (strcmp(l[i].key, "contributor"))
+				continue;
+			printf("%s{\"table\": %" PRIu64 ", \"node\": %" PRIu64 ", \"instance\": \"%s\""
+			       ", \"version\": %" PRIu64 "}", first ? "" : ", ",
+			       field(l[i].rest, "table"), field(l[i].rest, "node"),
+			       hexfield(l[i].rest, "instance", hex), field(l[i].rest, "version"));
+			first = 0;
+		}
+		printf("]}\n");
+		free(l);
+		return alive ? 0 : EXIT_OPFAIL;
+	}
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(l[i].key, "state"))
+			printf("atomikd:   %s%s, pid %" PRIu64 ", up %.1f s, status %.1f s old\n",
+			       alive ? l[i].rest : "not running", alive ? "" : " (its last status)",
+			       pid, (upd - started) / 1e3, (now - upd) / 1e3);
+	for (i = 0; i < n; i++) {
+		const char *k = l[i].key, *r = l[i].rest;
+
+		if (!strcmp(k, "node"))
+			printf("node:      %s\n", r);
+		else if (!strcmp(k, "connected"))
+			printf("NATS:      %s\n", strcmp(r, "1") ? "disconnected" : "connected");
+		else if (!strcmp(k, "table"))
+			printf("table %s\n", r);
+	}
+	printf("peers:\n");
+	for (i = 0; i < n; i++)
+		if (!strcmp(l[i].key, "peer"))
+			printf("  node %-5" PRIu64 " instance %s  version %-20" PRIu64
+			       " last message %.1f s ago, %" PRIu64 " messages\n",
+			       (uint64_t)strtoull(l[i].rest, NULL, 10), hexfield(l[i].rest, "instance", hex),
+			       field(l[i].rest, "version"),
+			       (now - field(l[i].rest, "last_ms")) / 1e3, field(l[i].rest, "messages"));
+	printf("contributors (other nodes, and earlier instances of any node):\n");
+	for (i = 0; i < n; i++)
+		if (!strcmp(l[i].key, "contributor"))
+			printf("  table %" PRIu64 " node %-5" PRIu64 " instance %s  version %" PRIu64 "\n",
+			       field(l[i].rest, "table"), field(l[i].rest, "node"),
+			       hexfield(l[i].rest, "instance", hex), field(l[i].rest, "version"));
+	printf("counters:\n");
+	for (i = 0; i < n; i++) {
+		const char *k = l[i].key;
+
+		if (strcmp(k, "state") && strcmp(k, "node") && strcmp(k, "pid") &&
+		    strcmp(k, "now_ms") && strcmp(k, "started_ms") && strcmp(k, "connected") &&
+		    strcmp(k, "table") && strcmp(k, "peer") && strcmp(k, "contributor"))
+			printf("  %-20s %s\n", k, l[i].rest);
+	}
+	free(l);
+	return alive ? 0 : EXIT_OPFAIL;
+}
+
 static void usage(FILE *to)
 {
 	fprintf(to,
@@ -959,6 +1138,7 @@ static void usage(FILE *to)
 		"  table create [--replicated] N  create a table of N addresses\n"
 		"  table list [--json]            list the tables\n"
 		"  table destroy ID               destroy a table\n"
+		"  cluster status [--json]        what the cluster daemon sees\n"
 		"  demo                           three nodes converge\n"
 		"  bench [--plot FILE.png [--from CSV]] [...]\n"
 		"                                 run the benchmark, or draw it\n"
@@ -975,6 +1155,7 @@ int main(int argc, char **argv)
 		{ "batch", cmd_batch }, { "save", cmd_save },
 		{ "restore", cmd_restore }, { "demo", cmd_demo },
 		{ "bench", cmd_bench }, { "table", cmd_table },
+		{ "cluster", cmd_cluster },
 	};
 	static const struct option opts[] = {
 		GLOBAL_OPTIONS,

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cluster_probe: the cluster tests' hand on the wire.  It captures the
+ * daemons' block messages, sends them again shuffled and duplicated, and
+ * sends malformed messages of each kind atomikd must drop.
+ *
+ *   cluster_probe [--server URL] [--subject P] capture FILE SECONDS
+ *   cluster_probe [--server URL] [--subject P] replay FILE SEED
+ *   cluster_probe [--server URL] [--subject P] inject KIND SENDER TABLE NR_ADDRS BLOCK_SIZE
+ *
+ * and it keeps the tests' model of table 0, in files of one 64-bit value per
+ * address (a node's own deltas, XOR-ed address by address):
+ *
+ *   cluster_probe accum SEED COUNT SECONDS FILE   COUNT random deltas over
+ *                       SECONDS, into the table and XOR-ed into FILE
+ *   cluster_probe expect OUT FILE...               OUT = the XOR of the FILEs
+ *   cluster_probe wait EXPECTED SECONDS            until the state is EXPECTED
+ *                       (prints how long it took; exits 1 with the
+ *                       differences if it is not within SECONDS)
+ *   cluster_probe contribution EXPECTED            the local contribution
+ *                       (ATOMIK_READ_ACCUM) is exactly EXPECTED
+ *   cluster_probe contribution-save FILE           FILE = the local contribution
+ *
+ * KIND is one of: short, truncated, format, reserved, sender, contributor,
+ * table, nr_addrs, block, block_size, zero, future.  Prints what it did on
+ * stdout; exits 0 when it did it.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <unistd.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nats/nats.h>
+
+#include "atomik.h"
+#include "atomikd.h"
+
+static const char *server = "nats://127.0.0.1:4222", *prefix = "atomik";
+static natsConnection *nc;
+
+static void __attribute__((noreturn)) fail(const char *what, natsStatus s)
+{
+	fprintf(stderr, "cluster_probe: %s: %s\n", what, natsStatus_GetText(s));
+	exit(1);
+}
+
+static uint64_t boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+struct rec {
+	char *subject;
+	void *data;
+	uint32_t len;
+};
+
+static int capture(const char *path, int seconds)
+{
+	natsSubscription *sub;
+	natsMsg *msg;
+	char subj[128];
+	uint64_t end = boot_ns() + (uint64_t)seconds * 1000000000u;
+	unsigned int n = 0;
+	natsStatus s;
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		perror(path);
+		return 1;
+	}
+	snprintf(subj, sizeof(subj), "%s.blk.>", prefix);
+	s = natsConnection_SubscribeSync(&sub, nc, subj);
+	if (s != NATS_OK)
+		fail("subscribe", s);
+	while (boot_ns() < end) {
+		s = natsSubscription_NextMsg(&msg, sub, 100);
+		if (s == NATS_TIMEOUT)
+			continue;
+		if (s != NATS_OK)
+			fail("receive", s);
+		uint32_t sl = strlen(natsMsg_GetSubject(msg)), dl = natsMsg_GetDataLength(msg);
+
+		fwrite(&sl, 4, 1, f);
+		fwrite(natsMsg_GetSubject(msg), 1, sl, f);
+		fwrite(&dl, 4, 1, f);
+		fwrite(natsMsg_GetData(msg), 1, dl, f);
+		natsMsg_Destroy(msg);
+		n++;
+	}
+	natsSubscription_Destroy(sub);
+	if (fclose(f))
+		return 1;
+	printf("captured %u messages\n", n);
+	return 0;
+}
+
+/* Every captured message twice, in a shuffled order (a seeded LCG). */
+static int replay(const char *path, uint64_t seed)
+{
+	struct rec *r = NULL, tmp;
+	unsigned int n = 0, i, j;
+	uint32_t sl, dl;
+	natsStatus s;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		perror(path);
+		return 1;
+	}
+	while (fread(&sl, 4, 1, f) == 1) {
+		r = realloc(r, (n + 2) * sizeof(*r));
+		r[n].subject = calloc(1, sl + 1);
+		if (fread(r[n].subject, 1, sl, f) != sl || fread(&dl, 4, 1, f) != 1)
+			break;
+		r[n].data = malloc(dl ? dl : 1);
+		r[n].len = dl;
+		if (fread(r[n].data, 1, dl, f) != dl)
+			break;
+		r[n + 1] = r[n];
+		n += 2;
+	}
+	fclose(f);
+	for (i = n; i > 1; i--) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		j = (seed >> 33) % i;
+		tmp = r[i - 1];
+		r[i - 1] = r[j];
+		r[j] = tmp;
+	}
+	for (i = 0; i < n; i++) {
+		s = natsConnection_Publish(nc, r[i].subject, r[i].data, r[i].len);
+		if (s != NATS_OK)
+			fail("publish", s);
+	}
+	s = natsConnection_FlushTimeout(nc, 5000);
+	if (s != NATS_OK)
+		fail("flush", s);
+	printf("replayed %u messages (%u captured, each twice, shuffled)\n", n, n / 2);
+	return 0;
+}
+
+static void put(uint8_t *buf, const struct atomikd_hdr *h)
+{
+	struct atomikd_hdr le = *h;
+
+	le.magic = htole32(h->magic);
+	le.sender = htole16(h->sender);
+	le.sender_instance = htole64(h->sender_instance);
+	le.sent_at = htole64(h->sent_at);
+	le.table = htole32(h->table);
+	le.nr_addrs = htole32(h->nr_addrs);
+	le.contributor = htole16(h->contributor);
+	le.reserved0 = htole16(h->reserved0);
+	le.block = htole32(h->block);
+	le.instance = htole64(h->instance);
+	le.counter = htole64(h->counter);
+	le.count = htole32(h->count);
+	le.block_size = htole32(h->block_size);
+	memcpy(buf, &le, sizeof(le));
+}
+
+/*
+ * A block message that would change the state if it were applied (every
+ * value 0x5a5a...), made wrong in one way.
+ */
+static int inject(const char *kind, unsigned int sender, uint32_t table, uint32_t nr_addrs,
+		  uint32_t block_size)
+{
+	struct atomikd_hdr h = {
+		.magic = ATOMIKD_MAGIC, .proto = ATOMIKD_PROTO, .type = ATOMIKD_BLOCK,
+		.sender = sender, .sender_instance = 0xdead0001, .sent_at = boot_ns(),
+		.table = table, .nr_addrs = nr_addrs, .contributor = sender,
+		.block = 0, .instance = 0xdead0001, .counter = 1000,
+		.count = nr_addrs < block_size ? nr_addrs : block_size,
+		.block_size = block_size,
+	};
+	size_t len;
+	uint8_t *buf;
+	char subj[128];
+	natsStatus s;
+
+	if (!strcmp(kind, "format"))
+		h.magic ^= 1;
+	else if (!strcmp(kind, "reserved"))
+		h.reserved0 = 1;
+	else if (!strcmp(kind, "sender"))
+		h.sender = h.contributor = 999;
+	else if (!strcmp(kind, "contributor"))
+		h.contributor = 999;
+	else if (!strcmp(kind, "table"))
+		h.table = table + 77;
+	else if (!strcmp(kind, "nr_addrs"))
+		h.nr_addrs = nr_addrs + 1;
+	else if (!strcmp(kind, "block"))
+		h.block = (nr_addrs + block_size - 1) / block_size;
+	else if (!strcmp(kind, "block_size"))
+		h.block_size = block_size * 2;
+	else if (!strcmp(kind, "zero"))
+		h.counter = 0;
+	else if (!strcmp(kind, "future"))
+		h.counter = h.sent_at + 3600ull * 1000000000u;
+	else if (strcmp(kind, "short") && strcmp(kind, "truncated")) {
+		fprintf(stderr, "cluster_probe: unknown kind '%s'\n", kind);
+		return 2;
+	}
+	len = sizeof(h) + (size_t)h.count * 8;
+	buf = malloc(len);
+	memset(buf, 0x5a, len);
+	put(buf, &h);
+	if (!strcmp(kind, "short"))
+		len = 10;
+	else if (!strcmp(kind, "truncated"))
+		len -= 8;
+	snprintf(subj, sizeof(subj), "%s.blk.%u", prefix, h.table);
+	s = natsConnection_Publish(nc, subj, buf, len);
+	if (s == NATS_OK)
+		s = natsConnection_FlushTimeout(nc, 5000);
+	if (s != NATS_OK)
+		fail("publish", s);
+	printf("injected %s: %zu bytes on %s\n", kind, len, subj);
+	free(buf);
+	return 0;
+}
+
+/* ---- the model ---- */
+
+static struct atomik *dev;
+static uint32_t nr_addrs;
+
+static void open_table(void)
+{
+	int ret = atomik_open(&dev, NULL, O_RDWR);
+
+	if (!ret)
+		ret = atomik_nr_addrs(dev, &nr_addrs);
+	if (ret) {
+		fprintf(stderr, "cluster_probe: /dev/atomik: %s\n", strerror(-ret));
+		exit(1);
+	}
+}
+
+static uint64_t *load_file(const char *path, bool may_be_missing)
+{
+	uint64_t *v = calloc(nr_addrs, 8);
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		if (may_be_missing && errno == ENOENT)
+			return v;
+		perror(path);
+		exit(1);
+	}
+	if (fread(v, 8, nr_addrs, f) != nr_addrs) {
+		fprintf(stderr, "cluster_probe: %s: not %u values\n", path, nr_addrs);
+		exit(1);
+	}
+	fclose(f);
+	return v;
+}
+
+static void store_file(const char *path, const uint64_t *v)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fwrite(v, 8, nr_addrs, f) != nr_addrs || fclose(f) || rename(tmp, path)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static int accum(uint64_t seed, unsigned long count, double seconds, const char *path)
+{
+	uint64_t *own = load_file(path, true), start = boot_ns();
+	struct atomik_delta d[64];
+	unsigned long done = 0;
+	unsigned int n, i;
+	int ret;
+
+	while (done < count) {
+		n = count - done < 64 ? count - done : 64;
+		for (i = 0; i < n; i++) {
+			d[i].addr = splitmix(&seed) % nr_addrs;
+			d[i].reserved = 0;
+			d[i].delta = splitmix(&seed);
+		}
+		ret = atomik_accum_batch(dev, d, n);
+		if (ret) {
+			fprintf(stderr, "cluster_probe: accum_batch: %s\n", strerror(-ret));
+			return 1;
+		}
+		for (i = 0; i < n; i++)
+			own[d[i].addr] ^= d[i].delta;
+		done += n;
+		/* Paced: done/count of the time gone. */
+		while ((boot_ns() - start) / 1e9 < seconds * done / count)
+			usleep(10000);
+	}
+	store_file(path, own);
+	printf("accumulated %lu deltas in %.1f s\n", count, (boot_ns() - start) / 1e9);
+	return 0;
+}
+
+static int expect(const char *out, char **files, int n)
+{
+	uint64_t *acc = calloc(nr_addrs, 8), *v;
+	uint32_t a;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		v = load_file(files[i], false);
+		for (a = 0; a < nr_addrs; a++)
+			acc[a] ^= v[a];
+		free(v);
+	}
+	store_file(out, acc);
+	return 0;
+}
+
+static unsigned int differences(const uint64_t *want, uint32_t flags, bool show)
+{
+	static uint64_t *got;
+	unsigned int bad = 0;
+	uint32_t a;
+	int ret;
+
+	if (!got)
+		got = calloc(nr_addrs, 8);
+	ret = atomik_read_range_flags(dev, 0, nr_addrs, flags, got);
+	if (ret) {
+		fprintf(stderr, "cluster_probe: read_range: %s\n", strerror(-ret));
+		exit(1);
+	}
+	for (a = 0; a < nr_addrs; a++) {
+		if (got[a] == want[a])
+			continue;
+		if (show && bad < 5)
+			printf("  address %u: 0x%016" PRIx64 ", expected 0x%016" PRIx64 "\n",
+			       a, got[a], want[a]);
+		bad++;
+	}
+	return bad;
+}
+
+static int wait_state(const char *path, double seconds)
+{
+	uint64_t *want = load_file(path, false), start = boot_ns();
+	unsigned int bad;
+
+	while ((bad = differences(want, 0, false))) {
+		if ((boot_ns() - start) / 1e9 > seconds) {
+			printf("not converged after %.1f s: %u of %u addresses differ\n",
+			       seconds, bad, nr_addrs);
+			differences(want, 0, true);
+			return 1;
+		}
+		usleep(20000);
+	}
+	printf("converged in %.2f s\n", (boot_ns() - start) / 1e9);
+	return 0;
+}
+
+static int contribution(const char *path)
+{
+	uint64_t *want = load_file(path, false);
+	unsigned int bad = differences(want, ATOMIK_READ_ACCUM, true);
+
+	if (bad)
+		printf("the local contribution differs at %u addresses\n", bad);
+	return !!bad;
+}
+
+static int contribution_save(const char *path)
+{
+	uint64_t *v = calloc(nr_addrs, 8);
+	int ret = atomik_read_range_flags(dev, 0, nr_addrs, ATOMIK_READ_ACCUM, v);
+
+	if (ret) {
+		fprintf(stderr, "cluster_probe: read_range: %s\n", strerror(-ret));
+		return 1;
+	}
+	store_file(path, v);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	natsStatus s;
+	int i = 1, ret;
+
+	while (i + 1 < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "--server"))
+			server = argv[i + 1];
+		else if (!strcmp(argv[i], "--subject"))
+			prefix = argv[i + 1];
+		else
+			break;
+		i += 2;
+	}
+	argc -= i;
+	argv += i;
+	if (argc < 1)
+		goto usage;
+	if (!strcmp(argv[0], "accum") || !strcmp(argv[0], "expect") ||
+	    !strcmp(argv[0], "wait") || !strncmp(argv[0], "contribution", 12)) {
+		open_table();
+		if (!strcmp(argv[0], "accum") && argc == 5)
+			return accum(strtoull(argv[1], NULL, 0), strtoul(argv[2], NULL, 0),
+				     atof(argv[3]), argv[4]);
+		if (!strcmp(argv[0], "expect") && argc >= 2)
+			return expect(argv[1], argv + 2, argc - 2);
+		if (!strcmp(argv[0], "wait") && argc == 3)
+			return wait_state(argv[1], atof(argv[2]));
+		if (!strcmp(argv[0], "contribution") && argc == 2)
+			return contribution(argv[1]);
+		if (!strcmp(argv[0], "contribution-save") && argc == 2)
+			return contribution_save(argv[1]);
+		goto usage;
+	}
+	s = natsConnection_ConnectTo(&nc, server);
+	if (s != NATS_OK)
+		fail(server, s);
+	if (!strcmp(argv[0], "capture") && argc == 3)
+		ret = capture(argv[1], atoi(argv[2]));
+	else if (!strcmp(argv[0], "replay") && argc == 3)
+		ret = replay(argv[1], strtoull(argv[2], NULL, 0));
+	else if (!strcmp(argv[0], "inject") && argc == 6)
+		ret = inject(argv[1], atoi(argv[2]), strtoul(argv[3], NULL, 0),
+			     strtoul(argv[4], NULL, 0), strtoul(argv[5], NULL, 0));
+	else
+		goto usage;
+	natsConnection_Destroy(nc);
+	return ret;
+usage:
+	fprintf(stderr, "usage: cluster_probe [--server URL] [--subject P] "
+		"capture FILE SECONDS | replay FILE SEED | "
+		"inject KIND SENDER TABLE NR_ADDRS BLOCK_SIZE | "
+		"accum SEED COUNT SECONDS FILE | expect OUT FILE... | "
+		"wait EXPECTED SECONDS | contribution EXPECTED | contribution-save FILE\n");
+	return 2;
+}

@@ -1,0 +1,313 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The cluster's tests, run in every guest of a three-node rig:
+#
+#   tools/atomik-vm --nodes 3 [--cut ...] [--restart ...] -- selftests/cluster_test.sh SCENARIO
+#
+# (make check-cluster-KERNEL runs each scenario with its timeline.)  Every
+# node writes deltas into its replicated table 0 and keeps the model of what
+# it wrote in the run's shared folder (ATOMIK_SHARED, the tests' own channel,
+# never the replication's); the state every node must end at is ref (0) ^
+# every node's deltas, compared address by address.  Each node writes TAP
+# to cluster.tap in its run folder and exits 0 if all its checks passed.
+#
+# Scenarios:
+#   basic        the brief's example; random deltas on every node; captured
+#                messages replayed shuffled and twice; malformed messages;
+#                atomikd restarted on a live node
+#   partition    every node writes while node 3 is cut off (--cut 3:8:28)
+#   restart      node 2 powered off after it published (--restart 2:14)
+#   restart-cut  node 2 restarted while node 1, the only node that holds its
+#                latest version, is cut off (--cut 3:8:40 --cut 1:18:130
+#                --restart 2:28)
+set -u
+
+top=${ATOMIK_TOP:?run me in the VM rig}
+probe=$top/build/selftests/cluster_probe
+atomik=$top/build/tools/atomik
+node=${ATOMIK_NODE:?} nodes=${ATOMIK_NODES:?} shared=${ATOMIK_SHARED:?}
+restarted=${ATOMIK_RESTARTED:-0}
+scenario=${1:?usage: cluster_test.sh basic|partition|restart|restart-cut}
+tap=${ATOMIK_OUT:-/tmp}/cluster.tap
+status_file=/run/atomik/status
+t0=$(cut -d' ' -f1 /proc/uptime)
+failed=0
+n=$(grep -c '^\(not \)\{0,1\}ok ' "$tap" 2>/dev/null || echo 0)
+
+say() { echo "node $node: $*"; }
+elapsed() { awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime; }
+ok() { n=$((n + 1)); echo "ok $n $scenario: $*" >> "$tap"; say "ok: $*"; }
+notok() { n=$((n + 1)); failed=1; echo "not ok $n $scenario: $*" >> "$tap"; say "FAILED: $*"; }
+check() {	# check DESCRIPTION COMMAND...
+	local what=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		ok "$what${out:+ ($(echo "$out" | tail -1))}"
+	else
+		echo "$out" | sed "s/^/node $node:   /"
+		notok "$what"
+	fi
+}
+
+# Every node reaches NAME, or SECONDS pass (default 120).
+barrier() {
+	local i=0 k all
+	: > "$shared/barrier.$1.$node"
+	while [ $i -lt $(( ${2:-120} * 5 )) ]; do
+		all=1
+		for k in $(seq "$nodes"); do
+			[ -e "$shared/barrier.$1.$k" ] || { all=0; break; }
+		done
+		[ $all -eq 1 ] && return 0
+		sleep 0.2
+		i=$((i + 1))
+	done
+	notok "barrier $1: not every node got there within ${2:-120} s"
+	return 1
+}
+
+# Wait for a file another node writes (bounded).
+await() {
+	local i=0
+	while [ ! -e "$1" ] && [ $i -lt $(( $2 * 5 )) ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	[ -e "$1" ] || { notok "waited ${2} s for $(basename "$1")"; return 1; }
+}
+
+counter() { awk -v k="$1" '$1 == k { print $2 }' "$status_file"; }
+
+# Every node's model file NAME: deltas.1 deltas.2 ...
+each_node() {
+	local k
+	for k in $(seq "$nodes"); do
+		echo "$shared/$1.$k"
+	done
+}
+
+# The XOR of the named model files (every node computes the same).
+model() {	# model OUT FILE...
+	local out=$1
+	shift
+	"$probe" expect "$out" "$@"
+}
+
+read7() { "$atomik" read 7; }
+wait7() {	# wait7 VALUE SECONDS
+	local i=0
+	while [ "$(read7)" != "$1" ] && [ $i -lt $(( $2 * 10 )) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ "$(read7)" = "$1" ] || { echo "address 7 is $(read7)"; return 1; }
+	echo "$1 after $(( i / 10 )).$(( i % 10 )) s"
+}
+
+# No drop on any node but those the test causes.
+drops() {
+	awk '$1 ~ /^dropped_/ { printf "%s=%s ", substr($1, 9), $2 }' "$status_file"
+}
+
+[ -e "$status_file" ] || { notok "atomikd is not serving on node $node"; exit 1; }
+
+case $scenario in
+basic)
+	barrier start || exit 1
+	# The brief's example, each node a machine: one reference, three
+	# deltas, one state everywhere.
+	[ "$node" -eq 1 ] && "$atomik" load 7 0xCAFEBABE
+	barrier loaded
+	check "the reference reached every node" wait7 0x00000000cafebabe 20
+	barrier seen
+	"$atomik" accum 7 $(( 0xFF << (8 * (node - 1)) ))
+	barrier accumulated
+	check "every node reads ref ^ 0xFF ^ 0xFF00 ^ 0xFF0000" wait7 0x00000000ca014541 20
+	"$probe" contribution-save "$shared/deltas.$node"
+
+	# Random deltas on every node at once; node 1 captures the traffic.
+	barrier random
+	[ "$node" -eq 1 ] && "$probe" capture "$shared/capture" 22 > /dev/null &
+	"$probe" accum $((1000 + node)) 20000 20 "$shared/deltas.$node"
+	wait
+	barrier written
+	model "$shared/expected.random" $(each_node deltas)
+	check "20 s of random deltas on every node: exact convergence" \
+		"$probe" wait "$shared/expected.random" 60
+	check "the local contribution is exactly this node's deltas" \
+		"$probe" contribution "$shared/deltas.$node"
+
+	# Old messages again, shuffled and each twice: nothing changes, and
+	# nothing is applied (no node writes meanwhile).
+	sleep 1
+	applied0=$(counter blocks_applied) dup0=$(counter duplicates)
+	barrier replay
+	[ "$node" -eq 1 ] && "$probe" replay "$shared/capture" 0x5eed
+	sleep 3
+	barrier replayed
+	check "replayed, reordered, duplicated messages change nothing" \
+		"$probe" wait "$shared/expected.random" 0
+	applied1=$(counter blocks_applied) dup1=$(counter duplicates)
+	if [ "$applied1" -eq "$applied0" ] && [ "$dup1" -gt "$dup0" ]; then
+		ok "no replayed block applied; $((dup1 - dup0)) versions already held"
+	else
+		notok "blocks applied during the replay: $applied0 -> $applied1 (duplicates $dup0 -> $dup1)"
+	fi
+
+	# Malformed messages: each dropped, counted by its cause.
+	before=$(drops) applied0=$(counter blocks_applied)
+	barrier inject
+	if [ "$node" -eq 1 ]; then
+		nr=$(cat /sys/module/atomik/parameters/nr_addrs)
+		for k in short truncated format reserved sender contributor table nr_addrs \
+			 block block_size zero future; do
+			"$probe" inject "$k" 2 0 "$nr" 256 > /dev/null || notok "inject $k"
+		done
+	fi
+	sleep 2
+	barrier injected
+	after=$(drops)
+	want=""
+	for k in size format node table block version; do
+		b=$(echo "$before" | tr ' ' '\n' | awk -F= -v k="$k" '$1 == k { print $2 }')
+		a=$(echo "$after" | tr ' ' '\n' | awk -F= -v k="$k" '$1 == k { print $2 }')
+		[ $((a - b)) -eq 2 ] || want="$want $k:+$((a - b))"
+	done
+	if [ -z "$want" ]; then
+		ok "12 malformed messages dropped, two of each cause ($after)"
+	else
+		notok "drops by cause, expected +2 each: got$want ($before -> $after)"
+	fi
+	check "no malformed message changed the state" "$probe" wait "$shared/expected.random" 0
+	applied1=$(counter blocks_applied)
+	[ "$applied1" -eq "$applied0" ] && ok "no malformed block applied" ||
+		notok "blocks applied while only malformed messages came: $applied0 -> $applied1"
+
+	# atomikd killed and started again on a live node: no change, and
+	# what comes after counts once.
+	barrier daemon
+	if [ "$node" -eq 2 ]; then
+		kill -9 "$(cat /run/atomik/atomikd.pid)"
+		sleep 1
+		sh "$top/tools/vm/cluster-node" start-atomikd
+	fi
+	barrier daemon-back
+	check "atomikd restarted on node 2: the state is unchanged" \
+		"$probe" wait "$shared/expected.random" 0
+	sleep 3
+	check "and 3 s later, after its first publish and republish" \
+		"$probe" wait "$shared/expected.random" 0
+	barrier checked	# nobody writes before every node has looked
+	"$probe" accum $((2000 + node)) 2000 3 "$shared/deltas.$node"
+	barrier more
+	model "$shared/expected.more" $(each_node deltas)
+	check "after the restart, new deltas count once" \
+		"$probe" wait "$shared/expected.more" 30
+	;;
+
+partition)
+	barrier start || exit 1
+	# Node 3's link is cut from 8 to 28 s: look at 18 s from both sides.
+	(
+		sleep 18
+		"$atomik" cluster status --json > "$shared/status.cut.$node"
+	) &
+	"$probe" accum $((3000 + node)) 15000 30 "$shared/deltas.$node"
+	wait
+	end=$(elapsed)
+	barrier written
+	model "$shared/expected" $(each_node deltas)
+	check "a node cut off for 20 s while all wrote: exact convergence (writes ended at ${end} s, link back at about 28 s)" \
+		"$probe" wait "$shared/expected" 60
+	# During the cut, node 3 heard nobody and nobody heard node 3.
+	ages=$(sed 's/}, {/\n/g; s/\[{/\n/g' "$shared/status.cut.$node" | grep '"node": [0-9]*, "instance"' |
+	       grep -v '"table"' | sed -n 's/.*"node": \([0-9]*\),.*"age_ms": \([0-9]*\).*/\1:\2/p')
+	bad=""
+	for p in $ages; do
+		peer=${p%:*} age=${p#*:}
+		if [ "$node" -eq 3 ] || [ "$peer" -eq 3 ]; then
+			[ "$age" -gt 5000 ] || bad="$bad $peer:${age}ms"
+		else
+			[ "$age" -lt 5000 ] || bad="$bad $peer:${age}ms"
+		fi
+	done
+	if [ -n "$ages" ] && [ -z "$bad" ]; then
+		ok "at 18 s, the cut was real: last message from each peer ($ages ms ago)"
+	else
+		notok "at 18 s, peers' last messages ($ages) contradict the cut:$bad"
+	fi
+	;;
+
+restart)
+	if [ "$restarted" -eq 0 ]; then
+		barrier start || exit 1
+		"$probe" accum $((4000 + node)) 5000 8 "$shared/deltas.$node"
+		if [ "$node" -eq 2 ]; then
+			: > "$shared/published.2"
+			sleep 600	# powered off at 14 s
+			exit 1
+		fi
+		await "$shared/restarted.2" 300 || exit 1
+	else
+		# A new instance: its own past comes back through remote.
+		await "$shared/published.2" 5 || exit 1
+		model "$shared/expected.before" $(each_node deltas)
+		check "restarted node 2 recovered every node's contribution, its own included" \
+			"$probe" wait "$shared/expected.before" 30
+		: > "$shared/zero"
+		"$probe" accum 0 0 0 "$shared/zero" > /dev/null
+		check "its new instance starts from nothing" "$probe" contribution "$shared/zero"
+		"$probe" accum 4102 3000 4 "$shared/deltas.2.new"
+		: > "$shared/restarted.2"
+	fi
+	barrier after 300
+	model "$shared/expected" $(each_node deltas) "$shared/deltas.2.new"
+	check "both instances of node 2 and every other node: exact convergence" \
+		"$probe" wait "$shared/expected" 60
+	c=$("$atomik" cluster status --json | grep -o '"node": 2, "instance"' | wc -l)
+	if [ "$node" -ne 2 ]; then
+		[ "$c" -eq 2 ] && ok "node 2's two instances are two contributors here" ||
+			notok "node 2 appears as $c contributors here, not 2"
+	fi
+	;;
+
+restart-cut)
+	if [ "$restarted" -eq 0 ]; then
+		barrier start || exit 1
+		"$probe" accum $((5000 + node)) 2000 5 "$shared/deltas.$node"
+		if [ "$node" -eq 2 ]; then
+			# Node 3 is cut off from 8 s: this reaches node 1 only.
+			while [ "$(elapsed | cut -d. -f1)" -lt 11 ]; do sleep 0.2; done
+			"$probe" accum 5102 2000 3 "$shared/deltas.2.late"
+			sleep 2
+			: > "$shared/published.2"
+			sleep 600	# powered off at 28 s
+			exit 1
+		fi
+		await "$shared/restarted.2" 300 || exit 1
+	else
+		await "$shared/published.2" 5 || exit 1
+		# Node 1 (cut off) holds the late version; node 3 only the
+		# earlier one: that is what comes back first.
+		model "$shared/expected.early" $(each_node deltas)
+		check "restarted node 2 recovered from node 3 its earlier version only" \
+			"$probe" wait "$shared/expected.early" 40
+		"$probe" accum 5202 1000 2 "$shared/deltas.2.new"
+		: > "$shared/restarted.2"
+	fi
+	barrier after 300
+	model "$shared/expected" $(each_node deltas) \
+		"$shared/deltas.2.late" "$shared/deltas.2.new"
+	check "once node 1 is back, nothing node 2 had published is lost" \
+		"$probe" wait "$shared/expected" 150
+	;;
+
+*)
+	echo "cluster_test.sh: unknown scenario '$scenario'" >&2
+	exit 2
+	;;
+esac
+
+say "$scenario: $( [ $failed -eq 0 ] && echo passed || echo FAILED ) at $(elapsed) s"
+exit $failed
