@@ -152,19 +152,7 @@ static void put(uint8_t *buf, const struct atomikd_hdr *h)
 {
 	struct atomikd_hdr le = *h;
 
-	le.magic = htole32(h->magic);
-	le.sender = htole16(h->sender);
-	le.sender_instance = htole64(h->sender_instance);
-	le.sent_at = htole64(h->sent_at);
-	le.table = htole32(h->table);
-	le.nr_addrs = htole32(h->nr_addrs);
-	le.contributor = htole16(h->contributor);
-	le.reserved0 = htole16(h->reserved0);
-	le.block = htole32(h->block);
-	le.instance = htole64(h->instance);
-	le.counter = htole64(h->counter);
-	le.count = htole32(h->count);
-	le.block_size = htole32(h->block_size);
+	atomikd_hdr_le(&le);
 	memcpy(buf, &le, sizeof(le));
 }
 

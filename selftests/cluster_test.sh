@@ -110,6 +110,15 @@ drops() {
 	awk '$1 ~ /^dropped_/ { printf "%s=%s ", substr($1, 9), $2 }' "$status_file"
 }
 
+# Node 2 before a --restart: what it wrote is published; it waits to be
+# powered off (a run that ends instead has failed).
+powered_off_soon() {
+	: > "$shared/published.2"
+	sleep 600
+	notok "node 2 was not powered off"
+	exit 1
+}
+
 [ -e "$status_file" ] || { notok "atomikd is not serving on node $node"; exit 1; }
 
 case $scenario in
@@ -187,13 +196,22 @@ basic)
 	# atomikd killed and started again on a live node: no change, and
 	# what comes after counts once.
 	barrier daemon
+	# Node 2's killed, node 3's stopped cleanly (SIGTERM).
 	if [ "$node" -eq 2 ]; then
 		kill -9 "$(cat /run/atomik/atomikd.pid)"
 		sleep 1
 		sh "$top/tools/vm/cluster-node" start-atomikd
+	elif [ "$node" -eq 3 ]; then
+		sh "$top/tools/vm/cluster-node" stop-atomikd
+		if grep -q '^state stopped$' "$status_file" && [ ! -e /run/atomik/atomikd.pid ]; then
+			ok "atomikd stops cleanly on SIGTERM"
+		else
+			notok "atomikd after SIGTERM: $(head -1 "$status_file"), pid file $(ls /run/atomik)"
+		fi
+		sh "$top/tools/vm/cluster-node" start-atomikd
 	fi
 	barrier daemon-back
-	check "atomikd restarted on node 2: the state is unchanged" \
+	check "atomikd restarted on nodes 2 and 3: the state is unchanged" \
 		"$probe" wait "$shared/expected.random" 0
 	sleep 3
 	check "and 3 s later, after its first publish and republish" \
@@ -246,9 +264,7 @@ restart)
 		barrier start || exit 1
 		"$probe" accum $((4000 + node)) 5000 8 "$shared/deltas.$node"
 		if [ "$node" -eq 2 ]; then
-			: > "$shared/published.2"
-			sleep 600	# powered off at 14 s
-			exit 1
+			powered_off_soon
 		fi
 		await "$shared/restarted.2" 300 || exit 1
 	else
@@ -283,9 +299,7 @@ restart-cut)
 			while [ "$(elapsed | cut -d. -f1)" -lt 11 ]; do sleep 0.2; done
 			"$probe" accum 5102 2000 3 "$shared/deltas.2.late"
 			sleep 2
-			: > "$shared/published.2"
-			sleep 600	# powered off at 28 s
-			exit 1
+			powered_off_soon
 		fi
 		await "$shared/restarted.2" 300 || exit 1
 	else

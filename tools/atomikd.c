@@ -124,14 +124,19 @@ static bool serving;
 static uint64_t started_ms;
 static unsigned long ends_received;
 
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("atomikd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static void say(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("atomikd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay(fmt, ap);
 	va_end(ap);
 }
 
@@ -140,9 +145,7 @@ static void __attribute__((noreturn)) die(int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("atomikd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay(fmt, ap);
 	va_end(ap);
 	exit(code);
 }
@@ -704,35 +707,16 @@ static void flush_remote(struct table *t)
 
 static void put_hdr(void *buf, const struct atomikd_hdr *h)
 {
-	struct atomikd_hdr le = {
-		.magic = htole32(h->magic), .proto = h->proto, .type = h->type,
-		.sender = htole16(h->sender), .sender_instance = htole64(h->sender_instance),
-		.sent_at = htole64(h->sent_at), .table = htole32(h->table),
-		.nr_addrs = htole32(h->nr_addrs), .contributor = htole16(h->contributor),
-		.block = htole32(h->block), .instance = htole64(h->instance),
-		.counter = htole64(h->counter), .count = htole32(h->count),
-		.block_size = htole32(h->block_size),
-	};
+	struct atomikd_hdr le = *h;
 
+	atomikd_hdr_le(&le);
 	memcpy(buf, &le, sizeof(le));
 }
 
 static void get_hdr(struct atomikd_hdr *h, const void *buf)
 {
 	memcpy(h, buf, sizeof(*h));
-	h->magic = le32toh(h->magic);
-	h->sender = le16toh(h->sender);
-	h->sender_instance = le64toh(h->sender_instance);
-	h->sent_at = le64toh(h->sent_at);
-	h->table = le32toh(h->table);
-	h->nr_addrs = le32toh(h->nr_addrs);
-	h->contributor = le16toh(h->contributor);
-	h->reserved0 = le16toh(h->reserved0);
-	h->block = le32toh(h->block);
-	h->instance = le64toh(h->instance);
-	h->counter = le64toh(h->counter);
-	h->count = le32toh(h->count);
-	h->block_size = le32toh(h->block_size);
+	atomikd_hdr_le(h);
 }
 
 static uint64_t my_instance(void)

@@ -7,6 +7,7 @@
 #ifndef ATOMIKD_H
 #define ATOMIKD_H
 
+#include <endian.h>
 #include <stdint.h>
 
 /*
@@ -45,6 +46,24 @@ struct atomikd_hdr {
 };
 
 _Static_assert(sizeof(struct atomikd_hdr) == 64, "wire header is 64 bytes");
+
+/* Between the wire's byte order and the host's, either way, in place. */
+static inline void atomikd_hdr_le(struct atomikd_hdr *h)
+{
+	h->magic = le32toh(h->magic);
+	h->sender = le16toh(h->sender);
+	h->sender_instance = le64toh(h->sender_instance);
+	h->sent_at = le64toh(h->sent_at);
+	h->table = le32toh(h->table);
+	h->nr_addrs = le32toh(h->nr_addrs);
+	h->contributor = le16toh(h->contributor);
+	h->reserved0 = le16toh(h->reserved0);
+	h->block = le32toh(h->block);
+	h->instance = le64toh(h->instance);
+	h->counter = le64toh(h->counter);
+	h->count = le32toh(h->count);
+	h->block_size = le32toh(h->block_size);
+}
 
 #define ATOMIKD_MAX_NODE	65535
 #define ATOMIKD_MAX_BLOCK	8192	/* addresses in one block at most */

@@ -1,0 +1,78 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# atomikd's configuration and command line: every bad input stops it with
+# exit status 2 and a message that names the file, the line and what is
+# wrong, before it opens the device or the network.  Runs on the host (make
+# check's host step): no module is needed for any of it.
+#
+# Usage: selftests/atomikd_conf_test.sh [ATOMIKD]    (TAP on stdout)
+set -u
+
+daemon=${1:-$(dirname "$0")/../build/tools/atomikd}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+
+# case NAME WANT_STATUS WANT_MESSAGE CONFIG_TEXT [ARGS...]: CONFIG_TEXT
+# (printf escapes) is the file given with --config; '-' for none.
+case_() {
+	local name=$1 want=$2 msg=$3 conf=$4 rc out
+	shift 4
+	if [[ $conf == - ]]; then
+		out=$("$daemon" --state-dir "$tmp/state" "$@" 2>&1)
+	else
+		printf "$conf" > "$tmp/c.conf"
+		out=$("$daemon" --config "$tmp/c.conf" --state-dir "$tmp/state" "$@" 2>&1)
+	fi
+	rc=$?
+	n=$((n + 1))
+	if [[ $rc -eq $want && $out == *"$msg"* ]]; then
+		echo "ok $n $name"
+	else
+		echo "not ok $n $name: exit $rc (want $want), said: $out (want: $msg)"
+		failed=$((failed + 1))
+	fi
+}
+
+c=$tmp/c.conf
+case_ "no node id" 2 "no node id: set 'node'" 'servers = nats://127.0.0.1:4222\n'
+case_ "node 0" 2 "$c:1: node: too small (1 to 65535)" 'node = 0\n'
+case_ "node past 65535" 2 "$c:2: node: too large (1 to 65535)" '# a comment\nnode = 65536\n'
+case_ "node not a number" 2 "$c:1: node: not a number" 'node = one\n'
+case_ "negative node" 2 "$c:1: node: not a number" 'node = -1\n'
+case_ "unknown key" 2 "$c:2: frob: unknown key" 'node = 1\nfrob = 1\n'
+case_ "a line without =" 2 "$c:2: expected 'key = value'" 'node = 1\nservers nats://x\n'
+case_ "a server that is not a URL" 2 "$c:2: servers: a server is a nats:// or tls:// URL" \
+	'node = 1\nservers = http://127.0.0.1:4222\n'
+case_ "no server" 2 "$c:2: servers: no server" 'node = 1\nservers =\n'
+case_ "a node list with a word" 2 "$c:2: nodes: a node is a number from 1 to 65535" \
+	'node = 1\nnodes = 1 2 x\n'
+case_ "this node not among the nodes" 2 "node 3 is not among the cluster's nodes" \
+	'node = 3\nnodes = 1, 2\n'
+case_ "a table twice" 2 "$c:2: tables: a table is named twice" 'node = 1\ntables = 0 0\n'
+case_ "a table not a number" 2 "$c:2: tables: a table is a number" 'node = 1\ntables = zero\n'
+case_ "a wildcard in the subject" 2 "$c:2: subject: a subject prefix is NATS tokens" \
+	'node = 1\nsubject = atomik.*\n'
+case_ "an empty token in the subject" 2 "$c:2: subject: a subject prefix is NATS tokens" \
+	'node = 1\nsubject = a..b\n'
+case_ "publish interval too short" 2 "$c:2: publish_interval_ms: too small (10 to 3600000)" \
+	'node = 1\npublish_interval_ms = 5\n'
+case_ "block size 0" 2 "$c:2: block_size: too small (1 to 8192)" 'node = 1\nblock_size = 0\n'
+case_ "block size past 8192" 2 "$c:2: block_size: too large (1 to 8192)" \
+	'node = 1\nblock_size = 8193\n'
+case_ "a relative state directory" 2 "$c:2: state_dir: an absolute path" \
+	'node = 1\nstate_dir = run/atomik\n'
+case_ "a missing configuration file" 2 "cannot read $tmp/none" - --config "$tmp/none"
+case_ "an option's bad value" 2 "--node 0: too small" 'node = 1\n' --node 0
+case_ "an unknown option" 2 "unrecognized option" 'node = 1\n' --frob
+case_ "a stray argument" 2 "unexpected argument 'extra'" 'node = 1\n' extra
+case_ "options override the file" 2 "node 9 is not among" 'node = 1\nnodes = 1 2\n' --node 9
+case_ "--help" 0 "usage: atomikd" - --help
+case_ "--version" 0 "atomikd " - --version
+# Valid: it gets as far as the device, which is not there.
+case_ "a good configuration, no device" 1 "cannot open $tmp/nodev" \
+	'node = 1\nnodes = 1 2 3\nservers = nats://127.0.0.1:4222, tls://nats.example:4222\ntables = 0 5\npublish_interval_ms = 250\nblock_size = 512\n' \
+	--device "$tmp/nodev"
+echo "1..$n"
+exit $((failed != 0))
