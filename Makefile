@@ -35,7 +35,8 @@ SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 
 TOOLS		:= $(BUILD)/tools/atomik $(BUILD)/tools/atomik-bench
 # Measurements for developers, not installed.
-DEVTOOLS	:= $(BUILD)/tools/atomik-latency $(BUILD)/tools/atomik-scan
+DEVTOOLS	:= $(BUILD)/tools/atomik-latency $(BUILD)/tools/atomik-scan \
+		   $(BUILD)/tools/atomik-cluster-bench
 # The cluster daemon and the cluster tests' probe, linked to the system's
 # libnats (the VM shares the host's /usr with a node's guest).
 DAEMON		:= $(BUILD)/tools/atomikd
@@ -55,6 +56,7 @@ COMPLETIONDIR	?= /usr/share/bash-completion/completions
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
 .PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt bench-scan \
+	bench-cluster check-cluster-bench \
 	print-lib-version print-version check-host check-rtl check-plot check-model \
 	install install-lib install-tools install-udev install-system install-module install-dkms $(addprefix module-,$(KERNELS))
 
@@ -230,9 +232,10 @@ CHECK_POLL	:= $(firstword $(filter %-debug,$(KERNELS)) $(KERNELS))
 CHECK_RUNS	:= $(foreach k,$(KERNELS),$(k) $(k)+fpga) $(CHECK_POLL)+fpga-poll
 # The three-VM cluster tests run on these kernels.
 CLUSTER_KERNELS	?= 6.12
-CHECK_STEPS	:= host rtl $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) plot model
+CHECK_STEPS	:= host rtl $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) \
+			cluster-bench plot model
 CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap \
-			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) plot.tap model.tap)
+			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) cluster-bench.tap plot.tap model.tap)
 
 check:
 	tools/atomik-kernels --setup $(KERNELS)
@@ -256,6 +259,11 @@ check-vm-%: lib tools selftests examples
 check-cluster-%: lib tools selftests
 	tools/atomik-check cluster $*
 
+# The cluster benchmark, short (about 3 minutes): ATOMiK against etcd on
+# three VMs, the table printed (Documentation/atomik/cluster-benchmark.rst).
+check-cluster-bench: lib tools
+	tools/atomik-check cluster-bench $(firstword $(CLUSTER_KERNELS))
+
 check-plot: tools
 	tools/atomik-check plot
 
@@ -264,6 +272,18 @@ check-plot: tools
 # broken variant fails (about 80 s; a step of make check).
 check-model:
 	tools/atomik-check model
+
+# The cluster benchmark, full (about 20 minutes; not part of make check):
+# ATOMiK against etcd on three VMs, convergence for seven publish intervals;
+# the table in build/bench-cluster/table.txt, the plot beside it.
+# Documentation/atomik/cluster-benchmark.rst has the figures.
+bench-cluster:
+	tools/atomik-kernels --setup-bench 6.12
+	$(MAKE) module-6.12 lib tools
+	tools/atomik-vm --kernel 6.12 --no-build --nodes 3 --modparams nr_addrs=65536 \
+		--quiet --timeout 3600 --out $(BUILD)/bench-cluster -- tools/vm/cluster-bench full
+	tools/atomik-cluster-report $(BUILD)/bench-cluster \
+		--plot $(BUILD)/bench-cluster/convergence.png | tee $(BUILD)/bench-cluster/table.txt
 
 # The scheduling latency batches cause on the PREEMPT_RT kernel (minutes;
 # not part of make check): Documentation/atomik/design.rst has the figures.
