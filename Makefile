@@ -273,7 +273,7 @@ check-plot: tools
 check-model:
 	tools/atomik-check model
 
-# The cluster benchmark, full (about 20 minutes; not part of make check):
+# The cluster benchmark, full (about 15 minutes; not part of make check):
 # ATOMiK against etcd on three VMs, convergence for seven publish intervals;
 # the table in build/bench-cluster/table.txt, the plot beside it.
 # Documentation/atomik/cluster-benchmark.rst has the figures.
