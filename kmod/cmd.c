@@ -195,20 +195,44 @@ static void *atomik_copy_array(u64 uptr, u32 count, size_t size, int *err)
 	return buf;
 }
 
+/* The first word of a struct atomik_delta, read whole: addr, reserved above. */
+static inline u64 atomik_delta_key(u64 word)
+{
+#ifdef __BIG_ENDIAN
+	word = ror64(word, 32);
+#endif
+	return word;
+}
+
 /*
- * Every address in range and every reserved word zero.  With the reserved
- * word as the high half, one compare per element checks both; the compiler
- * makes it a single 64-bit load on little-endian machines.  This loop and
- * the apply loop are the whole per-delta cost of a batch.
+ * Copy an ACCUM_BATCH's deltas into d and check them in the same pass, each
+ * element read once: every address in range and every reserved word zero.
+ * With the reserved word as the high half, one compare per element checks
+ * both.  This pass and the apply are the whole per-delta cost of a batch;
+ * one pass instead of a copy and a check measured about a tenth faster
+ * (Documentation/atomik/benchmark.rst).  The count was checked.
  */
-static bool atomik_deltas_valid(const struct atomik_delta *d, u32 n, u32 nr_addrs)
+static int atomik_copy_deltas(struct atomik_delta *d, const struct atomik_delta __user *u,
+			      u32 n, u32 nr_addrs)
 {
 	bool bad = false;
+	u64 word, delta;
 	u32 i;
 
-	for (i = 0; i < n; i++)
-		bad |= ((u64)d[i].reserved << 32 | d[i].addr) >= nr_addrs;
-	return !bad;
+	if (!user_access_begin(u, array_size(n, sizeof(*u))))
+		return -EFAULT;
+	for (i = 0; i < n; i++) {
+		unsafe_get_user(word, (const u64 __user *)&u[i], efault);
+		unsafe_get_user(delta, &u[i].delta, efault);
+		bad |= atomik_delta_key(word) >= nr_addrs;
+		memcpy(&d[i], &word, sizeof(word));	/* addr and reserved */
+		d[i].delta = delta;
+	}
+	user_access_end();
+	return bad ? -EINVAL : 0;
+efault:
+	user_access_end();
+	return -EFAULT;
 }
 
 static int atomik_cmd_accum_batch(struct atomik_ctx *c)
@@ -219,14 +243,14 @@ static int atomik_cmd_accum_batch(struct atomik_ctx *c)
 	int err = 0;
 
 	if (b->count) {
-		d = atomik_copy_array(b->ptr, b->count, sizeof(*d), &err);
+		d = atomik_buf_get(size);
 		if (!d)
-			return err;
-		if (atomik_deltas_valid(d, b->count, c->t->nr_addrs)) {
+			return -ENOMEM;
+		err = atomik_copy_deltas(d, u64_to_user_ptr(b->ptr), b->count,
+					 c->t->nr_addrs);
+		if (!err) {
 			atomik_accum_many(c->t, d, b->count);
 			atomik_count(deltas, b->count);
-		} else {
-			err = -EINVAL;
 		}
 		atomik_buf_put(d, size);
 	}

@@ -2,6 +2,8 @@
 /*
  * What each operation does, as a user relies on it.
  */
+#include <sys/mman.h>
+
 #include "util.h"
 
 TRANSPORT_VARIANTS
@@ -108,6 +110,68 @@ TEST(batch_equals_singles)
 	free(got);
 	free(d);
 	x_close(a);
+}
+
+/*
+ * A batch in a file's pages that are not in the process's page tables (the
+ * mapping read, then dropped with MADV_DONTNEED from page mapped on; the
+ * file keeps the data): the first access to each faults.  With mapped > 0
+ * the batch faults part of the way through; either way each delta is
+ * applied exactly once.
+ */
+static void batch_from_fresh_pages(uint32_t mapped)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	uint32_t n = nr_addrs(a), i;
+	size_t page = sysconf(_SC_PAGESIZE);
+	uint64_t s = test_seed(), *want, *got;
+	const uint32_t count = 3000;	/* 12 pages of 4 KiB */
+	size_t bytes = count * sizeof(struct atomik_delta);
+	struct atomik_delta *d;
+	volatile const char *p;
+	int fd;
+
+	want = calloc(n, sizeof(*want));
+	got = calloc(n, sizeof(*got));
+	d = calloc(count, sizeof(*d));
+	ASSERT_TRUE(want && got && d);
+	for (i = 0; i < n; i++) {
+		want[i] = rnd(&s);
+		ASSERT_EQ(x_load(a, i, want[i]), 0);
+	}
+	for (i = 0; i < count; i++) {
+		d[i].addr = rnd(&s) % n;
+		d[i].delta = rnd(&s);
+		want[d[i].addr] ^= d[i].delta;
+	}
+	ASSERT_OK(fd = memfd_create("batch", 0));
+	ASSERT_EQ(write(fd, d, bytes), (ssize_t)bytes);
+	p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	for (i = 0; i * page < bytes; i++)
+		(void)p[i * page];
+	ASSERT_OK(madvise((void *)(p + mapped * page), bytes - mapped * page,
+			  MADV_DONTNEED));
+	ASSERT_EQ(x_accum_batch(a, (const struct atomik_delta *)p, count), 0);
+	ASSERT_EQ(x_read_range(a, 0, n, got), 0);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(got[i], want[i]);
+	munmap((void *)p, bytes);
+	close(fd);
+	free(want);
+	free(got);
+	free(d);
+	x_close(a);
+}
+
+TEST(batch_from_pages_not_yet_mapped)
+{
+	batch_from_fresh_pages(0);
+}
+
+TEST(batch_partly_mapped_applies_each_delta_once)
+{
+	batch_from_fresh_pages(2);
 }
 
 TEST(max_batch_accepted)
