@@ -31,6 +31,7 @@
 
 #define NR_PAIRS	(1 << 17)	/* per thread, reused cyclically */
 #define MAX_SIZE	ATOMIK_MAX_BATCH
+#define MAX_THREADS	64
 
 #define PATH_ID(id, name)	P_##id,
 #define PATH_NAME(id, name)	name,
@@ -54,7 +55,7 @@ struct worker {
 	int err;
 };
 
-static unsigned int run_ms = 200, repeat = 3;
+static unsigned int run_ms = 200, repeat = 3, slice_ms;
 static pthread_barrier_t barrier;
 
 static double now(void)
@@ -65,13 +66,37 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Apply one round of size deltas starting at pair i; returns 0 or -errno. */
+#define QUEUE_DEPTH	4096	/* SQEs per queue */
+
+/* Submit what is queued and reap n completions; 0 or the first error. */
+static int drain(struct worker *w, unsigned int n)
+{
+	struct atomik_completion c[64];
+	int got, k;
+
+	if (atomik_queue_submit(w->q) < 0)
+		return -EIO;
+	while (n) {
+		got = atomik_queue_reap(w->q, c, 64, 1);
+		if (got < 0)
+			return got;
+		for (k = 0; k < got; k++)
+			if (c[k].result)
+				return c[k].result;
+		n -= got;
+	}
+	return 0;
+}
+
+/*
+ * Apply one round of size deltas starting at pair i; returns 0 or -errno.
+ * A round of more SQEs than the queue holds goes in queue-sized parts.
+ */
 static int round_once(struct worker *w, unsigned int i)
 {
 	struct atomik_delta *d = &w->pairs[i];
-	struct atomik_completion c[64];
-	unsigned int k, n = w->size, sent = 0;
-	int ret = 0, got;
+	unsigned int k, n = w->size, sent = 0, part;
+	int ret = 0;
 
 	switch (w->path) {
 	case P_USER:
@@ -87,14 +112,23 @@ static int round_once(struct worker *w, unsigned int i)
 	case P_IOCTL_BATCH:
 		return atomik_accum_batch(w->a, d, n);
 	case P_URING_SINGLE:
-		for (k = 0; k < n && !ret; k++)
+		for (k = 0; k < n && !ret; k++) {
 			ret = atomik_queue_accum(w->q, d[k].addr, d[k].delta, k);
-		sent = n;
+			if (!ret && ++sent == QUEUE_DEPTH) {
+				ret = drain(w, sent);
+				sent = 0;
+			}
+		}
 		break;
 	case P_URING_INLINE:
-		for (k = 0; k < n && !ret; k += ATOMIK_INLINE_DELTAS, sent++)
-			ret = atomik_queue_accum_inline(w->q, d + k,
-				n - k < ATOMIK_INLINE_DELTAS ? n - k : ATOMIK_INLINE_DELTAS, k);
+		for (k = 0; k < n && !ret; k += part) {
+			part = n - k < ATOMIK_INLINE_DELTAS ? n - k : ATOMIK_INLINE_DELTAS;
+			ret = atomik_queue_accum_inline(w->q, d + k, part, k);
+			if (!ret && ++sent == QUEUE_DEPTH) {
+				ret = drain(w, sent);
+				sent = 0;
+			}
+		}
 		break;
 	case P_URING_BATCH:
 		ret = atomik_queue_accum_batch(w->q, d, n, 0);
@@ -103,20 +137,7 @@ static int round_once(struct worker *w, unsigned int i)
 	default:
 		return -EINVAL;
 	}
-	if (ret)
-		return ret;
-	if (atomik_queue_submit(w->q) < 0)
-		return -EIO;
-	while (sent) {
-		got = atomik_queue_reap(w->q, c, 64, 1);
-		if (got < 0)
-			return got;
-		for (k = 0; k < (unsigned int)got; k++)
-			if (c[k].result)
-				return c[k].result;
-		sent -= got;
-	}
-	return 0;
+	return ret ?: drain(w, sent);
 }
 
 static void *worker_run(void *arg)
@@ -131,7 +152,7 @@ static void *worker_run(void *arg)
 	sched_setaffinity(0, sizeof(set), &set);
 	pthread_barrier_wait(&barrier);
 	start = now();
-	end = start + run_ms / 1000.0;
+	end = start + slice_ms / 1000.0;
 	do {
 		/* 64 rounds between clock reads keep the clock out of the way. */
 		for (int r = 0; r < 64 && !w->err; r++) {
@@ -146,13 +167,13 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-/* Deltas per second with nthreads workers on path, batch size: once. */
-static double measure_once(struct worker *ws, int nthreads, enum path path,
-		      unsigned int size)
+/* Start nthreads workers on path, batch size, for ms milliseconds; wait. */
+static void run_slice(struct worker *ws, int nthreads, enum path path,
+		      unsigned int size, unsigned int ms)
 {
-	double rate = 0;
 	int t;
 
+	slice_ms = ms;
 	pthread_barrier_init(&barrier, NULL, nthreads);
 	for (t = 0; t < nthreads; t++) {
 		ws[t].path = path;
@@ -168,10 +189,41 @@ static double measure_once(struct worker *ws, int nthreads, enum path path,
 				path_names[path], size, strerror(-ws[t].err));
 			exit(1);
 		}
-		rate += ws[t].done / ws[t].seconds;
 	}
 	pthread_barrier_destroy(&barrier);
-	return rate;
+}
+
+/*
+ * Deltas per second of every path with nthreads workers, batch size: one
+ * cell of one repeat.  The run_ms each path gets is cut into SLICES turns,
+ * taken in turn by every path (forwards, then backwards), so that a slow
+ * moment of the host falls on all paths alike; a path's rate is the sum
+ * over its threads of what each applied over the time it ran.
+ */
+#define SLICES	8
+
+static void measure_cell(struct worker *ws, int nthreads, unsigned int size,
+			 double rate[NR_PATHS])
+{
+	double done[NR_PATHS][MAX_THREADS] = { { 0 } };
+	double secs[NR_PATHS][MAX_THREADS] = { { 0 } };
+	unsigned int k, ms = (run_ms + SLICES - 1) / SLICES;
+	int i, p, t;
+
+	for (k = 0; k < SLICES; k++)
+		for (i = 0; i < NR_PATHS; i++) {
+			p = k % 2 ? NR_PATHS - 1 - i : i;
+			run_slice(ws, nthreads, p, size, ms);
+			for (t = 0; t < nthreads; t++) {
+				done[p][t] += ws[t].done;
+				secs[p][t] += ws[t].seconds;
+			}
+		}
+	for (p = 0; p < NR_PATHS; p++) {
+		rate[p] = 0;
+		for (t = 0; t < nthreads; t++)
+			rate[p] += done[p][t] / secs[p][t];
+	}
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -223,7 +275,7 @@ int main(int argc, char **argv)
 		{ }
 	};
 	static double sample[16][4][NR_PATHS][8];	/* [repeat][threads][path][size] */
-	double rate[4][NR_PATHS][8], v[16];
+	double rate[4][NR_PATHS][8], v[16], cell[NR_PATHS];
 	struct spread ratio[4][NR_PATHS][8];
 	unsigned int r;
 	int progress;
@@ -263,8 +315,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (t = 0; t < nthreads; t++)
+	for (t = 0; t < nthreads; t++) {
+		if (threads[t] < 1 || threads[t] > MAX_THREADS) {
+			fprintf(stderr, "atomik-bench: threads run from 1 to %u\n", MAX_THREADS);
+			return 2;
+		}
 		maxthr = threads[t] > (unsigned int)maxthr ? (int)threads[t] : maxthr;
+	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	ws = calloc(maxthr, sizeof(*ws));
 	for (t = 0; t < maxthr; t++) {
@@ -277,7 +334,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (atomik_nr_addrs(w->a, &w->nr_addrs) ||
-		    atomik_queue_init(&w->q, w->a, 4096, 0)) {
+		    atomik_queue_init(&w->q, w->a, QUEUE_DEPTH, 0)) {
 			fprintf(stderr, "atomik-bench: cannot set up an io_uring queue\n");
 			return 1;
 		}
@@ -306,8 +363,9 @@ int main(int argc, char **argv)
 					fprintf(stderr, "\ratomik-bench: repeat %u of %u, %u thread%s, "
 						"batch %-5u   ", r + 1, repeat, threads[t],
 						threads[t] > 1 ? "s" : "", sizes[s]);
+				measure_cell(ws, threads[t], sizes[s], cell);
 				for (p = 0; p < NR_PATHS; p++)
-					sample[r][t][p][s] = measure_once(ws, threads[t], p, sizes[s]);
+					sample[r][t][p][s] = cell[p];
 			}
 	if (progress)
 		fprintf(stderr, "\r%60s\r", "");
