@@ -137,7 +137,7 @@ $(PROBE): selftests/cluster_probe.c tools/atomikd.h $(LIB)/libatomik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itools -o $@ $< $(LIB)/libatomik.a -luring -lnats -pthread
 
-$(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h \
+$(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h selftests/tracefs.h \
 		$(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)

@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 
-#include "util.h"
+#include "tracefs.h"
 
 #define PCI	"/sys/bus/pci/"
 #define DEV_NADDRS	512	/* the co-simulated core's */
@@ -107,6 +107,18 @@ static volatile uint32_t *map_registers(void)
 }
 
 #define REG_NADDRS	(0x008 / 4)
+#define REG_CAPS	(0x00c / 4)
+
+/* Whatever a test did, the runner turns the module's events off after it. */
+static void events_off(void)
+{
+	write_text(TRACEFS "events/atomik/enable", "0");
+}
+
+__attribute__((constructor)) static void set_teardown(void)
+{
+	harness_after = events_off;
+}
 
 static uint64_t model[4096];
 
@@ -633,6 +645,66 @@ TEST(probe_fails_cleanly)
 }
 
 /*
+ * The device's tracepoints: a bind, a batch it takes and an unbind that
+ * folds what it held give exactly these events, with the geometry the
+ * device reports and the counts the calls imply.
+ */
+TEST(device_events_traced)
+{
+	struct atomik_delta d[3] = {
+		{ .addr = 1, .delta = 0x10 }, { .addr = 2, .delta = 0x20 },
+		{ .addr = 1, .delta = 0x01 },
+	};
+	char expect[1024], bind_line[128];
+	volatile uint32_t *regs;
+	struct atomik *a;
+	uint32_t ring;
+	size_t n = 0;
+
+	bind_device();
+	tracefs_ready();
+	a = open_dev(O_RDWR);
+	ASSERT_EQ(x_load(a, 1, 0x1000), 0);
+	ASSERT_EQ(x_load(a, 2, 0x2000), 0);
+	unbind_device();
+	/* The ring's size, as the device reports it (unbound, it can be mapped). */
+	regs = map_registers();
+	ring = 1u << ((regs[REG_CAPS] >> 8) & 0xff);
+	munmap((void *)regs, 4096);
+	trace_set(NULL, "0");
+	trace_clear();
+	trace_set("atomik_fpga_bind", "1");
+	trace_set("atomik_fpga_unbind", "1");
+	trace_set("atomik_fpga_push", "1");
+	trace_set("atomik_batch", "1");
+
+	bind_device();
+	snprintf(bind_line, sizeof(bind_line),
+		 "atomik_fpga_bind: nr_addrs=%u ring_entries=%u irq=%d\n",
+		 DEV_NADDRS, ring, has_msi());
+	n += snprintf(expect + n, sizeof(expect) - n, "%s", bind_line);
+	sysfs_set("backend", "fpga");
+	ASSERT_EQ(x_accum_batch(a, d, 3), 0);
+	/* A fresh ring: its tail moves from 0 to 3. */
+	n += snprintf(expect + n, sizeof(expect) - n,
+		      "atomik_fpga_push: count=3 tail=3\n"
+		      "atomik_batch: table=0 count=3 path=fpga\n");
+	/* Two accumulators hold something: 1 (0x11) and 2 (0x20). */
+	unbind_device();
+	n += snprintf(expect + n, sizeof(expect) - n,
+		      "atomik_fpga_unbind: folded=2 failed=0\n");
+	bind_device();
+	n += snprintf(expect + n, sizeof(expect) - n, "%s", bind_line);
+	trace_set(NULL, "0");
+	trace_expect(expect);
+	/* The fold kept every state. */
+	ASSERT_EQ(state(a, 1), 0x1000 ^ 0x11);
+	ASSERT_EQ(state(a, 2), 0x2000 ^ 0x20);
+	x_close(a);
+	sysfs_set("backend", "auto");
+}
+
+/*
  * The co-simulation dies mid-stream (the guest asks it to exit, as a
  * crashed device would stop): the driver times out, reports it in the
  * kernel log and in sysfs, and table 0 goes on in the CPU slots.  What
@@ -689,6 +761,10 @@ TEST(device_death_falls_back)
 	 * waits for them and gives up.
 	 */
 	removed = has_msi();
+	tracefs_ready();
+	trace_set(NULL, "0");
+	trace_clear();
+	trace_set("atomik_fpga_failure", "1");
 	ASSERT_TRUE(getenv("ATOMIK_OUT") != NULL);
 	snprintf(path, sizeof(path), "%s/cosim.kill", getenv("ATOMIK_OUT"));
 	{
@@ -717,6 +793,10 @@ TEST(device_death_falls_back)
 		state(a, 0);
 	}
 	ASSERT_EQ(sysfs_u64("fpga_failures"), failures + 1);
+	/* The push saw the device gone; the polled device's read timed out. */
+	trace_set(NULL, "0");
+	trace_expect(removed ? "atomik_fpga_failure: what=ring\n" :
+			       "atomik_fpga_failure: what=read\n");
 	for (i = 0; i < 32; i++) {
 		if (state(a, i) != survive[i])
 			TH_LOG("address %u", i);

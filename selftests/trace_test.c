@@ -5,73 +5,11 @@
  * events, in order, with the right fields.  The calls run in a child; the
  * parent turns the events off again whatever the child did.
  */
-#include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "util.h"
+#include "tracefs.h"
 
 TRANSPORT_VARIANTS
-
-#define TRACEFS	"/sys/kernel/tracing/"
-
-static void tracefs_ready(void)
-{
-	struct stat st;
-
-	if (stat(TRACEFS "events", &st) &&
-	    mount("tracefs", TRACEFS, "tracefs", 0, NULL))
-		SKIP("no tracefs at " TRACEFS ": %s", strerror(errno));
-	if (stat(TRACEFS "events/atomik", &st))
-		SKIP("the module has no events in " TRACEFS "events/atomik");
-	/*
-	 * Without this, enabling the first event starts recording command
-	 * lines, which hooks sched_switch: its static branch in __schedule()
-	 * is patched while every CPU runs through it, and QEMU's
-	 * multi-threaded emulation has turned that into a stray int3 oops
-	 * (6.12-rt).  The test reads no command line.
-	 */
-	ASSERT_EQ(write_text(TRACEFS "options/record-cmd", "0"), 0);
-}
-
-static void events(const char *on)
-{
-	ASSERT_EQ(write_text(TRACEFS "events/atomik/enable", on), 0);
-}
-
-/* Empty the trace buffer (opening "trace" for writing with O_TRUNC). */
-static void trace_clear(void)
-{
-	int fd = open(TRACEFS "trace", O_WRONLY | O_TRUNC);
-
-	ASSERT_OK(fd);
-	close(fd);
-}
-
-/*
- * The atomik events in the buffer, one per line as "name: fields", without
- * the task, CPU and timestamp columns.
- */
-static size_t trace_events(char *out, size_t len)
-{
-	FILE *f = fopen(TRACEFS "trace", "r");
-	char line[512], *p;
-	size_t n = 0;
-
-	ASSERT_TRUE(f != NULL);
-	out[0] = 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (line[0] == '#')
-			continue;
-		p = strstr(line, " atomik_");
-		if (!p)
-			continue;
-		n += snprintf(out + n, n < len ? len - n : 0, "%s", p + 1);
-	}
-	fclose(f);
-	ASSERT_LE(n, len - 1);
-	return n;
-}
 
 /* What the child does, and the events it must produce. */
 static void known_sequence(char *expect, size_t len)
@@ -139,16 +77,15 @@ static void known_sequence(char *expect, size_t len)
 
 TEST(known_calls_make_known_events)
 {
-	static char expect[4096], got[8192];
+	static char expect[4096];
 	int p[2], status;
 	pid_t pid;
 
 	tracefs_ready();
-	ASSERT_EQ(write_text(TRACEFS "tracing_on", "1"), 0);
 	ASSERT_OK(pipe(p));
-	events("0");
+	trace_set(NULL, "0");
 	trace_clear();
-	events("1");
+	trace_set(NULL, "1");
 	pid = fork();
 	ASSERT_OK(pid);
 	if (pid == 0) {
@@ -163,14 +100,9 @@ TEST(known_calls_make_known_events)
 	ASSERT_TRUE(read(p[0], expect, sizeof(expect) - 1) >= 0);
 	close(p[0]);
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	events("0");
+	trace_set(NULL, "0");
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	trace_events(got, sizeof(got));
-	if (strcmp(got, expect)) {
-		TH_LOG("expected:\n%s", expect);
-		TH_LOG("traced:\n%s", got);
-	}
-	ASSERT_EQ(strcmp(got, expect), 0);
+	trace_expect(expect);
 }
 
 /* With the events off, the same calls leave nothing in the buffer. */
@@ -182,7 +114,7 @@ TEST(events_off_trace_nothing)
 	uint32_t id;
 
 	tracefs_ready();
-	events("0");
+	trace_set(NULL, "0");
 	trace_clear();
 	a = open_dev(O_RDWR);
 	ASSERT_EQ(atomik_table_create(a, 4, ATOMIK_TABLE_SELECT, &id), 0);
