@@ -74,18 +74,16 @@ TEST(accum_is_xor_and_self_inverse)
 	x_close(a);
 }
 
-TEST(batch_equals_singles)
+/*
+ * Load every address of the table with a random state, into want[n], and
+ * make count random deltas d, whose effect want then includes.
+ */
+static void random_batch(struct atomik *a, uint32_t n, uint64_t *want,
+			 struct atomik_delta *d, uint32_t count)
 {
-	struct atomik *a = open_dev(O_RDWR);
-	uint32_t n = nr_addrs(a), i;
-	uint64_t s = test_seed(), *want, *got;
-	struct atomik_delta *d;
-	const uint32_t count = 20000;
+	uint64_t s = test_seed();
+	uint32_t i;
 
-	want = calloc(n, sizeof(*want));
-	got = calloc(n, sizeof(*got));
-	d = calloc(count, sizeof(*d));
-	ASSERT_TRUE(want && got && d);
 	for (i = 0; i < n; i++) {
 		want[i] = rnd(&s);
 		ASSERT_EQ(x_load(a, i, want[i]), 0);
@@ -95,6 +93,21 @@ TEST(batch_equals_singles)
 		d[i].delta = rnd(&s);
 		want[d[i].addr] ^= d[i].delta;
 	}
+}
+
+TEST(batch_equals_singles)
+{
+	struct atomik *a = open_dev(O_RDWR);
+	uint32_t n = nr_addrs(a), i;
+	uint64_t *want, *got;
+	struct atomik_delta *d;
+	const uint32_t count = 20000;
+
+	want = calloc(n, sizeof(*want));
+	got = calloc(n, sizeof(*got));
+	d = calloc(count, sizeof(*d));
+	ASSERT_TRUE(want && got && d);
+	random_batch(a, n, want, d, count);
 	ASSERT_EQ(x_accum_batch(a, d, count), 0);
 	ASSERT_EQ(x_read_range(a, 0, n, got), 0);
 	for (i = 0; i < n; i++)
@@ -124,7 +137,7 @@ static void batch_from_fresh_pages(uint32_t mapped)
 	struct atomik *a = open_dev(O_RDWR);
 	uint32_t n = nr_addrs(a), i;
 	size_t page = sysconf(_SC_PAGESIZE);
-	uint64_t s = test_seed(), *want, *got;
+	uint64_t *want, *got;
 	const uint32_t count = 3000;	/* 12 pages of 4 KiB */
 	size_t bytes = count * sizeof(struct atomik_delta);
 	struct atomik_delta *d;
@@ -135,15 +148,7 @@ static void batch_from_fresh_pages(uint32_t mapped)
 	got = calloc(n, sizeof(*got));
 	d = calloc(count, sizeof(*d));
 	ASSERT_TRUE(want && got && d);
-	for (i = 0; i < n; i++) {
-		want[i] = rnd(&s);
-		ASSERT_EQ(x_load(a, i, want[i]), 0);
-	}
-	for (i = 0; i < count; i++) {
-		d[i].addr = rnd(&s) % n;
-		d[i].delta = rnd(&s);
-		want[d[i].addr] ^= d[i].delta;
-	}
+	random_batch(a, n, want, d, count);
 	ASSERT_OK(fd = memfd_create("batch", 0));
 	ASSERT_EQ(write(fd, d, bytes), (ssize_t)bytes);
 	p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);

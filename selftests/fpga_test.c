@@ -109,7 +109,10 @@ static volatile uint32_t *map_registers(void)
 #define REG_NADDRS	(0x008 / 4)
 #define REG_CAPS	(0x00c / 4)
 
-/* Whatever a test did, the runner turns the module's events off after it. */
+/*
+ * Whatever a test did, the runner turns the module's events off after it
+ * (and puts the knobs back, util.h).
+ */
 static void events_off(void)
 {
 	write_text(TRACEFS "events/atomik/enable", "0");
@@ -117,7 +120,7 @@ static void events_off(void)
 
 __attribute__((constructor)) static void set_teardown(void)
 {
-	harness_after = events_off;
+	harness_around(NULL, events_off);
 }
 
 static uint64_t model[4096];

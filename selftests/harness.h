@@ -6,9 +6,11 @@
  *
  * A program may declare variants, HARNESS_VARIANTS("ioctl", "uring"): every
  * test then runs once per variant (harness_variant names it; TAP names the
- * test VARIANT.NAME).  A program may set harness_before and harness_after:
- * the runner calls them around every test, in itself, so that what a test
- * changed is put back even when the test failed or was killed.
+ * test VARIANT.NAME).  A program (or a header it includes) may register
+ * functions the runner calls around every test, in itself, with
+ * harness_around(before, after): befores in the order registered, afters
+ * in the reverse, so that what a test changed is put back even when the
+ * test failed or was killed.
  *
  *   prog               run every test (in every variant)
  *   prog -t NAME       run only NAME (may be repeated)
@@ -42,8 +44,23 @@ static struct harness_test *harness_head, **harness_tail = &harness_head;
 static int harness_failed;
 static const char *const *harness_variants;	/* NULL-terminated, or NULL */
 static const char *harness_variant;		/* the one running, or NULL */
-static void (*harness_before)(void);
-static void (*harness_after)(void);
+
+#define HARNESS_MAX_AROUND	4
+static void (*harness_befores[HARNESS_MAX_AROUND])(void);
+static void (*harness_afters[HARNESS_MAX_AROUND])(void);
+static int harness_nr_around;
+
+/* Call before (may be NULL) before every test and after (may be NULL) after. */
+static inline void harness_around(void (*before)(void), void (*after)(void))
+{
+	if (harness_nr_around == HARNESS_MAX_AROUND) {
+		fprintf(stderr, "harness: more than %d harness_around()\n",
+			HARNESS_MAX_AROUND);
+		exit(1);
+	}
+	harness_befores[harness_nr_around] = before;
+	harness_afters[harness_nr_around++] = after;
+}
 
 #define HARNESS_VARIANTS(...)						\
 	static const char *const harness_variant_names[] = { __VA_ARGS__, NULL }; \
@@ -146,7 +163,7 @@ int main(int argc, char **argv)
 	static const char *const no_variants[] = { NULL, NULL };
 	const char *const *variants = harness_variants ? harness_variants : no_variants;
 	struct harness_test *t;
-	int n = 0, i = 0, pass = 0, fail = 0, skip = 0, v;
+	int n = 0, i = 0, pass = 0, fail = 0, skip = 0, v, k;
 	unsigned int limit = 300;
 	const char *env = getenv("ATOMIK_TEST_TIMEOUT");
 	char name[256];
@@ -181,8 +198,9 @@ int main(int argc, char **argv)
 				 harness_variant ? "." : "", t->name);
 			printf("# RUN %s\n", name);
 			fflush(stdout);
-			if (harness_before)
-				harness_before();
+			for (k = 0; k < harness_nr_around; k++)
+				if (harness_befores[k])
+					harness_befores[k]();
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			pid = fork();
 			if (pid == 0) {
@@ -194,8 +212,9 @@ int main(int argc, char **argv)
 			if (pid > 0 && waitpid(pid, &status, 0) < 0)
 				pid = -1;
 			clock_gettime(CLOCK_MONOTONIC, &t1);
-			if (harness_after)
-				harness_after();
+			for (k = harness_nr_around - 1; k >= 0; k--)
+				if (harness_afters[k])
+					harness_afters[k]();
 			printf("# %s: %.2f s\n", name, (t1.tv_sec - t0.tv_sec) +
 			       (t1.tv_nsec - t0.tv_nsec) / 1e9);
 			if (pid < 0) {

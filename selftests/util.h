@@ -362,8 +362,7 @@ static void knobs_restore(void)
 
 __attribute__((constructor)) static void knobs_reg(void)
 {
-	harness_before = knobs_save;
-	harness_after = knobs_restore;
+	harness_around(knobs_save, knobs_restore);
 }
 
 /* xorshift64*: reproducible random numbers; the seed is printed. */
