@@ -131,7 +131,12 @@ $(BUILD)/examples/%: libatomik/examples/%.c $(LIB)/libatomik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
 
-selftests: $(SELFTESTS) $(PROBE)
+selftests: $(SELFTESTS) $(PROBE) $(BUILD)/selftests/harness_check
+
+# The harness checked by itself on the host (tools/atomik-check host).
+$(BUILD)/selftests/harness_check: selftests/harness_check.c selftests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -pthread
 
 $(PROBE): selftests/cluster_probe.c tools/atomikd.h $(LIB)/libatomik.a
 	@mkdir -p $(dir $@)

@@ -12,6 +12,13 @@
  * in the reverse, so that what a test changed is put back even when the
  * test failed or was killed.
  *
+ * A group of tests may share a fixture (kselftest's names): FIXTURE(f) { the
+ * fields }; FIXTURE_SETUP(f) and FIXTURE_TEARDOWN(f) get self, a zeroed
+ * struct, and TEST_F(f, name) is a test of the group.  The teardown runs
+ * after the test in the test's process, also when a fatal check (ASSERT_*,
+ * SKIP) of the test's own thread stopped the setup or the test, so it must
+ * cope with fields the setup did not reach (still zero).
+ *
  *   prog               run every test (in every variant)
  *   prog -t NAME       run only NAME (may be repeated)
  *   prog -v VARIANT    run only that variant (may be repeated)
@@ -21,6 +28,8 @@
 #define ATOMIK_SELFTEST_HARNESS_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,6 +71,51 @@ static inline void harness_around(void (*before)(void), void (*after)(void))
 	harness_afters[harness_nr_around++] = after;
 }
 
+/*
+ * Where a fatal check goes: to the running fixture test's teardown when
+ * one is armed in this thread, else out of the test's process.
+ */
+static jmp_buf harness_bail_to;
+static int harness_bail_armed, harness_bail_code;
+static pthread_t harness_bail_thread;
+
+static inline void __attribute__((noreturn)) harness_bail(int code)
+{
+	if (harness_bail_armed && pthread_equal(pthread_self(), harness_bail_thread)) {
+		harness_bail_armed = 0;
+		harness_bail_code = code;
+		longjmp(harness_bail_to, 1);
+	}
+	fflush(stdout);
+	_exit(code);
+}
+
+#define FIXTURE(f)	struct harness_fixture_##f
+#define FIXTURE_SETUP(f)	\
+	static void harness_setup_##f(struct harness_fixture_##f *self)
+#define FIXTURE_TEARDOWN(f)	\
+	static void harness_teardown_##f(struct harness_fixture_##f *self)
+
+/* The fixture is static: nothing of it is lost across the longjmp(). */
+#define TEST_F(f, n)							\
+	static void test_f_##n(struct harness_fixture_##f *self);	\
+	TEST(n)								\
+	{								\
+		static struct harness_fixture_##f fx;			\
+									\
+		harness_bail_thread = pthread_self();			\
+		if (!setjmp(harness_bail_to)) {				\
+			harness_bail_armed = 1;				\
+			harness_setup_##f(&fx);				\
+			test_f_##n(&fx);				\
+		}							\
+		harness_bail_armed = 0;					\
+		harness_teardown_##f(&fx);				\
+		if (harness_bail_code)					\
+			harness_bail(harness_bail_code);		\
+	}								\
+	static void test_f_##n(struct harness_fixture_##f *self)
+
 #define HARNESS_VARIANTS(...)						\
 	static const char *const harness_variant_names[] = { __VA_ARGS__, NULL }; \
 	__attribute__((constructor)) static void harness_reg_variants(void) \
@@ -102,7 +156,7 @@ static inline void harness_diag(const char *fmt, ...)
 			     __a, __b, (long long)__a, (long long)__b);	\
 		harness_failed = 1;					\
 		if (fatal)						\
-			_exit(1);					\
+			harness_bail(1);				\
 	}								\
 } while (0)
 
@@ -122,7 +176,7 @@ static inline void harness_diag(const char *fmt, ...)
 	if (__r < 0) {							\
 		harness_diag("%s:%d: %s failed: %s", __FILE__, __LINE__,	\
 			     #call, strerror(errno));			\
-		_exit(1);						\
+		harness_bail(1);					\
 	}								\
 } while (0)
 
@@ -133,13 +187,13 @@ static inline void harness_diag(const char *fmt, ...)
 		harness_diag("%s:%d: %s: expected -1/%s, got %ld/%s",	\
 			     __FILE__, __LINE__, #call, strerror(e), __r,	\
 			     __r == -1 ? strerror(errno) : "-");	\
-		_exit(1);						\
+		harness_bail(1);					\
 	}								\
 } while (0)
 
 #define SKIP(...) do {							\
 	harness_diag("SKIP: " __VA_ARGS__);				\
-	_exit(KSFT_SKIP);						\
+	harness_bail(KSFT_SKIP);					\
 } while (0)
 
 /* Is name among the -t (or, with opt 'v', -v) arguments, or are there none? */

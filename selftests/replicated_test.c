@@ -14,16 +14,23 @@ TRANSPORT_VARIANTS
 
 #define N	64	/* addresses of the small tables */
 
-static struct atomik *replicated(uint32_t nr, uint32_t *id)
+/* a's table is replicated, and says so. */
+static void is_replicated(struct atomik *a)
 {
-	struct atomik *a = open_dev(O_RDWR);
 	struct atomik_info info;
 
-	ASSERT_EQ(atomik_table_create(a, nr, ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED,
-				      id), 0);
 	ASSERT_EQ(atomik_info(a, &info), 0);
 	ASSERT_EQ(info.table_flags, ATOMIK_TABLE_REPLICATED);
 	ASSERT_TRUE(info.features & ATOMIK_FEAT_REPLICATED);
+}
+
+static struct atomik *replicated(uint32_t nr, uint32_t *id)
+{
+	struct atomik *a = open_dev(O_RDWR);
+
+	ASSERT_EQ(atomik_table_create(a, nr, ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED,
+				      id), 0);
+	is_replicated(a);
 	return a;
 }
 
@@ -31,6 +38,34 @@ static void drop(struct atomik *a, uint32_t id)
 {
 	ASSERT_EQ(atomik_table_destroy(a, id), 0);
 	x_close(a);
+}
+
+/*
+ * The tests of one replicated table of N addresses: made by the setup,
+ * destroyed by the teardown, also when the test failed (tables outlive
+ * their process, and a leaked one counts against the user's limits).
+ */
+FIXTURE(replicated) {
+	struct atomik *a;
+	uint32_t id;
+	int made;
+};
+
+FIXTURE_SETUP(replicated)
+{
+	self->a = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_create(self->a, N, ATOMIK_TABLE_SELECT |
+				      ATOMIK_TABLE_REPLICATED, &self->id), 0);
+	self->made = 1;
+	is_replicated(self->a);
+}
+
+FIXTURE_TEARDOWN(replicated)
+{
+	if (self->made)
+		EXPECT_EQ(atomik_table_destroy(self->a, self->id), 0);
+	if (self->a)
+		x_close(self->a);
 }
 
 static int x_read_range_flags(struct atomik *a, uint32_t first, uint32_t count,
@@ -63,14 +98,13 @@ static void same_view(const struct view *x, const struct view *y)
 	}
 }
 
-TEST(state_is_local_xor_remote)
+TEST_F(replicated, state_is_local_xor_remote)
 {
 	uint64_t s = test_seed(), local[N] = { 0 }, remote[N];
-	struct atomik *a;
+	struct atomik *a = self->a;
 	struct view v;
-	uint32_t id, i, k;
+	uint32_t i, k;
 
-	a = replicated(N, &id);
 	look(a, &v);
 	for (i = 0; i < N; i++)
 		ASSERT_EQ(v.state[i] | v.local[i] | v.remote[i], 0);
@@ -100,7 +134,6 @@ TEST(state_is_local_xor_remote)
 		ASSERT_EQ(v.remote[i], remote[i]);
 		ASSERT_EQ(v.state[i], local[i] ^ remote[i]);
 	}
-	drop(a, id);
 }
 
 TEST(remote_set_is_idempotent_and_last_wins)
@@ -141,14 +174,13 @@ TEST(remote_set_is_idempotent_and_last_wins)
  * Load and swap set the state, and change the local contribution by exactly
  * old ^ new; the remote row stays.  Swap with keep changes nothing.
  */
-TEST(load_and_swap_are_local_deltas)
+TEST_F(replicated, load_and_swap_are_local_deltas)
 {
 	uint64_t s = test_seed(), remote[N], old, before_local, after_local, got;
 	struct atomik_op ops[3];
-	struct atomik *a;
-	uint32_t id, i;
+	struct atomik *a = self->a;
+	uint32_t i;
 
-	a = replicated(N, &id);
 	for (i = 0; i < N; i++) {
 		remote[i] = rnd(&s);
 		ASSERT_EQ(x_accum(a, i, rnd(&s)), 0);
@@ -197,7 +229,6 @@ TEST(load_and_swap_are_local_deltas)
 	ASSERT_EQ(ops[2].result, 0x990 ^ remote[9]);
 	ASSERT_EQ(x_read(a, 9, &got), 0);
 	ASSERT_EQ(got, 0x990);
-	drop(a, id);
 }
 
 /* A table that is not replicated keeps its load and swap, and refuses the
@@ -232,16 +263,15 @@ TEST(plain_table_is_unchanged)
 }
 
 /* Each bad request gets its errno, and the table does not move. */
-TEST(bad_remote_requests_change_nothing)
+TEST_F(replicated, bad_remote_requests_change_nothing)
 {
 	uint64_t s = test_seed(), remote[N], big[N + 1];
 	struct atomik_range r = { 0 };
 	struct view before, after;
-	struct atomik *a, *ro;
-	uint32_t id, i;
+	struct atomik *a = self->a, *ro;
+	uint32_t id = self->id, i;
 	void *hole;
 
-	a = replicated(N, &id);
 	for (i = 0; i < N; i++) {
 		remote[i] = rnd(&s);
 		big[i] = ~remote[i];
@@ -289,7 +319,6 @@ TEST(bad_remote_requests_change_nothing)
 	x_close(ro);
 	look(a, &after);
 	same_view(&before, &after);
-	drop(a, id);
 }
 
 /* The remote row is memory the table holds, charged like the rest. */

@@ -26,8 +26,8 @@ if [ "${1-}" = --fpga ] || [ "${1-}" = --fpga-device ]; then
 	shift
 elif [ $# -eq 0 ]; then
 	# Not the cluster's (cluster_test.sh and its probe run on three
-	# guests, atomikd_conf_test.sh on the host).
-	set -- $(cd "$bin" && ls | grep -v -e '^fpga_test$' -e '^cluster_') \
+	# guests), nor the host's (atomikd_conf_test.sh, harness_check).
+	set -- $(cd "$bin" && ls | grep -v -e '^fpga_test$' -e '^cluster_' -e '^harness_check$') \
 		$(cd "$top/selftests" && ls *_test.sh | grep -v -e '^cluster_' -e '^atomikd_' |
 		  sed 's/\.sh$//')
 fi
