@@ -225,7 +225,7 @@ static int atomik_copy_deltas(struct atomik_delta *d, const struct atomik_delta 
 		unsafe_get_user(word, (const u64 __user *)&u[i], efault);
 		unsafe_get_user(delta, &u[i].delta, efault);
 		bad |= atomik_delta_key(word) >= nr_addrs;
-		memcpy(&d[i], &word, sizeof(word));	/* addr and reserved */
+		*(u64 *)&d[i] = word;	/* addr and reserved, as they were */
 		d[i].delta = delta;
 	}
 	user_access_end();
