@@ -7,9 +7,10 @@
  * Every cell is measured --repeat times (default 3) and the median is shown:
  * under emulation a single measurement varies with whatever else the host
  * is doing.  Each repeat measures every path, size and thread count once,
- * one after the other, so that a slow moment of the host falls on all of
- * them alike; a ratio to the userspace loop is taken within each repeat,
- * and its median is shown with its smallest and largest value.
+ * each cell in slices that its paths take in turn (measure_cell()), so
+ * that a slow moment of the host falls on all of them alike; a ratio to
+ * the userspace loop is taken within each repeat, and its median is shown
+ * with its smallest and largest value.
  *
  * Usage: atomik-bench [--csv] [--time MS] [--repeat N] [--threads LIST]
  *                     [--sizes LIST]
