@@ -33,13 +33,19 @@ KMOD_SRC	:= Kbuild kmod/Kbuild $(filter-out %.mod.c,$(wildcard kmod/*.[ch] kmod/
 SELFTESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 			$(wildcard selftests/*_test.c))
 
-TOOLS		:= $(BUILD)/tools/atomik $(BUILD)/tools/atomik-bench
-# Measurements for developers, not installed.
-DEVTOOLS	:= $(BUILD)/tools/atomik-latency $(BUILD)/tools/atomik-scan \
-		   $(BUILD)/tools/atomik-cluster-bench
-# The cluster daemon and the cluster tests' probe, linked to the system's
-# libnats (the VM shares the host's /usr with a node's guest).
-DAEMON		:= $(BUILD)/tools/atomikd
+UAPI_HDRS	:= $(wildcard uapi/linux/*.h)
+
+# The tools, a folder each with its fragment, as in the kernel's tools/:
+# tools/atomik (the command), tools/atomikd (the cluster daemon),
+# tools/bench (the benchmarks); tools/testing holds the VM rig's scripts.
+# A fragment adds to TOOLS (installed), DEVTOOLS (measurements for
+# developers, not installed) and TOOL_HDRS, and names its folder in vpath.
+TOOLS		:=
+DEVTOOLS	:=
+TOOL_HDRS	:=
+include tools/atomik/Build.mk tools/atomikd/Build.mk tools/bench/Build.mk
+# The cluster tests' probe, linked to the system's libnats (the VM shares
+# the host's /usr with a node's guest).
 PROBE		:= $(BUILD)/selftests/cluster_probe
 EXAMPLES	:= $(BUILD)/examples/two_streams
 
@@ -64,7 +70,7 @@ all: module lib tools examples selftests
 
 # The recipes' kernel tree: KDIR, or the fetched 6.1 headers.
 KDIR_SH		= kdir='$(KDIR)'; \
-		  [ -n "$$kdir" ] || kdir=$$($(CURDIR)/tools/atomik-kernels --print-kdir 6.1)
+		  [ -n "$$kdir" ] || kdir=$$($(CURDIR)/tools/testing/atomik-kernels --print-kdir 6.1)
 
 module modules:
 	@$(KDIR_SH) && $(MAKE) -C "$$kdir" M=$(CURDIR) modules
@@ -72,7 +78,7 @@ module modules:
 # One copy of the module sources per kernel, so that builds for different
 # kernels never share objects.
 $(addprefix module-,$(KERNELS)): module-%: $(KMOD_SRC)
-	@kdir=$$($(CURDIR)/tools/atomik-kernels --print-kdir $*) && \
+	@kdir=$$($(CURDIR)/tools/testing/atomik-kernels --print-kdir $*) && \
 	mkdir -p $(BUILD)/$* && \
 	find $(KMOD_SRC) | cpio -pdmu --quiet $(BUILD)/$* && \
 	$(MAKE) -s -C $$kdir M=$(BUILD)/$* modules
@@ -103,27 +109,21 @@ $(LIB)/$(LIB_REAL): $(LIB_OBJS) libatomik/libatomik.map
 # The tools run inside the test VM as well, so they are linked statically.
 tools: $(TOOLS) $(DEVTOOLS) $(DAEMON)
 
-$(BUILD)/tools/%: tools/%.c $(LIB)/libatomik.a $(wildcard uapi/linux/*.h) $(wildcard tools/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
-
-$(DAEMON): tools/atomikd.c tools/atomikd.h $(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/libatomik.a -luring -lnats -pthread
-
-$(BUILD)/install/atomikd: tools/atomikd.c tools/atomikd.h $(LIB)/$(LIB_REAL) $(wildcard uapi/linux/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/$(LIB_REAL) -lnats -pthread
-
 # The package's version, for atomik --version.
 TOOL_DEFS	:= -DATOMIK_PACKAGE_VERSION='"$(VERSION)"'
+TOOL_CFLAGS	:= $(CFLAGS) $(TOOL_DEFS) -Itools/atomikd -Itools/bench
+
+# A tool of one C file, found through the fragments' vpath.
+$(BUILD)/tools/%: %.c $(LIB)/libatomik.a $(UAPI_HDRS) $(TOOL_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $< $(LIB)/libatomik.a -luring $(TEST_LDFLAGS)
 
 # What make install puts in BINDIR: the same tools linked to libatomik.so.1.
 INSTALL_TOOLS	:= $(patsubst $(BUILD)/tools/%,$(BUILD)/install/%,$(TOOLS))
 
-$(BUILD)/install/%: tools/%.c $(LIB)/$(LIB_REAL) $(wildcard uapi/linux/*.h) $(wildcard tools/*.h)
+$(BUILD)/install/%: %.c $(LIB)/$(LIB_REAL) $(UAPI_HDRS) $(TOOL_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TOOL_DEFS) -o $@ $< $(LIB)/$(LIB_REAL) -pthread
+	$(CC) $(TOOL_CFLAGS) -o $@ $< $(LIB)/$(LIB_REAL) -pthread
 
 examples: $(EXAMPLES)
 
@@ -133,14 +133,14 @@ $(BUILD)/examples/%: libatomik/examples/%.c $(LIB)/libatomik.a
 
 selftests: $(SELFTESTS) $(PROBE) $(BUILD)/selftests/harness_check
 
-# The harness checked by itself on the host (tools/atomik-check host).
+# The harness checked by itself on the host (tools/testing/atomik-check host).
 $(BUILD)/selftests/harness_check: selftests/harness_check.c selftests/harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -pthread
 
-$(PROBE): selftests/cluster_probe.c tools/atomikd.h $(LIB)/libatomik.a
+$(PROBE): selftests/cluster_probe.c tools/atomikd/atomikd.h $(LIB)/libatomik.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itools -o $@ $< $(LIB)/libatomik.a -luring -lnats -pthread
+	$(CC) $(CFLAGS) -Itools/atomikd -o $@ $< $(LIB)/libatomik.a -luring -lnats -pthread
 
 $(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h selftests/tracefs.h \
 		$(LIB)/libatomik.a $(wildcard uapi/linux/*.h)
@@ -176,8 +176,8 @@ install-tools: $(INSTALL_TOOLS) $(BUILD)/install/atomikd
 		$(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(INSTALL_TOOLS) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILD)/install/atomikd $(DESTDIR)$(SBINDIR)/
-	install -m 0644 tools/atomik.1 tools/atomik-bench.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 0644 tools/atomikd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(TOOL_MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(TOOL_MAN8) $(DESTDIR)$(MANDIR)/man8/
 
 install-udev:
 	install -d $(DESTDIR)$(UDEVDIR)
@@ -197,7 +197,7 @@ install-system:
 	install -d $(DESTDIR)/etc/atomik
 	[ -e $(DESTDIR)/etc/atomik/atomikd.conf ] || \
 		install -m 0644 packaging/atomikd.conf $(DESTDIR)/etc/atomik/atomikd.conf
-	install -m 0644 packaging/atomik.bash-completion $(DESTDIR)$(COMPLETIONDIR)/atomik
+	install -m 0644 $(TOOL_COMPLETION) $(DESTDIR)$(COMPLETIONDIR)/atomik
 
 install-module: module
 	@$(KDIR_SH) && $(MAKE) -C "$$kdir" M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
@@ -213,14 +213,14 @@ install-dkms:
 
 # The main job: three VMs on one private network, the product's example
 # across them, a partition healed, and every node's state step by step
-# (tools/vm/cluster-demo; atomik demo shows the same on one machine).
+# (tools/testing/vm/cluster-demo; atomik demo shows the same on one machine).
 demo:
-	tools/atomik-kernels --setup-demo 6.12
+	tools/testing/atomik-kernels --setup-demo 6.12
 	$(MAKE) module-6.12 lib tools
 	@echo "make demo: three VMs, each with atomik.ko, nats-server and atomikd; node 3"
 	@echo "is cut off 10 s after they start and back at 18 s (about a minute)"
-	tools/atomik-vm --kernel 6.12 --no-build --nodes 3 --cut 3:10:18 --quiet \
-		--timeout 300 --out $(BUILD)/demo -- tools/vm/cluster-demo; \
+	tools/testing/atomik-vm --kernel 6.12 --no-build --nodes 3 --cut 3:10:18 --quiet \
+		--timeout 300 --out $(BUILD)/demo -- tools/testing/vm/cluster-demo; \
 	rc=$$?; sed -n '/^ATOMiK across/,/whatever the order/p' $(BUILD)/demo/node1/console.log; \
 	[ $$rc -eq 0 ] || { cat $(BUILD)/demo/timeline.log; \
 		echo "make demo: the rig exited $$rc (consoles in $(BUILD)/demo/node*/)"; }; \
@@ -228,7 +228,7 @@ demo:
 
 # On a fresh Debian 12 machine, as root, the first step installs what the
 # build and the VM need (apt-get) and fetches the kernels of the matrix.
-# Then each step writes one TAP file into build/check/ (tools/atomik-check):
+# Then each step writes one TAP file into build/check/ (tools/testing/atomik-check):
 # host checks, the RTL's testbench, a VM boot per kernel, one more per
 # kernel with the co-simulated accelerator, one with a polled accelerator
 # (on the debug kernel, else the first), and drawing a benchmark; a step
@@ -243,68 +243,68 @@ CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap \
 			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) cluster-bench.tap plot.tap model.tap)
 
 check:
-	tools/atomik-kernels --setup $(KERNELS)
+	tools/testing/atomik-kernels --setup $(KERNELS)
 	$(MAKE) all
 	-$(MAKE) -j1 -k $(addprefix check-,$(CHECK_STEPS))
-	tools/atomik-check summary $(CHECK_TAPS)
+	tools/testing/atomik-check summary $(CHECK_TAPS)
 
 # One step alone, e.g. make check-vm-6.12+fpga (after make check has set
 # up the kernels once).
 check-host: all
-	tools/atomik-check host $(KERNELS)
+	tools/testing/atomik-check host $(KERNELS)
 
 check-rtl:
-	tools/atomik-check rtl
+	tools/testing/atomik-check rtl
 
 check-vm-%: lib tools selftests examples
 	@case '$*' in *+fpga*) $(MAKE) -s cosim;; esac
-	tools/atomik-check vm $*
+	tools/testing/atomik-check vm $*
 
 # The cluster: selftests/cluster_test.sh's scenarios on three VMs.
 check-cluster-%: lib tools selftests
-	tools/atomik-check cluster $*
+	tools/testing/atomik-check cluster $*
 
 # The cluster benchmark, short (about 3 minutes): ATOMiK against etcd on
 # three VMs, the table printed (Documentation/atomik/cluster-benchmark.rst).
 check-cluster-bench: lib tools
-	tools/atomik-check cluster-bench $(firstword $(CLUSTER_KERNELS))
+	tools/testing/atomik-check cluster-bench $(firstword $(CLUSTER_KERNELS))
 
 check-plot: tools
-	tools/atomik-check plot
+	tools/testing/atomik-check plot
 
 # The replication protocol's Promela model, checked with SPIN (Debian's
 # spin package): the protocol as built passes safety and liveness, each
 # broken variant fails (about 80 s; a step of make check).
 check-model:
-	tools/atomik-check model
+	tools/testing/atomik-check model
 
 # The cluster benchmark, full (about 15 minutes; not part of make check):
 # ATOMiK against etcd on three VMs, convergence for seven publish intervals;
 # the table in build/bench-cluster/table.txt, the plot beside it.
 # Documentation/atomik/cluster-benchmark.rst has the figures.
 bench-cluster:
-	tools/atomik-kernels --setup-bench 6.12
+	tools/testing/atomik-kernels --setup-bench 6.12
 	$(MAKE) module-6.12 lib tools
-	tools/atomik-vm --kernel 6.12 --no-build --nodes 3 --modparams nr_addrs=65536 \
-		--quiet --timeout 3600 --out $(BUILD)/bench-cluster -- tools/vm/cluster-bench full
-	tools/atomik-cluster-report $(BUILD)/bench-cluster \
+	tools/testing/atomik-vm --kernel 6.12 --no-build --nodes 3 --modparams nr_addrs=65536 \
+		--quiet --timeout 3600 --out $(BUILD)/bench-cluster -- tools/bench/cluster-bench full
+	tools/bench/atomik-cluster-report $(BUILD)/bench-cluster \
 		--plot $(BUILD)/bench-cluster/convergence.png | tee $(BUILD)/bench-cluster/table.txt
 
 # The scheduling latency batches cause on the PREEMPT_RT kernel (minutes;
 # not part of make check): Documentation/atomik/design.rst has the figures.
 bench-rt:
-	tools/atomik-kernels --setup-demo 6.12-rt
+	tools/testing/atomik-kernels --setup-demo 6.12-rt
 	$(MAKE) module-6.12-rt lib tools
-	tools/atomik-vm --kernel 6.12-rt --cpus 2 -- build/tools/atomik-latency --seconds 20
+	tools/testing/atomik-vm --kernel 6.12-rt --cpus 2 -- build/tools/atomik-latency --seconds 20
 
 # What a cluster daemon's 10 Hz scan of a 65536-address replicated table
 # costs, with 2 and 4 CPUs (a minute; not part of make check):
 # Documentation/atomik/design.rst has the figures.
 bench-scan:
-	tools/atomik-kernels --setup-demo 6.12
+	tools/testing/atomik-kernels --setup-demo 6.12
 	$(MAKE) module-6.12 lib tools
 	for n in 2 4; do \
-		tools/atomik-vm --kernel 6.12 --no-build --cpus $$n -- \
+		tools/testing/atomik-vm --kernel 6.12 --no-build --cpus $$n -- \
 			build/tools/atomik-scan --addrs 65536 --hz 10 || exit 1; \
 	done
 
@@ -322,7 +322,7 @@ fpga-syn:
 	fpga/syn/run
 
 # The co-simulated device: the RTL compiled by Verilator, and its bridge to
-# the shared memory of QEMU's ivshmem-plain (tools/atomik-vm --fpga).
+# the shared memory of QEMU's ivshmem-plain (tools/testing/atomik-vm --fpga).
 COSIM		:= $(BUILD)/fpga/cosim/atomik-cosim
 
 cosim: $(COSIM)
@@ -336,8 +336,8 @@ $(COSIM): fpga/cosim/atomik_cosim.cpp $(FPGA_RTL) kmod/atomik_fpga_regs.h
 
 # W=1 and sparse against every kernel, checkpatch --strict: no findings.
 lint:
-	tools/atomik-kernels --setup $(KERNELS)
-	tools/atomik-lint $(KERNELS)
+	tools/testing/atomik-kernels --setup $(KERNELS)
+	tools/testing/atomik-lint $(KERNELS)
 
 # Kbuild's own files of an in-tree 'make module', without asking a kernel.
 clean:

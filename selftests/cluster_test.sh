@@ -3,7 +3,7 @@
 #
 # The cluster's tests, run in every guest of a three-node rig:
 #
-#   tools/atomik-vm --nodes 3 [--cut ...] [--restart ...] -- selftests/cluster_test.sh SCENARIO
+#   tools/testing/atomik-vm --nodes 3 [--cut ...] [--restart ...] -- selftests/cluster_test.sh SCENARIO
 #
 # (make check-cluster-KERNEL runs each scenario with its timeline.)  Every
 # node writes deltas into its replicated table 0 and keeps the model of what
@@ -200,15 +200,15 @@ basic)
 	if [ "$node" -eq 2 ]; then
 		kill -9 "$(cat /run/atomik/atomikd.pid)"
 		sleep 1
-		sh "$top/tools/vm/cluster-node" start-atomikd
+		sh "$top/tools/testing/vm/cluster-node" start-atomikd
 	elif [ "$node" -eq 3 ]; then
-		sh "$top/tools/vm/cluster-node" stop-atomikd
+		sh "$top/tools/testing/vm/cluster-node" stop-atomikd
 		if grep -q '^state stopped$' "$status_file" && [ ! -e /run/atomik/atomikd.pid ]; then
 			ok "atomikd stops cleanly on SIGTERM"
 		else
 			notok "atomikd after SIGTERM: $(head -1 "$status_file"), pid file $(ls /run/atomik)"
 		fi
-		sh "$top/tools/vm/cluster-node" start-atomikd
+		sh "$top/tools/testing/vm/cluster-node" start-atomikd
 	fi
 	barrier daemon-back
 	check "atomikd restarted on nodes 2 and 3: the state is unchanged" \

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The accelerator as a slot of table 0, against the co-simulated device
- * (tools/atomik-vm --fpga: QEMU's ivshmem-plain, the RTL behind it): bind
+ * (tools/testing/atomik-vm --fpga: QEMU's ivshmem-plain, the RTL behind it): bind
  * through driver_override, exact states under every backend policy and on
  * both transports, unbind and rebind while threads accumulate, and a
  * device that stops answering.  Skips without the device.
@@ -28,7 +28,7 @@ static void find_device(void)
 	DIR *d;
 
 	if (!getenv("ATOMIK_FPGA") || strcmp(getenv("ATOMIK_FPGA"), "1"))
-		SKIP("no co-simulated device (tools/atomik-vm --fpga)");
+		SKIP("no co-simulated device (tools/testing/atomik-vm --fpga)");
 	ASSERT_TRUE((d = opendir(PCI "devices")) != NULL);
 	while ((de = readdir(d))) {
 		snprintf(path, sizeof(path), PCI "devices/%s/device", de->d_name);

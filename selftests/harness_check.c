@@ -4,7 +4,7 @@
  * teardown runs after a test that passes, one whose ASSERT fails, one whose
  * setup SKIPs and one whose thread's ASSERT fails elsewhere; the TAP says
  * ok, not ok and SKIP; the functions registered with harness_around() run
- * around each test, in order.  tools/atomik-check host compares the output.
+ * around each test, in order.  tools/testing/atomik-check host compares the output.
  */
 #include <pthread.h>
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Runs inside the VM (tools/atomik-vm -- selftests/run_tests.sh [NAME...]):
+# Runs inside the VM (tools/testing/atomik-vm -- selftests/run_tests.sh [NAME...]):
 # every selftest program, or the named ones, then unloads the module, which
 # must succeed, and on a kernel with kmemleak checks that nothing leaked.
 # The programs that test the engine run each test over ioctl and over
@@ -57,7 +57,7 @@ for name in "$@"; do
 	run "$name" "$out/$name.tap"
 done
 
-# With the co-simulated accelerator (tools/atomik-vm --fpga): the engine's
+# With the co-simulated accelerator (tools/testing/atomik-vm --fpga): the engine's
 # behaviour tests with the device bound and the backend forced to the device,
 # then mixed (auto), each over both transports; then fpga_test, which ends by
 # killing the co-simulation.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * atomik-cluster-bench: the measuring hand of the cluster benchmark
- * (tools/vm/cluster-bench), run on the nodes of the three-VM rig, where
+ * (tools/bench/cluster-bench), run on the nodes of the three-VM rig, where
  * every node has table 0 replicated by atomikd and, when the benchmark
  * starts it, a member of a three-member etcd cluster listening on
  * 127.0.0.1:2379 (its JSON gateway, the v3 API over HTTP/1.1).

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * atomikd's replication protocol as built (tools/atomikd.c), for SPIN.
- * tools/model/check runs the checks; Documentation/atomik/cluster.rst
+ * atomikd's replication protocol as built (tools/atomikd/atomikd.c), for SPIN.
+ * tools/atomikd/model/check runs the checks; Documentation/atomik/cluster.rst
  * describes the protocol.
  *
  * What is modelled

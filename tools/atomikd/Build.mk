@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: GPL-2.0
+# tools/atomikd: the cluster daemon, linked to the system's libnats (the
+# VM shares the host's /usr with a node's guest), its man page, and the
+# protocol's SPIN model (model/).
+DAEMON		:= $(BUILD)/tools/atomikd
+TOOL_MAN8	+= tools/atomikd/atomikd.8
+ATOMIKD_SRC	:= tools/atomikd/atomikd.c
+ATOMIKD_HDRS	:= tools/atomikd/atomikd.h
+
+$(DAEMON): $(ATOMIKD_SRC) $(ATOMIKD_HDRS) $(LIB)/libatomik.a $(UAPI_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $(ATOMIKD_SRC) $(LIB)/libatomik.a -luring -lnats -pthread
+
+$(BUILD)/install/atomikd: $(ATOMIKD_SRC) $(ATOMIKD_HDRS) $(LIB)/$(LIB_REAL) $(UAPI_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $(ATOMIKD_SRC) $(LIB)/$(LIB_REAL) -lnats -pthread
