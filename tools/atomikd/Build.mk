@@ -4,8 +4,8 @@
 # protocol's SPIN model (model/).
 DAEMON		:= $(BUILD)/tools/atomikd
 TOOL_MAN8	+= tools/atomikd/atomikd.8
-ATOMIKD_SRC	:= tools/atomikd/atomikd.c
-ATOMIKD_HDRS	:= tools/atomikd/atomikd.h
+ATOMIKD_SRC	:= $(addprefix tools/atomikd/,main.c core.c config.c device.c persist.c transport.c status.c)
+ATOMIKD_HDRS	:= $(addprefix tools/atomikd/,atomikd.h core.h daemon.h)
 
 $(DAEMON): $(ATOMIKD_SRC) $(ATOMIKD_HDRS) $(LIB)/libatomik.a $(UAPI_HDRS)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * atomikd's configuration: /etc/atomik/atomikd.conf ("key = value" lines)
+ * and the command-line options over it.  Documentation/atomik/cluster.rst
+ * lists the keys.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomikd.h"
+#include "daemon.h"
+
+#ifndef ATOMIK_PACKAGE_VERSION
+#define ATOMIK_PACKAGE_VERSION "unknown"
+#endif
+
+struct config cfg = {
+	.prefix = "atomik",
+	.publish_ms = 100,
+	.republish_ms = 5000,
+	.recover_ms = 2000,
+	.block = 256,
+	.max_contributors = 1024,
+	.state_dir = ATOMIKD_STATE_DIR,
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p)
+		die(1, "out of memory");
+	return p;
+}
+
+static const char *parse_ulong(const char *s, unsigned long min, unsigned long max,
+			       unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+')
+		return "not a number";
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (*end)
+		return "not a number";
+	if (errno == ERANGE || v > max)
+		return "too large";
+	if (v < min)
+		return "too small";
+	*out = v;
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = 0;
+	return s;
+}
+
+/* A list: words separated by spaces, tabs or commas. */
+static char *next_word(char **p)
+{
+	char *s = *p, *w;
+
+	while (*s == ' ' || *s == '\t' || *s == ',')
+		s++;
+	if (!*s)
+		return NULL;
+	w = s;
+	while (*s && *s != ' ' && *s != '\t' && *s != ',')
+		s++;
+	if (*s)
+		*s++ = 0;
+	*p = s;
+	return w;
+}
+
+/* Each setter returns NULL or what is wrong with the value. */
+static const char *set_servers(char *v)
+{
+	char *w;
+
+	cfg.nr_servers = 0;
+	while ((w = next_word(&v))) {
+		if (cfg.nr_servers == MAX_SERVERS)
+			return "more than 16 servers";
+		if (strncmp(w, "nats://", 7) && strncmp(w, "tls://", 6))
+			return "a server is a nats:// or tls:// URL";
+		cfg.servers[cfg.nr_servers++] = strdup(w);
+	}
+	return cfg.nr_servers ? NULL : "no server";
+}
+
+static const char *set_nodes(char *v)
+{
+	unsigned long n;
+	const char *err;
+	char *w;
+
+	free(cfg.allowed);
+	cfg.allowed = xcalloc(AKD_MAX_NODE + 1, 1);
+	while ((w = next_word(&v))) {
+		err = parse_ulong(w, 1, AKD_MAX_NODE, &n);
+		if (err)
+			return "a node is a number from 1 to 65535";
+		cfg.allowed[n] = 1;
+	}
+	return NULL;
+}
+
+static const char *set_tables(char *v)
+{
+	unsigned long n;
+	char *w;
+	int i;
+
+	cfg.nr_tables = 0;
+	while ((w = next_word(&v))) {
+		if (parse_ulong(w, 0, UINT32_MAX, &n))
+			return "a table is a number";
+		for (i = 0; i < cfg.nr_tables; i++)
+			if (cfg.tables[i] == n)
+				return "a table is named twice";
+		if (cfg.nr_tables == AKD_MAX_TABLES)
+			return "more than 64 tables";
+		cfg.tables[cfg.nr_tables++] = n;
+	}
+	return cfg.nr_tables ? NULL : "no table";
+}
+
+static const char *set_prefix(char *v)
+{
+	const char *p;
+
+	if (!*v || strlen(v) > 64)
+		return "a subject prefix is 1 to 64 characters";
+	for (p = v; *p; p++)
+		if (*p == '*' || *p == '>' || *p == ' ' || *p == '\t' ||
+		    (*p == '.' && (p == v || p[1] == 0 || p[1] == '.')))
+			return "a subject prefix is NATS tokens separated by dots, without wildcards";
+	cfg.prefix = strdup(v);
+	return NULL;
+}
+
+static const char *set_path(char **dst, char *v)
+{
+	if (*v != '/')
+		return "an absolute path";
+	*dst = strdup(v);
+	return NULL;
+}
+
+static const char *set_state_dir(char *v)
+{
+	return set_path(&cfg.state_dir, v);
+}
+
+static const char *set_device(char *v)
+{
+	return set_path(&cfg.device, v);
+}
+
+#define LIST(n, fn)		{ .name = n, .set = fn }
+#define NUM(field, l, h)	{ .name = #field, .num = &cfg.field, .lo = l, .hi = h }
+static const struct key {
+	const char *name;
+	const char *(*set)(char *v);
+	unsigned long *num;
+	unsigned long lo, hi;
+} keys[] = {
+	NUM(node, 1, AKD_MAX_NODE),
+	LIST("servers", set_servers), LIST("nodes", set_nodes),
+	LIST("tables", set_tables), LIST("subject", set_prefix),
+	LIST("state_dir", set_state_dir), LIST("device", set_device),
+	NUM(publish_ms, 10, 3600000), NUM(republish_ms, 100, 86400000),
+	NUM(recover_ms, 0, 600000), NUM(peer_timeout_ms, 0, 86400000),
+	NUM(block, 1, AKD_MAX_BLOCK), NUM(max_contributors, 1, 1000000),
+	{ .name = NULL },
+};
+#undef NUM
+#undef LIST
+
+/* The file's and the command line's names: publish_interval_ms etc. too. */
+static const char *alias(const char *k)
+{
+	if (!strcmp(k, "publish_interval_ms"))
+		return "publish_ms";
+	if (!strcmp(k, "republish_interval_ms"))
+		return "republish_ms";
+	if (!strcmp(k, "recover_timeout_ms"))
+		return "recover_ms";
+	if (!strcmp(k, "block_size"))
+		return "block";
+	return k;
+}
+
+/* NULL when set, else what is wrong ("unknown key" for a name we lack). */
+static const char *set_key(const char *name, char *v)
+{
+	static char buf[96];
+	const struct key *k;
+	const char *err;
+
+	name = alias(name);
+	for (k = keys; k->name; k++) {
+		if (strcmp(k->name, name))
+			continue;
+		if (k->set)
+			return k->set(v);
+		err = parse_ulong(v, k->lo, k->hi, k->num);
+		if (err == NULL)
+			return NULL;
+		snprintf(buf, sizeof(buf), "%s (%lu to %lu)", err, k->lo, k->hi);
+		return buf;
+	}
+	return "unknown key";
+}
+
+static void load_config(const char *path, bool must_exist)
+{
+	char *line = NULL, *k, *v, *eq;
+	size_t cap = 0;
+	const char *err;
+	int lineno = 0;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f) {
+		if (!must_exist && errno == ENOENT)
+			return;
+		die(2, "cannot read %s: %s", path, strerror(errno));
+	}
+	while (getline(&line, &cap, f) > 0) {
+		lineno++;
+		k = trim(line);
+		if (!*k || *k == '#')
+			continue;
+		eq = strchr(k, '=');
+		if (!eq)
+			die(2, "%s:%d: expected 'key = value'", path, lineno);
+		*eq = 0;
+		v = trim(eq + 1);
+		k = trim(k);
+		err = set_key(k, v);
+		if (err)
+			die(2, "%s:%d: %s: %s", path, lineno, k, err);
+	}
+	free(line);
+	fclose(f);
+}
+
+static void __attribute__((noreturn)) usage(FILE *to, int code)
+{
+	fprintf(to,
+"usage: atomikd [--config FILE] [--node N] [--server URL]... [--nodes LIST]\n"
+"               [--table ID]... [--subject PREFIX] [--publish-ms MS]\n"
+"               [--republish-ms MS] [--recover-ms MS] [--state-dir DIR]\n"
+"               [--device PATH] [--block N]\n"
+"Replicates this node's replicated atomik tables over NATS.  Options\n"
+"override the configuration file (default %s).\n", DEFAULT_CONFIG);
+	exit(code);
+}
+
+void parse_command_line(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "server", required_argument, NULL, 's' },
+		{ "nodes", required_argument, NULL, 'N' },
+		{ "table", required_argument, NULL, 't' },
+		{ "subject", required_argument, NULL, 'S' },
+		{ "publish-ms", required_argument, NULL, 'p' },
+		{ "republish-ms", required_argument, NULL, 'r' },
+		{ "recover-ms", required_argument, NULL, 'R' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "block", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = DEFAULT_CONFIG, *key, *err;
+	int opt, idx = 0;
+	bool servers_given = false, tables_given = false, explicit = false;
+	char tablebuf[4096] = "", serverbuf[4096] = "";
+
+	/* The file first, the options over it. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		if (opt == 'c') {
+			config = optarg;
+			explicit = true;
+		}
+	}
+	load_config(config, explicit);
+	optind = 1;
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, "hV", opts, &idx)) != -1) {
+		switch (opt) {
+		case 'c':	continue;
+		case 'h':	usage(stdout, 0);
+		case 'V':	printf("atomikd %s\n", ATOMIK_PACKAGE_VERSION); exit(0);
+		case 's':	/* repeated: a list */
+			servers_given = true;
+			strncat(serverbuf, " ", sizeof(serverbuf) - strlen(serverbuf) - 1);
+			strncat(serverbuf, optarg, sizeof(serverbuf) - strlen(serverbuf) - 1);
+			continue;
+		case 't':
+			tables_given = true;
+			strncat(tablebuf, " ", sizeof(tablebuf) - strlen(tablebuf) - 1);
+			strncat(tablebuf, optarg, sizeof(tablebuf) - strlen(tablebuf) - 1);
+			continue;
+		case 'n':	key = "node"; break;
+		case 'N':	key = "nodes"; break;
+		case 'S':	key = "subject"; break;
+		case 'p':	key = "publish_ms"; break;
+		case 'r':	key = "republish_ms"; break;
+		case 'R':	key = "recover_ms"; break;
+		case 'd':	key = "state_dir"; break;
+		case 'D':	key = "device"; break;
+		case 'b':	key = "block"; break;
+		default:	usage(stderr, 2);
+		}
+		err = set_key(key, optarg);
+		if (err)
+			die(2, "--%s %s: %s", opts[idx].name, optarg, err);
+	}
+	if (optind != argc)
+		die(2, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (servers_given && (err = set_servers(serverbuf)))
+		die(2, "--server: %s", err);
+	if (tables_given && (err = set_tables(tablebuf)))
+		die(2, "--table: %s", err);
+	if (!cfg.node)
+		die(2, "no node id: set 'node' in %s or give --node", config);
+	if (!cfg.nr_servers)
+		set_servers(strdup("nats://127.0.0.1:4222"));
+	if (!cfg.nr_tables)
+		cfg.nr_tables = 1;	/* table 0 */
+	if (cfg.allowed && !cfg.allowed[cfg.node])
+		die(2, "node %lu is not among the cluster's nodes", cfg.node);
+	if (!cfg.peer_timeout_ms)
+		cfg.peer_timeout_ms = 3 * cfg.republish_ms;
+}

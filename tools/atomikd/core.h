@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * atomikd's replication protocol as a state machine that does no I/O, in
+ * the manner of etcd's raft package: the daemon (main.c and the files
+ * around it) or the cluster simulator (sim.c) feeds it events, a message's
+ * bytes, the time, the local contribution read from the device, what a
+ * checkpoint held, and carries out what it asks for in a struct akd_ready:
+ * checkpoint records to persist, blocks of the remote row to write, and
+ * messages to send, in that order, then calls akd_core_advance().
+ *
+ * Nothing here opens a file, a socket or the device, reads a clock or
+ * draws a random number: the same inputs give the same outputs, which is
+ * what lets the simulator replay a run from its seed.
+ */
+#ifndef ATOMIKD_CORE_H
+#define ATOMIKD_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AKD_MAX_NODE		65535
+#define AKD_MAX_TABLES		64
+#define AKD_MAX_BLOCK		8192	/* addresses in one block at most */
+#define AKD_NAME_MAX		32	/* a table's name on the wire, NUL included */
+
+struct akd_core;
+
+struct akd_table_conf {
+	char name[AKD_NAME_MAX];	/* the cluster-wide name */
+	uint32_t id;			/* the table's id on this node */
+	uint32_t nr_addrs;
+	uint64_t instance;		/* the module's instance of the table */
+};
+
+struct akd_conf {
+	uint16_t node;
+	const uint8_t *members;		/* [AKD_MAX_NODE + 1]: 1 for a member */
+	uint32_t block;			/* addresses per block */
+	uint64_t session;		/* this daemon's run: random, never 0 */
+	uint64_t publish_ns;		/* the longest a local change waits */
+	uint64_t republish_ns;		/* anti-entropy round */
+	uint64_t recover_ns;		/* waiting for peers at start */
+	uint64_t peer_timeout_ns;	/* silence after which a peer is new */
+	uint32_t max_contributors;	/* per table */
+	/* What the core has to say, for the log; may be NULL. */
+	void (*log)(void *arg, const char *fmt, va_list ap);
+	void *log_arg;
+};
+
+/* Where a message goes, or where it came from: the transport's subjects. */
+enum akd_chan {
+	AKD_CHAN_BLOCKS,	/* a table's blocks, to every node */
+	AKD_CHAN_HELLO,		/* heartbeats and digests, to every node */
+	AKD_CHAN_RECOVER,	/* a starting node's request, to every node */
+	AKD_CHAN_NODE,		/* to one node (node), or this node's inbox */
+	AKD_CHAN_REPLY,		/* to a request's reply address (reply) */
+};
+
+struct akd_send {
+	enum akd_chan chan;
+	uint32_t table;		/* AKD_CHAN_BLOCKS: the table's index */
+	uint16_t node;		/* AKD_CHAN_NODE */
+	const char *reply;	/* AKD_CHAN_REPLY */
+	const void *buf;
+	size_t len;
+};
+
+/* Checkpoint bytes of table: the whole file (replace) or a tail to append. */
+struct akd_persist {
+	uint32_t table;
+	bool replace;
+	const void *buf;
+	size_t len;
+};
+
+/* Values for the remote row of table, addresses first .. first + count - 1. */
+struct akd_remote {
+	uint32_t table;
+	uint32_t first, count;
+	const uint64_t *vals;
+};
+
+/*
+ * What the core asks for.  The driver persists every record first; if that
+ * fails it writes nothing to the device, sends nothing, and says so to
+ * akd_core_advance(); else it writes the remote blocks, then sends.  The
+ * pointers live until akd_core_advance().
+ */
+struct akd_ready {
+	const struct akd_persist *persist;
+	unsigned int nr_persist;
+	const struct akd_remote *remote;
+	unsigned int nr_remote;
+	const struct akd_send *send;
+	unsigned int nr_send;
+};
+
+#define AKD_DROPS(X)							\
+	X(size, "its length is not a header and count values")	\
+	X(format, "bad magic, protocol, type or reserved word")		\
+	X(node, "a sender or contributor outside the cluster's nodes")	\
+	X(table, "a table not replicated here, or of another size")	\
+	X(block, "a block or block size out of range")			\
+	X(version, "version 0, or from the future")			\
+	X(full, "too many contributors")
+
+#define AKD_COUNTERS(X)							\
+	X(messages_received) X(messages_sent) X(bytes_received) X(bytes_sent) \
+	X(blocks_published) X(blocks_applied) X(duplicates) X(own_echoes) \
+	X(recover_answers) X(republishes) X(reconnects) X(persist_failures) \
+	X(remote_writes)
+
+struct akd_stats {
+#define X(name) uint64_t name;
+	AKD_COUNTERS(X)
+#undef X
+#define X(name, text) uint64_t dropped_##name;
+	AKD_DROPS(X)
+#undef X
+};
+
+/* ---- life ---- */
+
+/* 0, or -EINVAL for a configuration the core cannot run, -ENOMEM. */
+int akd_core_create(struct akd_core **cp, const struct akd_conf *conf,
+		    const struct akd_table_conf *tables, unsigned int nr_tables);
+void akd_core_destroy(struct akd_core *c);
+
+/*
+ * What table's checkpoint file held, before akd_core_start(): 0 when it was
+ * taken, -ESTALE when it belongs to another table instance or configuration
+ * and was ignored, -EBADMSG when it is damaged (ignored).  A message for the
+ * log says why.
+ */
+int akd_core_restore(struct akd_core *c, unsigned int table, const void *buf, size_t len);
+
+/* Starts recovery from the peers; serving begins once it ends. */
+void akd_core_start(struct akd_core *c, uint64_t now);
+
+/* ---- events ---- */
+
+/* A message's bytes, from chan (reply: its reply address, or NULL). */
+void akd_core_receive(struct akd_core *c, uint64_t now, enum akd_chan chan,
+		      const char *reply, const void *buf, size_t len);
+
+/* The local contribution of table, as read from the device. */
+void akd_core_local(struct akd_core *c, uint64_t now, unsigned int table,
+		    const uint64_t *contribution);
+
+/* The time passes: publish, republish, end recovery. */
+void akd_core_tick(struct akd_core *c, uint64_t now);
+
+/* The transport's connection came back. */
+void akd_core_reconnected(struct akd_core *c, uint64_t now);
+
+/* Stopping: what changed since the last publish goes out. */
+void akd_core_stop(struct akd_core *c, uint64_t now);
+
+/* ---- actions ---- */
+
+/* The next time the core wants a tick (and the local contribution). */
+uint64_t akd_core_next_tick(const struct akd_core *c);
+/* Whether the core wants the local contribution at the next tick. */
+bool akd_core_wants_local(const struct akd_core *c, uint64_t now);
+bool akd_core_ready(struct akd_core *c, struct akd_ready *rd);
+void akd_core_advance(struct akd_core *c, bool persisted);
+
+/* ---- what it holds, for the status file and the simulator ---- */
+
+const struct akd_stats *akd_core_stats(const struct akd_core *c);
+bool akd_core_serving(const struct akd_core *c);
+
+struct akd_table_info {
+	uint32_t id, nr_addrs, nr_blocks;
+	uint64_t instance;
+	unsigned int contributors;
+	unsigned int unpublished;	/* blocks changed, not yet published */
+	unsigned int unwritten;		/* remote blocks not yet written */
+};
+void akd_core_table_info(const struct akd_core *c, unsigned int table,
+			 struct akd_table_info *info);
+
+struct akd_contrib_info {
+	uint16_t node;
+	uint64_t instance;
+	uint64_t version;		/* the highest of its blocks held */
+	bool own;			/* this node's live instance */
+};
+/* Contributor i of table, i from 0; false past the last. */
+bool akd_core_contrib(const struct akd_core *c, unsigned int table, unsigned int i,
+		      struct akd_contrib_info *info);
+
+struct akd_peer_info {
+	uint16_t node;
+	uint64_t instance;
+	uint64_t version;		/* the highest of its own blocks seen */
+	uint64_t last_seen;		/* the core's time */
+	uint64_t messages;
+};
+bool akd_core_peer(const struct akd_core *c, unsigned int i, struct akd_peer_info *info);
+
+/*
+ * Every (contributor, block) whose values the remote row and the local
+ * contribution count at this node, with the version counted: what the
+ * simulator checks exactness against.  The live instance's own blocks are
+ * reported with the version last published.
+ */
+typedef void akd_account_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block,
+			    uint64_t version);
+void akd_core_account(const struct akd_core *c, unsigned int table, akd_account_fn *fn,
+		      void *arg);
+/* The same of a checkpoint's bytes, without a core (0, or -EBADMSG). */
+int akd_checkpoint_account(const void *buf, size_t len, akd_account_fn *fn, void *arg);
+
+#endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the files of atomikd around its protocol core share: the
+ * configuration (config.c), the device (device.c), the checkpoints
+ * (persist.c), the transport (transport.c), the status file (status.c) and
+ * the loop that ties them to the core (main.c).
+ */
+#ifndef ATOMIKD_DAEMON_H
+#define ATOMIKD_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core.h"
+
+#define MAX_SERVERS	16
+#define DEFAULT_CONFIG	"/etc/atomik/atomikd.conf"
+
+struct config {
+	unsigned long node;
+	char *servers[MAX_SERVERS];
+	int nr_servers;
+	uint8_t *allowed;		/* [AKD_MAX_NODE + 1]; NULL: any */
+	uint32_t tables[AKD_MAX_TABLES];
+	int nr_tables;
+	char *prefix;
+	unsigned long publish_ms, republish_ms, recover_ms, peer_timeout_ms;
+	unsigned long block, max_contributors;
+	char *state_dir;
+	char *device;
+};
+
+extern struct config cfg;
+
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void __attribute__((noreturn, format(printf, 2, 3))) die(int code, const char *fmt, ...);
+uint64_t now_ns(void);
+
+/* config.c */
+void parse_command_line(int argc, char **argv);
+
+/* device.c: the tables named in the configuration, open and checked. */
+struct akd_table_conf;
+void device_open(struct akd_table_conf *tc);
+void device_read_local(unsigned int table, uint64_t *vals);
+void device_write_remote(unsigned int table, uint32_t first, uint32_t count,
+			 const uint64_t *vals);
+void device_close(void);
+
+/* persist.c: STATE_DIR/table-ID.state. */
+void persist_restore(struct akd_core *core, unsigned int table, const struct akd_table_conf *tc);
+bool persist_write(const struct akd_table_conf *tc, const struct akd_persist *p);
+
+/* transport.c: NATS. */
+extern volatile int transport_connected;
+extern uint64_t transport_send_errors;
+void transport_start(uint64_t session);
+bool transport_reconnected(void);
+/* Waits up to timeout_ms for a message; hands it to the core. */
+void transport_receive(struct akd_core *core, int64_t timeout_ms);
+void transport_send(const struct akd_send *s);
+int transport_pending_bytes(void);
+void transport_stop(void);
+
+/* status.c */
+void status_write(const struct akd_core *core, const char *state, uint64_t started_ms);
+
+#endif

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * atomikd: keeps the replicated tables of this node's /dev/atomik converged
+ * with the other nodes of a cluster, over NATS.
+ *
+ * The protocol is core.c, which does no I/O; this loop feeds it the time,
+ * the messages and the local contribution, and carries out what it asks:
+ * checkpoints first, then the remote row, then messages.
+ * Documentation/atomik/cluster.rst has the model, the wire format
+ * (atomikd.h), the configuration and what is guaranteed.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomikd.h"
+#include "daemon.h"
+
+static volatile sig_atomic_t stopping;
+static struct akd_table_conf tc[AKD_MAX_TABLES];
+static uint64_t *local[AKD_MAX_TABLES];
+
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("atomikd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
+void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+static void core_log(void *arg, const char *fmt, va_list ap)
+{
+	vsay(fmt, ap);
+}
+
+/* The boot clock: it only grows while a table instance lives. */
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static void on_signal(int sig)
+{
+	stopping = 1;
+}
+
+/* What the core asks for: checkpoints, then the device, then the wire. */
+static void carry_out(struct akd_core *core)
+{
+	struct akd_ready rd;
+	bool ok = true;
+	unsigned int i;
+
+	if (!akd_core_ready(core, &rd))
+		return;
+	for (i = 0; ok && i < rd.nr_persist; i++)
+		ok = persist_write(&tc[rd.persist[i].table], &rd.persist[i]);
+	if (ok) {
+		for (i = 0; i < rd.nr_remote; i++)
+			device_write_remote(rd.remote[i].table, rd.remote[i].first,
+					    rd.remote[i].count, rd.remote[i].vals);
+		for (i = 0; i < rd.nr_send; i++)
+			transport_send(&rd.send[i]);
+	}
+	akd_core_advance(core, ok);
+}
+
+static void feed_local(struct akd_core *core)
+{
+	int k;
+
+	for (k = 0; k < cfg.nr_tables; k++) {
+		device_read_local(k, local[k]);
+		akd_core_local(core, now_ns(), k, local[k]);
+	}
+}
+
+static void write_pid_file(void)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" ATOMIKD_STATUS_FILE, cfg.state_dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/" ATOMIKD_PID_FILE, cfg.state_dir);
+	f = fopen(path, "w");
+	if (!f)
+		die(1, "cannot write %s: %s", path, strerror(errno));
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t now, next, next_status, wait_until, session = 0;
+	uint64_t started_ms;
+	struct akd_core *core;
+	struct akd_conf conf;
+	char path[PATH_MAX];
+	int k, ret;
+
+	parse_command_line(argc, argv);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	started_ms = now_ns() / 1000000;
+
+	if (mkdir(cfg.state_dir, 0755) && errno != EEXIST)
+		die(1, "cannot create %s: %s", cfg.state_dir, strerror(errno));
+	write_pid_file();
+	device_open(tc);
+	while (!session)
+		if (getrandom(&session, sizeof(session), 0) != sizeof(session))
+			die(1, "getrandom: %s", strerror(errno));
+	conf = (struct akd_conf){
+		.node = cfg.node, .members = cfg.allowed, .block = cfg.block, .session = session,
+		.publish_ns = cfg.publish_ms * 1000000, .republish_ns = cfg.republish_ms * 1000000,
+		.recover_ns = cfg.recover_ms * 1000000,
+		.peer_timeout_ns = cfg.peer_timeout_ms * 1000000,
+		.max_contributors = cfg.max_contributors, .log = core_log,
+	};
+	ret = akd_core_create(&core, &conf, tc, cfg.nr_tables);
+	if (ret)
+		die(2, "the configuration cannot run: %s", strerror(-ret));
+	for (k = 0; k < cfg.nr_tables; k++) {
+		local[k] = calloc(tc[k].nr_addrs ? tc[k].nr_addrs : 1, 8);
+		if (!local[k])
+			die(1, "out of memory");
+		persist_restore(core, k, &tc[k]);
+	}
+	transport_start(session);
+	say("node %lu, %d table%s, subjects %s.*, %d server%s", cfg.node, cfg.nr_tables,
+	    cfg.nr_tables == 1 ? "" : "s", cfg.prefix, cfg.nr_servers,
+	    cfg.nr_servers == 1 ? "" : "s");
+
+	/* Recovery asks the peers: wait for a server first (bounded). */
+	wait_until = now_ns() + 60 * 1000000000ull;
+	while (!transport_connected && !stopping && now_ns() < wait_until)
+		transport_receive(core, 100);
+	if (!transport_connected && !stopping)
+		say("no NATS server reachable yet: serving alone until one is");
+	akd_core_start(core, now_ns());
+	carry_out(core);
+
+	next_status = 0;
+	while (!stopping) {
+		now = now_ns();
+		next = akd_core_next_tick(core);
+		if (next > now)
+			transport_receive(core, (next - now + 999999) / 1000000 < 500 ?
+					  (next - now + 999999) / 1000000 : 500);
+		if (transport_reconnected())
+			akd_core_reconnected(core, now_ns());
+		now = now_ns();
+		if (akd_core_wants_local(core, now))
+			feed_local(core);
+		akd_core_tick(core, now);
+		carry_out(core);
+		if (akd_core_serving(core) && now >= next_status) {
+			status_write(core, "serving", started_ms);
+			next_status = now + 500000000;
+		}
+	}
+
+	say("stopping");
+	feed_local(core);
+	akd_core_stop(core, now_ns());
+	carry_out(core);
+	status_write(core, "stopped", started_ms);
+	snprintf(path, sizeof(path), "%s/" ATOMIKD_PID_FILE, cfg.state_dir);
+	unlink(path);
+	transport_stop();
+	device_close();
+	akd_core_destroy(core);
+	return 0;
+}
