@@ -61,7 +61,7 @@ SYSTEMDLIBDIR	?= /usr/lib
 COMPLETIONDIR	?= /usr/share/bash-completion/completions
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
-.PHONY: all module modules clean check lint lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt bench-scan \
+.PHONY: all module modules clean check lint sim check-sim lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt bench-scan \
 	bench-cluster check-cluster-bench \
 	print-lib-version print-version check-host check-rtl check-plot check-model \
 	install install-lib install-tools install-udev install-system install-module install-dkms $(addprefix module-,$(KERNELS))

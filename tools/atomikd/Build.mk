@@ -14,3 +14,17 @@ $(DAEMON): $(ATOMIKD_SRC) $(ATOMIKD_HDRS) $(LIB)/libatomik.a $(UAPI_HDRS)
 $(BUILD)/install/atomikd: $(ATOMIKD_SRC) $(ATOMIKD_HDRS) $(LIB)/$(LIB_REAL) $(UAPI_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_CFLAGS) -o $@ $(ATOMIKD_SRC) $(LIB)/$(LIB_REAL) -lnats -pthread
+
+# The cluster simulator: the protocol core on many simulated nodes (host
+# only; make check-sim, make sim).
+SIM		:= $(BUILD)/tools/atomikd-sim
+
+$(SIM): tools/atomikd/sim.c tools/atomikd/core.c $(ATOMIKD_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ tools/atomikd/sim.c tools/atomikd/core.c
+
+SEEDS		?= 100000
+SEED		?= 1
+# make sim [SEEDS=N] [SEED=S]: the named cases, then N random schedules.
+sim: $(SIM)
+	$(SIM) --cases --seeds $(SEEDS) --seed $(SEED)

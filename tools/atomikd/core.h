@@ -82,17 +82,26 @@ struct akd_remote {
 	const uint64_t *vals;
 };
 
+/* Addresses first .. first + count - 1 of table's remote row, to read back. */
+struct akd_range {
+	uint32_t table;
+	uint32_t first, count;
+};
+
 /*
- * What the core asks for.  The driver persists every record first; if that
- * fails it writes nothing to the device, sends nothing, and says so to
- * akd_core_advance(); else it writes the remote blocks, then sends.  The
- * pointers live until akd_core_advance().
+ * What the core asks for, in this order: the driver persists every record,
+ * tells akd_core_persisted() whether that worked, and only if it answers
+ * true writes the remote blocks, reads back the ranges to verify (handing
+ * each to akd_core_remote_read()) and sends the messages; then it calls
+ * akd_core_advance().  The pointers live until then.
  */
 struct akd_ready {
 	const struct akd_persist *persist;
 	unsigned int nr_persist;
 	const struct akd_remote *remote;
 	unsigned int nr_remote;
+	const struct akd_range *verify;
+	unsigned int nr_verify;
 	const struct akd_send *send;
 	unsigned int nr_send;
 };
@@ -165,7 +174,12 @@ uint64_t akd_core_next_tick(const struct akd_core *c);
 /* Whether the core wants the local contribution at the next tick. */
 bool akd_core_wants_local(const struct akd_core *c, uint64_t now);
 bool akd_core_ready(struct akd_core *c, struct akd_ready *rd);
-void akd_core_advance(struct akd_core *c, bool persisted);
+/* Whether every record of the ready set was persisted; true: go on. */
+bool akd_core_persisted(struct akd_core *c, bool ok);
+/* The remote row's values of a range akd_ready.verify asked for. */
+void akd_core_remote_read(struct akd_core *c, uint64_t now, unsigned int table, uint32_t first,
+			  uint32_t count, const uint64_t *vals);
+void akd_core_advance(struct akd_core *c);
 
 /* ---- what it holds, for the status file and the simulator ---- */
 

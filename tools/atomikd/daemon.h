@@ -45,6 +45,7 @@ void device_open(struct akd_table_conf *tc);
 void device_read_local(unsigned int table, uint64_t *vals);
 void device_write_remote(unsigned int table, uint32_t first, uint32_t count,
 			 const uint64_t *vals);
+void device_read_remote(unsigned int table, uint32_t first, uint32_t count, uint64_t *vals);
 void device_close(void);
 
 /* persist.c: STATE_DIR/table-ID.state. */

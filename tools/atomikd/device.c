@@ -68,6 +68,22 @@ void device_write_remote(unsigned int t, uint32_t first, uint32_t count, const u
 	}
 }
 
+void device_read_remote(unsigned int t, uint32_t first, uint32_t count, uint64_t *vals)
+{
+	int ret;
+
+	while (count) {
+		uint32_t n = count < ATOMIK_MAX_BATCH ? count : ATOMIK_MAX_BATCH;
+
+		ret = atomik_remote_read(dev[t], first, n, vals);
+		if (ret)
+			die(1, "table %u: reading the remote row: %s", ids[t], strerror(-ret));
+		first += n;
+		vals += n;
+		count -= n;
+	}
+}
+
 void device_close(void)
 {
 	int i;

@@ -73,6 +73,22 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
+static void verify_remote(struct akd_core *core, const struct akd_range *r)
+{
+	static uint64_t *buf;
+	static uint32_t cap;
+
+	if (r->count > cap) {
+		free(buf);
+		buf = calloc(r->count, 8);
+		if (!buf)
+			die(1, "out of memory");
+		cap = r->count;
+	}
+	device_read_remote(r->table, r->first, r->count, buf);
+	akd_core_remote_read(core, now_ns(), r->table, r->first, r->count, buf);
+}
+
 /* What the core asks for: checkpoints, then the device, then the wire. */
 static void carry_out(struct akd_core *core)
 {
@@ -84,14 +100,16 @@ static void carry_out(struct akd_core *core)
 		return;
 	for (i = 0; ok && i < rd.nr_persist; i++)
 		ok = persist_write(&tc[rd.persist[i].table], &rd.persist[i]);
-	if (ok) {
+	if (akd_core_persisted(core, ok)) {
 		for (i = 0; i < rd.nr_remote; i++)
 			device_write_remote(rd.remote[i].table, rd.remote[i].first,
 					    rd.remote[i].count, rd.remote[i].vals);
+		for (i = 0; i < rd.nr_verify; i++)
+			verify_remote(core, &rd.verify[i]);
 		for (i = 0; i < rd.nr_send; i++)
 			transport_send(&rd.send[i]);
 	}
-	akd_core_advance(core, ok);
+	akd_core_advance(core);
 }
 
 static void feed_local(struct akd_core *core)

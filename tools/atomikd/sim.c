@@ -1,0 +1,1621 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * atomikd-sim: a deterministic simulator of an atomikd cluster.
+ *
+ * Many nodes run the daemon's real protocol core (core.c) over a simulated
+ * network that loses, duplicates, reorders, delays and partitions
+ * messages, on a simulated clock, against simulated devices: a node's
+ * table is its local contribution (the deltas accumulated on it) and the
+ * remote row the core writes.  Faults come from a schedule: a seeded
+ * random one, or one of the named cases below.  Daemons are killed and
+ * started again, modules reloaded (a new table instance, the checkpoint
+ * kept), nodes rebooted (a new instance, the checkpoint gone unless the
+ * state directory is persistent), checkpoints fail to be written,
+ * configurations change; tables take loads and swaps.  After the schedule
+ * the network heals and goes quiet, and every node must hold, exactly:
+ *
+ *   - the same state as every other node, table by table;
+ *   - for every contributor (a node's table instance) and block, a version
+ *     the contributor published, no older than the newest one that some
+ *     node still held when the schedule ended (in its daemon's memory or
+ *     in a checkpoint it kept), its values exactly those published, each
+ *     counted once; every live instance's whole contribution;
+ *   - no regression on the way: a remote row never went back to an older
+ *     version of a contributor it had held.
+ *
+ * Every run is reproducible from its seed.  Documentation/atomik/cluster.rst,
+ * "How it is tested", describes the checks and how to replay a failure.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core.h"
+
+#define MAX_NODES	32
+#define MAX_TABLES	4
+#define MS		1000000ull
+#define SEC		1000000000ull
+
+/* ---- a seeded random source ---- */
+
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint32_t below(uint32_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static bool chance(uint32_t ppm)
+{
+	return below(1000000) < ppm;
+}
+
+/* ---- a map of three words to one ---- */
+
+struct key {
+	uint64_t a, b, c;
+};
+
+struct slot {
+	struct key k;
+	uint64_t v;
+	bool used;
+};
+
+struct map {
+	struct slot *s;
+	size_t cap, n;
+};
+
+static uint64_t hash(const struct key *k)
+{
+	uint64_t h = k->a * 0x9e3779b97f4a7c15ull ^ k->b * 0xc2b2ae3d27d4eb4full ^
+		     k->c * 0x165667b19e3779f9ull;
+
+	return h ^ (h >> 29);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p) {
+		fprintf(stderr, "atomikd-sim: out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
+static struct slot *map_find(struct map *m, const struct key *k, bool add)
+{
+	size_t i;
+
+	if (add && (m->n + 1) * 2 > m->cap) {
+		struct map big = { xcalloc(m->cap ? m->cap * 2 : 64, sizeof(struct slot)),
+				   m->cap ? m->cap * 2 : 64, 0 };
+
+		for (i = 0; i < m->cap; i++)
+			if (m->s[i].used)
+				*map_find(&big, &m->s[i].k, true) = m->s[i];
+		free(m->s);
+		*m = big;
+	}
+	if (!m->cap)
+		return NULL;
+	for (i = hash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct slot *s = &m->s[i];
+
+		if (!s->used) {
+			if (!add)
+				return NULL;
+			s->used = true;
+			s->k = *k;
+			s->v = 0;
+			m->n++;
+			return s;
+		}
+		if (!memcmp(&s->k, k, sizeof(*k)))
+			return s;
+	}
+}
+
+static uint64_t map_get(struct map *m, uint64_t a, uint64_t b, uint64_t c)
+{
+	struct key k = { a, b, c };
+	struct slot *s = map_find(m, &k, false);
+
+	return s ? s->v : 0;
+}
+
+static void map_max(struct map *m, uint64_t a, uint64_t b, uint64_t c, uint64_t v)
+{
+	struct key k = { a, b, c };
+	struct slot *s = map_find(m, &k, true);
+
+	if (v > s->v)
+		s->v = v;
+}
+
+static void map_clear(struct map *m)
+{
+	free(m->s);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- the cluster ---- */
+
+/* A table of the cluster, by its name. */
+struct gtable {
+	char name[AKD_NAME_MAX];
+	uint32_t nr_addrs;
+};
+
+/* A node's device table. */
+struct dtable {
+	unsigned int g;			/* its cluster table */
+	uint32_t id, nr_addrs;
+	uint64_t instance;
+	uint64_t *local, *remote;	/* ref is 0 */
+	uint8_t *ckpt;			/* the checkpoint file; NULL: none */
+	size_t ckpt_len;
+	struct map dev;			/* (block, instance) -> version in the remote row */
+};
+
+struct node {
+	uint16_t id;			/* the configured node id */
+	struct akd_core *core;		/* NULL: no daemon running */
+	uint64_t session;
+	uint64_t boot_at;		/* the simulated time its clock started */
+	uint64_t tick_at;
+	unsigned int group;		/* partition: nodes talk within a group */
+	bool persist_fails, persistent, refused;
+	unsigned int nr_t;
+	struct dtable t[MAX_TABLES];
+	uint64_t link_free_at;
+	uint64_t bytes_sent, msgs_sent;
+	struct map legit;		/* (g, instance, block) -> version it may not lose */
+};
+
+struct msg {
+	int from, to;
+	enum akd_chan chan;
+	unsigned int g;			/* AKD_CHAN_BLOCKS */
+	char reply[48];
+	uint64_t session;		/* AKD_CHAN_REPLY: the requester's */
+	uint8_t *buf;
+	size_t len;
+};
+
+enum ev_type { EV_DELIVER, EV_TICK, EV_FAULT };
+
+enum fault {
+	F_ACCUM, F_LOAD, F_SWAP, F_CUT, F_HEAL, F_KILL, F_START, F_STOP, F_RELOAD, F_REBOOT,
+	F_PERSIST_FAIL, F_PERSIST_OK, F_SET_ID, F_DROP_CKPT, F_CORRUPT_REMOTE, F_MARK,
+	F_EXPECT_EQUAL,
+};
+
+struct event {
+	uint64_t at, seq;
+	enum ev_type type;
+	int node;
+	struct msg *m;
+	enum fault f;
+	uint64_t arg, arg2;
+};
+
+struct sched {
+	unsigned int nodes, nr_g;
+	struct gtable g[MAX_TABLES];
+	uint32_t block;
+	uint64_t publish_ns, republish_ns, recover_ns, peer_timeout_ns;
+	uint32_t max_contributors;
+	uint32_t loss_ppm, dup_ppm;
+	uint64_t delay_max;		/* a message's extra delay, uniform */
+	uint64_t link_bps;		/* a node's outgoing bytes per second */
+	uint64_t fault_end;		/* then the network heals and goes quiet */
+	uint64_t quiet_max;
+	bool persistent;
+	unsigned int max_contrib_check;	/* 0: nodes + CONTRIB_SLACK */
+	uint8_t members[AKD_MAX_NODE + 1];
+};
+
+#define CONTRIB_SLACK	4
+
+static struct sched S;
+static struct node nodes[MAX_NODES];
+static uint64_t now;
+static bool quiet;
+static struct event *heap;
+static size_t heap_n, heap_cap;
+static uint64_t ev_seq;
+/* The oracle: what was published, and what must not be lost. */
+static struct map snaps;		/* (g << 32 | block, instance, version) -> values */
+static struct map inst_g;		/* (instance, 0, 0) -> g + 1 */
+static struct map inst_node;		/* (instance, 0, 0) -> configured node id */
+static struct map required;		/* (g, instance, block) -> version */
+static unsigned int failures;
+static char first_failure[512];
+static int verbose;
+static uint64_t seed_now;
+/* For the cases' own checks. */
+static unsigned int refusals;
+static uint64_t mark_at[8];
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (!failures++)
+		snprintf(first_failure, sizeof(first_failure), "%s", buf);
+	if (verbose)
+		printf("#   at %.3f s: %s\n", now / 1e9, buf);
+}
+
+static void core_log(void *arg, const char *fmt, va_list ap)
+{
+	if (verbose > 1) {
+		printf("#     %.3f node %ld: ", now / 1e9, (long)(intptr_t)arg);
+		vprintf(fmt, ap);
+		putchar('\n');
+	}
+}
+
+/* ---- events ---- */
+
+static bool ev_before(const struct event *a, const struct event *b)
+{
+	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void push(struct event e)
+{
+	size_t i;
+
+	if (heap_n == heap_cap) {
+		heap_cap = heap_cap ? heap_cap * 2 : 1024;
+		heap = realloc(heap, heap_cap * sizeof(*heap));
+		if (!heap)
+			exit(2);
+	}
+	e.seq = ev_seq++;
+	for (i = heap_n++; i && ev_before(&e, &heap[(i - 1) / 2]); i = (i - 1) / 2)
+		heap[i] = heap[(i - 1) / 2];
+	heap[i] = e;
+}
+
+static struct event pop(void)
+{
+	struct event top = heap[0], last = heap[--heap_n];
+	size_t i = 0, c;
+
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= heap_n)
+			break;
+		if (c + 1 < heap_n && ev_before(&heap[c + 1], &heap[c]))
+			c++;
+		if (!ev_before(&heap[c], &last))
+			break;
+		heap[i] = heap[c];
+		i = c;
+	}
+	heap[i] = last;
+	return top;
+}
+
+static void fault_at(uint64_t at, enum fault f, int node, uint64_t arg, uint64_t arg2)
+{
+	push((struct event){ .at = at, .type = EV_FAULT, .f = f, .node = node, .arg = arg,
+			     .arg2 = arg2 });
+}
+
+/* ---- the oracle ---- */
+
+static uint32_t blen(const struct dtable *t, uint32_t b)
+{
+	uint32_t first = b * S.block;
+
+	return t->nr_addrs - first < S.block ? t->nr_addrs - first : S.block;
+}
+
+static const uint64_t *snapshot(unsigned int g, uint64_t instance, uint32_t b, uint64_t v)
+{
+	return (const uint64_t *)(uintptr_t)map_get(&snaps, (uint64_t)g << 32 | b, instance, v);
+}
+
+static uint64_t node_clock(const struct node *n)
+{
+	return now - n->boot_at + 5 * SEC;
+}
+
+struct acct {
+	struct node *n;
+	unsigned int ti;
+	struct map *into;		/* (g, instance, block) -> version */
+	uint32_t block;			/* only this block, if only_block */
+	bool only_block, others;	/* others: not the live instance */
+	bool dup;
+};
+
+static void acct_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block, uint64_t v)
+{
+	struct acct *a = arg;
+	struct dtable *t = &a->n->t[a->ti];
+	struct key k = { t->g, instance, block };
+	struct slot *s;
+
+	if (a->only_block && block != a->block)
+		return;
+	if (a->others && instance == t->instance)
+		return;
+	s = map_find(a->into, &k, true);
+	if (s->v)
+		a->dup = true;
+	if (v > s->v)
+		s->v = v;
+}
+
+static void account(struct node *n, unsigned int ti, struct map *into, bool *dup)
+{
+	struct acct a = { .n = n, .ti = ti, .into = into };
+
+	akd_core_account(n->core, ti, acct_fn, &a);
+	if (dup)
+		*dup = a.dup;
+}
+
+/* What a checkpoint of table ti holds, into m. */
+static void ckpt_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block, uint64_t v)
+{
+	struct acct *a = arg;
+
+	map_max(a->into, a->n->t[a->ti].g, instance, block, v);
+}
+
+static void legit_from_checkpoints(struct node *n)
+{
+	unsigned int ti;
+
+	map_clear(&n->legit);
+	for (ti = 0; ti < n->nr_t; ti++) {
+		struct acct a = { .n = n, .ti = ti, .into = &n->legit };
+
+		if (n->t[ti].ckpt)
+			akd_checkpoint_account(n->t[ti].ckpt, n->t[ti].ckpt_len, ckpt_fn, &a);
+	}
+}
+
+/* After the core acted: new publishes of its own, and what it holds now. */
+static void observe(struct node *n)
+{
+	unsigned int ti, i;
+
+	for (ti = 0; ti < n->nr_t; ti++) {
+		struct dtable *t = &n->t[ti];
+		struct map m = { 0 };
+
+		account(n, ti, &m, NULL);
+		for (i = 0; i < m.cap; i++) {
+			struct slot *s = &m.s[i];
+
+			if (!s->used)
+				continue;
+			if (s->k.b == t->instance) {
+				struct key k = { (uint64_t)t->g << 32 | s->k.c, t->instance, s->v };
+				struct slot *sn = map_find(&snaps, &k, true);
+
+				if (!sn->v) {
+					uint64_t *vals = xcalloc(blen(t, s->k.c), 8);
+
+					memcpy(vals, t->local + s->k.c * S.block,
+					       blen(t, s->k.c) * 8);
+					sn->v = (uint64_t)(uintptr_t)vals;
+				}
+			}
+			map_max(&n->legit, s->k.a, s->k.b, s->k.c, s->v);
+		}
+		map_clear(&m);
+	}
+}
+
+/* A remote write covered block b of table ti: what the row now counts. */
+static void device_block_written(struct node *n, unsigned int ti, uint32_t b)
+{
+	struct dtable *t = &n->t[ti];
+	struct acct a = { .n = n, .ti = ti, .only_block = true, .block = b, .others = true };
+	struct map m = { 0 };
+	uint64_t *want = xcalloc(blen(t, b), 8);
+	size_t i;
+	uint32_t j;
+
+	a.into = &m;
+	akd_core_account(n->core, ti, acct_fn, &a);
+	/* Every contributor the row held for this block, at least as new. */
+	for (i = 0; i < t->dev.cap; i++) {
+		struct slot *s = &t->dev.s[i];
+
+		if (!s->used || s->k.a != b || !s->v)
+			continue;
+		if (map_get(&m, t->g, s->k.b, b) < s->v)
+			fail("node %u table %s: block %u of the remote row went back from "
+			     "version %" PRIu64 " of instance %016" PRIx64 " to %" PRIu64,
+			     n->id, S.g[t->g].name, b, s->v, s->k.b, map_get(&m, t->g, s->k.b, b));
+	}
+	for (i = 0; i < m.cap; i++) {
+		struct slot *s = &m.s[i];
+		const uint64_t *v;
+
+		if (!s->used)
+			continue;
+		map_find(&t->dev, &(struct key){ b, s->k.b, 0 }, true)->v = s->v;
+		v = snapshot(t->g, s->k.b, b, s->v);
+		if (!v) {
+			fail("node %u table %s: block %u counts version %" PRIu64 " of instance "
+			     "%016" PRIx64 ", which was never published", n->id, S.g[t->g].name, b,
+			     s->v, s->k.b);
+			continue;
+		}
+		for (j = 0; j < blen(t, b); j++)
+			want[j] ^= v[j];
+	}
+	if (memcmp(want, t->remote + b * S.block, blen(t, b) * 8))
+		fail("node %u table %s: block %u of the remote row is not what the daemon "
+		     "counts", n->id, S.g[t->g].name, b);
+	free(want);
+	map_clear(&m);
+}
+
+/* ---- the network ---- */
+
+static void send_one(int from, int to, const struct akd_send *s, const char *reply,
+		     uint64_t session)
+{
+	struct node *f = &nodes[from];
+	uint64_t depart, at;
+	struct msg *m;
+	int copies = 1 + (!quiet && chance(S.dup_ppm));
+
+	if (f->group != nodes[to].group)
+		return;
+	depart = (f->link_free_at > now ? f->link_free_at : now) + s->len * SEC / S.link_bps;
+	f->link_free_at = depart;
+	while (copies--) {
+		if (!quiet && chance(S.loss_ppm))
+			continue;
+		m = xcalloc(1, sizeof(*m));
+		m->from = from;
+		m->to = to;
+		m->chan = s->chan == AKD_CHAN_REPLY ? AKD_CHAN_NODE : s->chan;
+		m->g = s->chan == AKD_CHAN_BLOCKS ? f->t[s->table].g : 0;
+		m->session = session;
+		if (reply)
+			snprintf(m->reply, sizeof(m->reply), "%s", reply);
+		m->buf = xcalloc(1, s->len);
+		memcpy(m->buf, s->buf, s->len);
+		m->len = s->len;
+		at = depart + 200000 + (quiet ? 0 : below(S.delay_max + 1));
+		push((struct event){ .at = at, .type = EV_DELIVER, .node = to, .m = m });
+	}
+}
+
+static void send(int from, const struct akd_send *s)
+{
+	struct node *f = &nodes[from];
+	char reply[48];
+	unsigned int to, rnode;
+	uint64_t rsession;
+
+	f->bytes_sent += s->len;
+	f->msgs_sent++;
+	switch (s->chan) {
+	case AKD_CHAN_BLOCKS:
+	case AKD_CHAN_HELLO:
+	case AKD_CHAN_RECOVER:
+		snprintf(reply, sizeof(reply), "r.%d.%" PRIx64, from, f->session);
+		for (to = 0; to < S.nodes; to++)
+			if ((int)to != from)
+				send_one(from, to, s, s->chan == AKD_CHAN_RECOVER ? reply : NULL, 0);
+		break;
+	case AKD_CHAN_NODE:
+		for (to = 0; to < S.nodes; to++)
+			if ((int)to != from && nodes[to].id == s->node)
+				send_one(from, to, s, NULL, 0);
+		break;
+	case AKD_CHAN_REPLY:
+		if (sscanf(s->reply, "r.%u.%" SCNx64, &rnode, &rsession) == 2 && rnode < S.nodes)
+			send_one(from, rnode, s, NULL, rsession);
+		break;
+	}
+}
+
+/* ---- a node's daemon ---- */
+
+static void schedule_tick(struct node *n)
+{
+	uint64_t at;
+
+	if (!n->core)
+		return;
+	at = akd_core_next_tick(n->core);
+	at = at <= node_clock(n) ? now : now + (at - node_clock(n));
+	if (n->tick_at && n->tick_at <= at && n->tick_at >= now)
+		return;
+	n->tick_at = at;
+	push((struct event){ .at = at, .type = EV_TICK, .node = (int)(n - nodes) });
+}
+
+static void carry_out(struct node *n)
+{
+	struct akd_ready rd;
+	unsigned int i, rounds;
+	bool ok;
+
+	for (rounds = 0; n->core && akd_core_ready(n->core, &rd); rounds++) {
+		if (rounds > 1000) {
+			fail("node %u: the core keeps asking for actions", n->id);
+			break;
+		}
+		ok = !(rd.nr_persist && n->persist_fails);
+		for (i = 0; ok && i < rd.nr_persist; i++) {
+			struct dtable *t = &n->t[rd.persist[i].table];
+			const struct akd_persist *p = &rd.persist[i];
+
+			if (p->replace || !t->ckpt) {
+				free(t->ckpt);
+				t->ckpt = xcalloc(1, p->len);
+				memcpy(t->ckpt, p->buf, p->len);
+				t->ckpt_len = p->len;
+			} else {
+				t->ckpt = realloc(t->ckpt, t->ckpt_len + p->len);
+				memcpy(t->ckpt + t->ckpt_len, p->buf, p->len);
+				t->ckpt_len += p->len;
+			}
+		}
+		if (akd_core_persisted(n->core, ok)) {
+			for (i = 0; i < rd.nr_remote; i++) {
+				const struct akd_remote *r = &rd.remote[i];
+				struct dtable *t = &n->t[r->table];
+				uint32_t b;
+
+				memcpy(t->remote + r->first, r->vals, r->count * 8);
+				for (b = r->first / S.block; b * S.block < r->first + r->count; b++)
+					device_block_written(n, r->table, b);
+			}
+			for (i = 0; i < rd.nr_verify; i++) {
+				const struct akd_range *r = &rd.verify[i];
+
+				akd_core_remote_read(n->core, node_clock(n), r->table, r->first,
+						     r->count, n->t[r->table].remote + r->first);
+			}
+			for (i = 0; i < rd.nr_send; i++)
+				send((int)(n - nodes), &rd.send[i]);
+		}
+		akd_core_advance(n->core);
+		observe(n);
+	}
+	schedule_tick(n);
+}
+
+static void new_instance(struct dtable *t)
+{
+	do
+		t->instance = rnd();
+	while (!t->instance || map_get(&inst_g, t->instance, 0, 0));
+	map_find(&inst_g, &(struct key){ t->instance, 0, 0 }, true)->v = t->g + 1;
+	memset(t->local, 0, t->nr_addrs * 8);
+	memset(t->remote, 0, t->nr_addrs * 8);
+	map_clear(&t->dev);
+}
+
+static void daemon_start(struct node *n)
+{
+	struct akd_table_conf tc[MAX_TABLES];
+	struct akd_conf conf;
+	unsigned int ti;
+	int ret;
+
+	if (n->core)
+		return;
+	memset(tc, 0, sizeof(tc));
+	for (ti = 0; ti < n->nr_t; ti++) {
+		snprintf(tc[ti].name, sizeof(tc[ti].name), "%s", S.g[n->t[ti].g].name);
+		tc[ti].id = n->t[ti].id;
+		tc[ti].nr_addrs = n->t[ti].nr_addrs;
+		tc[ti].instance = n->t[ti].instance;
+		map_find(&inst_node, &(struct key){ n->t[ti].instance, 0, 0 }, true)->v = n->id;
+	}
+	do
+		n->session = rnd();
+	while (!n->session);
+	conf = (struct akd_conf){
+		.node = n->id, .members = S.members, .block = S.block, .session = n->session,
+		.publish_ns = S.publish_ns, .republish_ns = S.republish_ns,
+		.recover_ns = S.recover_ns, .peer_timeout_ns = S.peer_timeout_ns,
+		.max_contributors = S.max_contributors, .log = core_log,
+		.log_arg = (void *)(intptr_t)n->id,
+	};
+	ret = akd_core_create(&n->core, &conf, tc, n->nr_t);
+	if (ret) {
+		fail("node %u: the core refused its configuration: %s", n->id, strerror(-ret));
+		n->core = NULL;
+		return;
+	}
+	for (ti = 0; ti < n->nr_t; ti++) {
+		if (!n->t[ti].ckpt)
+			continue;
+		ret = akd_core_restore(n->core, ti, n->t[ti].ckpt, n->t[ti].ckpt_len);
+		if (ret == -EEXIST || ret == -EPERM) {
+			/* The daemon refuses to start: exit status 2. */
+			akd_core_destroy(n->core);
+			n->core = NULL;
+			n->refused = true;
+			refusals++;
+			return;
+		}
+	}
+	n->refused = false;
+	n->tick_at = 0;
+	akd_core_start(n->core, node_clock(n));
+	for (ti = 0; ti < n->nr_t; ti++)
+		akd_core_local(n->core, node_clock(n), ti, n->t[ti].local);
+	carry_out(n);
+}
+
+static void daemon_kill(struct node *n)
+{
+	if (!n->core)
+		return;
+	akd_core_destroy(n->core);
+	n->core = NULL;
+	n->tick_at = 0;
+	legit_from_checkpoints(n);
+}
+
+static void daemon_stop(struct node *n)
+{
+	if (!n->core)
+		return;
+	akd_core_stop(n->core, node_clock(n));
+	carry_out(n);
+	daemon_kill(n);
+}
+
+static void tick(struct node *n)
+{
+	unsigned int ti;
+
+	if (!n->core)
+		return;
+	n->tick_at = 0;
+	if (akd_core_wants_local(n->core, node_clock(n)))
+		for (ti = 0; ti < n->nr_t; ti++)
+			akd_core_local(n->core, node_clock(n), ti, n->t[ti].local);
+	akd_core_tick(n->core, node_clock(n));
+	carry_out(n);
+}
+
+static void deliver(struct msg *m)
+{
+	struct node *n = &nodes[m->to];
+
+	if (n->core && nodes[m->from].group == n->group &&
+	    (!m->session || m->session == n->session)) {
+		akd_core_receive(n->core, node_clock(n), m->chan, m->reply[0] ? m->reply : NULL,
+				 m->buf, m->len);
+		carry_out(n);
+	}
+	free(m->buf);
+	free(m);
+}
+
+/* The kernel's side: a delta, a load, a swap on the local contribution. */
+static void local_changed(struct node *n, unsigned int ti)
+{
+	if (n->core) {
+		akd_core_local(n->core, node_clock(n), ti, n->t[ti].local);
+		carry_out(n);
+	}
+}
+
+static void fault(const struct event *e)
+{
+	struct node *n = &nodes[e->node];
+	unsigned int ti = e->arg2 % (n->nr_t ? n->nr_t : 1), i;
+	struct dtable *t = &n->t[ti];
+	uint32_t addr;
+	uint64_t v;
+
+	switch (e->f) {
+	case F_ACCUM:
+		for (i = 0; i < (e->arg ? e->arg : 1); i++) {
+			addr = below(t->nr_addrs);
+			t->local[addr] ^= rnd() | 1;
+		}
+		local_changed(n, ti);
+		break;
+	case F_LOAD:
+	case F_SWAP:
+		addr = e->arg % t->nr_addrs;
+		v = rnd();
+		t->local[addr] ^= t->local[addr] ^ t->remote[addr] ^ v;
+		local_changed(n, ti);
+		break;
+	case F_CUT:
+		n->group = 1 + e->node + (uint32_t)e->arg * MAX_NODES;
+		break;
+	case F_HEAL:
+		n->group = 0;
+		break;
+	case F_KILL:
+		daemon_kill(n);
+		break;
+	case F_STOP:
+		daemon_stop(n);
+		break;
+	case F_START:
+		daemon_start(n);
+		break;
+	case F_RELOAD:
+	case F_REBOOT:
+		if (e->f == F_RELOAD)
+			daemon_stop(n);
+		else
+			daemon_kill(n);
+		for (ti = 0; ti < n->nr_t; ti++) {
+			new_instance(&n->t[ti]);
+			if (e->f == F_REBOOT && !n->persistent) {
+				free(n->t[ti].ckpt);
+				n->t[ti].ckpt = NULL;
+			}
+		}
+		if (e->f == F_REBOOT) {
+			n->boot_at = now;
+			legit_from_checkpoints(n);
+		}
+		if (e->arg)	/* back after arg ns */
+			fault_at(now + e->arg, F_START, e->node, 0, 0);
+		break;
+	case F_PERSIST_FAIL:
+		n->persist_fails = true;
+		break;
+	case F_PERSIST_OK:
+		n->persist_fails = false;
+		break;
+	case F_SET_ID:
+		n->id = e->arg;
+		break;
+	case F_DROP_CKPT:
+		free(t->ckpt);
+		t->ckpt = NULL;
+		break;
+	case F_CORRUPT_REMOTE:
+		t->remote[e->arg % t->nr_addrs] ^= rnd() | 1;
+		break;
+	case F_MARK:
+		mark_at[e->arg % 8] = now;
+		break;
+	case F_EXPECT_EQUAL:	/* nodes node and arg read the same table ti */
+		for (i = 0; i < t->nr_addrs; i++)
+			if ((t->local[i] ^ t->remote[i]) !=
+			    (nodes[e->arg].t[ti].local[i] ^ nodes[e->arg].t[ti].remote[i])) {
+				fail("nodes %u and %u read address %u of table %s apart",
+				     n->id, nodes[e->arg].id, i, S.g[t->g].name);
+				break;
+			}
+		break;
+	}
+}
+
+/* ---- checks ---- */
+
+static uint64_t contribution_state(unsigned int g, struct map *acc, uint32_t addr)
+{
+	uint32_t b = addr / S.block;
+	uint64_t x = 0;
+	size_t i;
+
+	for (i = 0; i < acc->cap; i++) {
+		struct slot *s = &acc->s[i];
+		const uint64_t *v;
+
+		if (!s->used || s->k.c != b)
+			continue;
+		v = snapshot(g, s->k.b, b, s->v);
+		if (v)
+			x ^= v[addr - b * S.block];
+	}
+	return x;
+}
+
+/* Everything after the quiet phase; with report false, only whether it holds. */
+static bool converged(bool report)
+{
+	unsigned int g, k, ti, i;
+	uint32_t a;
+	bool ok = true;
+
+#define BAD(...) do { ok = false; if (report) fail(__VA_ARGS__); else return false; } while (0)
+	for (k = 0; k < S.nodes; k++)
+		if (!nodes[k].core || !akd_core_serving(nodes[k].core))
+			BAD("node %u: no daemon serving at the end", nodes[k].id);
+	if (!ok)
+		return false;
+	for (g = 0; g < S.nr_g; g++) {
+		struct map ref = { 0 };
+		int first = -1;
+
+		for (k = 0; k < S.nodes; k++) {
+			struct node *n = &nodes[k];
+			struct map acc = { 0 };
+			bool dup = false;
+
+			for (ti = 0; ti < n->nr_t && n->t[ti].g != g; ti++)
+				;
+			if (ti == n->nr_t || n->t[ti].nr_addrs != S.g[g].nr_addrs)
+				continue;
+			account(n, ti, &acc, &dup);
+			if (dup)
+				BAD("node %u table %s: a contributor is counted twice", n->id,
+				    S.g[g].name);
+			/* The live instance: all of it, published. */
+			for (a = 0; a < n->t[ti].nr_addrs; a++) {
+				uint32_t b = a / S.block;
+				const uint64_t *v = snapshot(g, n->t[ti].instance, b,
+							     map_get(&acc, g, n->t[ti].instance, b));
+				uint64_t have = v ? v[a - b * S.block] : 0;
+
+				if (have != n->t[ti].local[a]) {
+					BAD("node %u table %s: address %u of its own contribution is "
+					    "not published", n->id, S.g[g].name, a);
+					break;
+				}
+			}
+			for (i = 0; i < acc.cap; i++) {
+				struct slot *s = &acc.s[i];
+				uint64_t ig;
+
+				if (!s->used)
+					continue;
+				ig = map_get(&inst_g, s->k.b, 0, 0);
+				if (ig != g + 1)
+					BAD("node %u table %s: counts instance %016" PRIx64 " of table "
+					    "%s", n->id, S.g[g].name, s->k.b,
+					    ig ? S.g[ig - 1].name : "?");
+				if (!snapshot(g, s->k.b, s->k.c, s->v))
+					BAD("node %u table %s: counts a version never published",
+					    n->id, S.g[g].name);
+				if (s->v < map_get(&required, g, s->k.b, s->k.c))
+					BAD("node %u table %s: instance %016" PRIx64 " (node %" PRIu64
+					    ") block %u at version %" PRIu64 ", older than %" PRIu64
+					    ", which was kept", n->id, S.g[g].name, s->k.b,
+					    map_get(&inst_node, s->k.b, 0, 0), (unsigned int)s->k.c,
+					    s->v, map_get(&required, g, s->k.b, s->k.c));
+			}
+			for (i = 0; i < required.cap; i++) {
+				struct slot *s = &required.s[i];
+
+				if (s->used && s->k.a == g && s->v &&
+				    !map_get(&acc, g, s->k.b, s->k.c))
+					BAD("node %u table %s: instance %016" PRIx64 " (node %" PRIu64
+					    ") block %u, kept at version %" PRIu64 ", is lost",
+					    n->id, S.g[g].name, s->k.b,
+					    map_get(&inst_node, s->k.b, 0, 0), (unsigned int)s->k.c,
+					    s->v);
+			}
+			/* The device: remote is every other contributor's, exactly. */
+			for (a = 0; a < n->t[ti].nr_addrs; a++) {
+				uint64_t all = contribution_state(g, &acc, a);
+
+				if ((n->t[ti].local[a] ^ n->t[ti].remote[a]) != all) {
+					BAD("node %u table %s: address %u reads %016" PRIx64 ", its "
+					    "contributors make %016" PRIx64, n->id, S.g[g].name, a,
+					    n->t[ti].local[a] ^ n->t[ti].remote[a], all);
+					break;
+				}
+			}
+			if (first < 0) {
+				first = k;
+				ref = acc;
+				continue;
+			}
+			if (acc.n != ref.n)
+				BAD("node %u table %s: %zu (contributor, block) counted, node %u %zu",
+				    n->id, S.g[g].name, acc.n, nodes[first].id, ref.n);
+			for (i = 0; i < acc.cap; i++)
+				if (acc.s[i].used && map_get(&ref, acc.s[i].k.a, acc.s[i].k.b,
+							     acc.s[i].k.c) != acc.s[i].v)
+					BAD("node %u table %s: counts another version than node %u",
+					    n->id, S.g[g].name, nodes[first].id);
+			map_clear(&acc);
+			if (!ok)
+				break;
+		}
+		map_clear(&ref);
+		if (!ok && !report)
+			return false;
+	}
+	return ok;
+#undef BAD
+}
+
+/* ---- one schedule ---- */
+
+static void setup_nodes(void)
+{
+	unsigned int k, g;
+
+	for (k = 0; k < S.nodes; k++) {
+		struct node *n = &nodes[k];
+
+		memset(n, 0, sizeof(*n));
+		n->id = k + 1;
+		n->persistent = S.persistent;
+		n->nr_t = S.nr_g;
+		for (g = 0; g < S.nr_g; g++) {
+			struct dtable *t = &n->t[g];
+
+			t->g = g;
+			t->id = g;
+			t->nr_addrs = S.g[g].nr_addrs;
+			t->local = xcalloc(t->nr_addrs, 8);
+			t->remote = xcalloc(t->nr_addrs, 8);
+		}
+	}
+}
+
+/* The module's tables, created at boot. */
+static void create_tables(void)
+{
+	unsigned int k, ti;
+
+	for (k = 0; k < S.nodes; k++)
+		for (ti = 0; ti < nodes[k].nr_t; ti++)
+			new_instance(&nodes[k].t[ti]);
+}
+
+static void defaults(void)
+{
+	unsigned int k;
+
+	memset(&S, 0, sizeof(S));
+	S.nodes = 3;
+	S.nr_g = 1;
+	snprintf(S.g[0].name, AKD_NAME_MAX, "0");
+	S.g[0].nr_addrs = 16;
+	S.block = 4;
+	S.publish_ns = 100 * MS;
+	S.republish_ns = 1000 * MS;
+	S.recover_ns = 2000 * MS;
+	S.peer_timeout_ns = 3000 * MS;
+	S.max_contributors = 1024;
+	S.delay_max = 5 * MS;
+	S.link_bps = 4000000;
+	S.fault_end = 20 * SEC;
+	S.quiet_max = 120 * SEC;
+	for (k = 1; k <= MAX_NODES; k++)
+		S.members[k] = 1;
+}
+
+static void teardown(void)
+{
+	unsigned int k, ti;
+	size_t i;
+
+	for (k = 0; k < S.nodes; k++) {
+		struct node *n = &nodes[k];
+
+		if (n->core)
+			akd_core_destroy(n->core);
+		for (ti = 0; ti < n->nr_t; ti++) {
+			free(n->t[ti].local);
+			free(n->t[ti].remote);
+			free(n->t[ti].ckpt);
+			map_clear(&n->t[ti].dev);
+		}
+		map_clear(&n->legit);
+	}
+	while (heap_n) {
+		struct event e = pop();
+
+		if (e.type == EV_DELIVER) {
+			free(e.m->buf);
+			free(e.m);
+		}
+	}
+	for (i = 0; i < snaps.cap; i++)
+		if (snaps.s[i].used)
+			free((void *)(uintptr_t)snaps.s[i].v);
+	map_clear(&snaps);
+	map_clear(&inst_g);
+	map_clear(&inst_node);
+	map_clear(&required);
+}
+
+/* More messages in flight than this: a storm; the schedule stops there. */
+#define MAX_IN_FLIGHT	400000
+static bool stormed;
+
+static void run_events(uint64_t until)
+{
+	while (heap_n && heap[0].at <= until && !stormed) {
+		struct event e = pop();
+
+		if (heap_n > MAX_IN_FLIGHT) {
+			fail("more than %u messages in flight: a message storm", MAX_IN_FLIGHT);
+			stormed = true;
+		}
+
+		now = e.at;
+		switch (e.type) {
+		case EV_DELIVER:
+			deliver(e.m);
+			break;
+		case EV_TICK:
+			if (nodes[e.node].tick_at == e.at)
+				tick(&nodes[e.node]);
+			break;
+		case EV_FAULT:
+			if (!quiet)
+				fault(&e);
+			break;
+		}
+	}
+	now = until;
+}
+
+/* The schedule's faults are in the heap: run them, then the quiet phase. */
+static void run(void)
+{
+	unsigned int k, ti, stable = 0;
+	uint64_t end;
+	size_t i;
+
+	run_events(S.fault_end);
+	/* Heal, start every daemon, stop every fault; what is kept now counts. */
+	quiet = true;
+	for (k = 0; k < S.nodes; k++) {
+		nodes[k].group = 0;
+		nodes[k].persist_fails = false;
+	}
+	for (k = 0; k < S.nodes; k++) {
+		struct node *n = &nodes[k];
+
+		if (!n->core && !n->refused)
+			daemon_start(n);
+		for (i = 0; i < n->legit.cap; i++)
+			if (n->legit.s[i].used)
+				map_max(&required, n->legit.s[i].k.a, n->legit.s[i].k.b,
+					n->legit.s[i].k.c, n->legit.s[i].v);
+		for (ti = 0; n->core && ti < n->nr_t; ti++)
+			local_changed(n, ti);
+	}
+	end = now + S.quiet_max;
+	while (now < end && !stormed) {
+		run_events(now + 500 * MS);
+		if (converged(false)) {
+			if (++stable == 3)
+				break;
+		} else {
+			stable = 0;
+		}
+	}
+	if (!stormed)
+		converged(true);
+}
+
+/* ---- schedules ---- */
+
+static void random_schedule(void)
+{
+	unsigned int k, g, kinds = below(100);
+	uint64_t t;
+
+	defaults();
+	S.nodes = kinds < 50 ? 3 : kinds < 85 ? 4 + below(5) : 9 + below(8);
+	S.nr_g = 1 + below(3);
+	for (g = 0; g < S.nr_g; g++) {
+		static const uint32_t sizes[] = { 1, 5, 16, 33, 64 };
+
+		snprintf(S.g[g].name, AKD_NAME_MAX, "%u", g);
+		S.g[g].nr_addrs = sizes[below(5)];
+	}
+	S.block = (uint32_t[]){ 1, 4, 8, 16 }[below(4)];
+	S.loss_ppm = below(4) ? below(200000) : 0;
+	S.dup_ppm = below(4) ? below(200000) : 0;
+	S.delay_max = below(3) ? below(50) * MS : below(3000) * MS;
+	S.persistent = chance(300000);
+	S.fault_end = (5 + below(25)) * SEC;
+	setup_nodes();
+	for (k = 0; k < S.nodes; k++)
+		fault_at(below(2000) * MS, F_START, k, 0, 0);
+	for (t = 1 * SEC; t < S.fault_end; t += below(400) * MS + MS) {
+		unsigned int n = below(S.nodes), what = below(1000);
+
+		if (what < 600)
+			fault_at(t, F_ACCUM, n, 1 + below(8), rnd());
+		else if (what < 640)
+			fault_at(t, below(2) ? F_LOAD : F_SWAP, n, rnd(), rnd());
+		else if (what < 720)
+			fault_at(t, F_CUT, n, below(2), 0);
+		else if (what < 790)
+			fault_at(t, F_HEAL, n, 0, 0);
+		else if (what < 830)
+			fault_at(t, F_KILL, n, 0, 0);
+		else if (what < 880)
+			fault_at(t, F_START, n, 0, 0);
+		else if (what < 900)
+			fault_at(t, F_STOP, n, 0, 0);
+		else if (what < 925)
+			fault_at(t, F_RELOAD, n, below(3000) * MS, 0);
+		else if (what < 950)
+			fault_at(t, F_REBOOT, n, below(5000) * MS, 0);
+		else if (what < 975)
+			fault_at(t, F_PERSIST_FAIL, n, 0, 0);
+		else
+			fault_at(t, F_PERSIST_OK, n, 0, 0);
+	}
+}
+
+/* Named cases: the divergences the protocol must rule out. */
+struct sim_case {
+	const char *name;
+	const char *what;
+	void (*setup)(unsigned int arg);
+	bool (*check)(void);		/* the case's own check, after the common ones */
+	unsigned int arg;		/* setup's argument unless --arg */
+	bool idle;			/* measure the bytes sent from 20 to 40 s */
+};
+
+static void accum_all(uint64_t at, unsigned int count)
+{
+	unsigned int k, g;
+
+	for (k = 0; k < S.nodes; k++)
+		for (g = 0; g < S.nr_g; g++)
+			fault_at(at, F_ACCUM, k, count, g);
+}
+
+static void start_all(void)
+{
+	unsigned int k;
+
+	setup_nodes();
+	for (k = 0; k < S.nodes; k++)
+		fault_at(k * 100 * MS, F_START, k, 0, 0);
+}
+
+/* Two replicated tables of the rig's size, then nobody writes. */
+static void case_idle_setup(unsigned int arg)
+{
+	defaults();
+	S.nr_g = 2;
+	snprintf(S.g[0].name, AKD_NAME_MAX, "0");
+	snprintf(S.g[1].name, AKD_NAME_MAX, "1");
+	S.g[0].nr_addrs = S.g[1].nr_addrs = 4096;
+	S.block = 256;
+	S.link_bps = 20000000;
+	S.fault_end = 40 * SEC;
+	start_all();
+	accum_all(5 * SEC, 300);
+}
+
+static uint64_t idle_sent[MAX_NODES];
+
+static bool case_idle_check(void)
+{
+	uint64_t secs = (mark_at[1] - mark_at[0]) / SEC;
+	unsigned int k;
+	bool ok = true;
+
+	for (k = 0; k < S.nodes; k++) {
+		uint64_t rate = idle_sent[k] / (secs ? secs : 1);
+
+		if (verbose)
+			printf("#   node %u sent %" PRIu64 " bytes/s at rest\n", nodes[k].id, rate);
+		if (rate > 600 * 1024) {
+			fail("node %u sent %" PRIu64 " KiB/s at rest (at most 600)", nodes[k].id,
+			     rate / 1024);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/*
+ * Node 3 is cut off; node 2 accumulates (it reaches node 1 only); node 2 is
+ * cut off and its module reloaded; node 1's module is reloaded; heal.
+ */
+static void case_reload_setup(unsigned int arg)
+{
+	defaults();
+	start_all();
+	accum_all(3 * SEC, 5);
+	fault_at(6 * SEC, F_CUT, 2, 0, 0);
+	fault_at(7 * SEC, F_ACCUM, 1, 6, 0);
+	fault_at(9 * SEC, F_CUT, 1, 0, 0);
+	fault_at(10 * SEC, F_RELOAD, 1, 1 * SEC, 0);
+	fault_at(13 * SEC, F_RELOAD, 0, 1 * SEC, 0);
+	fault_at(16 * SEC, F_HEAL, 1, 0, 0);
+	fault_at(16 * SEC, F_HEAL, 2, 0, 0);
+	S.fault_end = 20 * SEC;
+}
+
+/* Node 2 restarts arg times (a reboot each), after it published each time. */
+static void case_restarts_setup(unsigned int arg)
+{
+	unsigned int i;
+	uint64_t t = 3 * SEC;
+
+	defaults();
+	start_all();
+	for (i = 0; i < arg; i++) {
+		fault_at(t, F_ACCUM, 1, 3, 0);
+		fault_at(t + 1 * SEC, F_ACCUM, 0, 1, 0);
+		fault_at(t + 2 * SEC, F_REBOOT, 1, 500 * MS, 0);
+		t += 4 * SEC + below(2000) * MS;
+	}
+	S.fault_end = t + 2 * SEC;
+	S.quiet_max = 300 * SEC;
+}
+
+static bool case_restarts_check(void)
+{
+	struct akd_table_info ti;
+	unsigned int k;
+	bool ok = true;
+
+	for (k = 0; k < S.nodes; k++) {
+		if (!nodes[k].core)
+			continue;
+		akd_core_table_info(nodes[k].core, 0, &ti);
+		if (verbose)
+			printf("#   node %u holds %u contributors\n", nodes[k].id, ti.contributors);
+		if (ti.contributors > S.nodes + CONTRIB_SLACK) {
+			fail("node %u holds %u contributors after the restarts (at most %u)",
+			     nodes[k].id, ti.contributors, S.nodes + CONTRIB_SLACK);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/* More restarts than max_contributors. */
+static void case_cliff_setup(unsigned int arg)
+{
+	case_restarts_setup(arg ? arg : 12);
+	S.max_contributors = 8;
+}
+
+/* Node 2's id changed to 5 on a live table, its checkpoint kept; later
+ * without it; at last back to 2. */
+static void case_node_id_setup(unsigned int arg)
+{
+	defaults();
+	start_all();
+	accum_all(3 * SEC, 5);
+	fault_at(6 * SEC, F_STOP, 1, 0, 0);
+	fault_at(6 * SEC + 1, F_SET_ID, 1, 5, 0);
+	fault_at(6 * SEC + 2, F_START, 1, 0, 0);
+	fault_at(7 * SEC, F_ACCUM, 1, 3, 0);
+	fault_at(10 * SEC, F_STOP, 1, 0, 0);
+	fault_at(10 * SEC + 1, F_DROP_CKPT, 1, 0, 0);
+	fault_at(10 * SEC + 2, F_START, 1, 0, 0);
+	fault_at(14 * SEC, F_STOP, 1, 0, 0);
+	fault_at(14 * SEC + 1, F_SET_ID, 1, 2, 0);
+	fault_at(14 * SEC + 2, F_START, 1, 0, 0);
+	S.fault_end = 18 * SEC;
+}
+
+/* Nodes 2 and 3 are both configured as node 2; node 1 is cut off a while. */
+static void case_twins_setup(unsigned int arg)
+{
+	defaults();
+	start_all();
+	nodes[2].id = 2;
+	accum_all(3 * SEC, 5);
+	fault_at(6 * SEC, F_CUT, 0, 0, 0);
+	fault_at(7 * SEC, F_ACCUM, 1, 5, 0);
+	fault_at(7 * SEC, F_ACCUM, 2, 5, 0);
+	fault_at(15 * SEC, F_EXPECT_EQUAL, 1, 2, 0);
+	fault_at(16 * SEC, F_HEAL, 0, 0, 0);
+	S.fault_end = 20 * SEC;
+}
+
+/*
+ * Node 3's daemon starts again without its checkpoint while the only peer
+ * that answers holds an older version of node 1's blocks; then a load on
+ * node 3.
+ */
+static void case_regress_setup(unsigned int arg)
+{
+	defaults();
+	start_all();
+	accum_all(3 * SEC, 5);
+	fault_at(5 * SEC, F_CUT, 1, 0, 0);		/* node 2 misses what follows */
+	fault_at(6 * SEC, F_ACCUM, 0, 16, 0);		/* reaches node 3 */
+	fault_at(8 * SEC, F_CUT, 0, 0, 0);		/* node 1 away */
+	fault_at(9 * SEC, F_KILL, 2, 0, 0);
+	fault_at(9 * SEC + 1, F_DROP_CKPT, 2, 0, 0);
+	fault_at(9 * SEC + 2, F_HEAL, 1, 0, 0);
+	fault_at(9 * SEC + 3, F_START, 2, 0, 0);
+	fault_at(13 * SEC, F_LOAD, 2, 3, 0);
+	fault_at(16 * SEC, F_HEAL, 0, 0, 0);
+	S.fault_end = 20 * SEC;
+}
+
+/* Node 3 cannot write its checkpoint while blocks arrive; its daemon is
+ * killed and started again. */
+static void case_enospc_setup(unsigned int arg)
+{
+	defaults();
+	start_all();
+	accum_all(3 * SEC, 5);
+	fault_at(5 * SEC, F_PERSIST_FAIL, 2, 0, 0);
+	fault_at(5 * SEC, F_CUT, 1, 0, 0);		/* only node 3 will hold it */
+	fault_at(6 * SEC, F_ACCUM, 0, 16, 0);
+	fault_at(8 * SEC, F_KILL, 2, 0, 0);
+	fault_at(8 * SEC + 1, F_PERSIST_OK, 2, 0, 0);
+	fault_at(8 * SEC + 2, F_CUT, 0, 0, 0);
+	fault_at(8 * SEC + 3, F_START, 2, 0, 0);
+	fault_at(12 * SEC, F_LOAD, 2, 3, 0);
+	fault_at(16 * SEC, F_HEAL, 0, 0, 0);
+	fault_at(16 * SEC, F_HEAL, 1, 0, 0);
+	S.fault_end = 20 * SEC;
+}
+
+/* Someone else writes node 2's remote row. */
+static void case_drift_setup(unsigned int arg)
+{
+	defaults();
+	start_all();
+	accum_all(3 * SEC, 5);
+	fault_at(8 * SEC, F_CORRUPT_REMOTE, 1, 5, 0);
+	S.fault_end = 10 * SEC;
+}
+
+/* Two tables named apart, with their ids the other way round on node 3. */
+static void case_names_setup(unsigned int arg)
+{
+	defaults();
+	S.nr_g = 2;
+	snprintf(S.g[0].name, AKD_NAME_MAX, "orders");
+	snprintf(S.g[1].name, AKD_NAME_MAX, "users");
+	S.g[1].nr_addrs = 16;
+	start_all();
+	nodes[2].t[0].id = 1;
+	nodes[2].t[1].id = 0;
+	accum_all(3 * SEC, 5);
+	accum_all(6 * SEC, 5);
+}
+
+/* Every node reboots at once. */
+static void case_outage_setup(unsigned int arg)
+{
+	unsigned int k;
+
+	defaults();
+	S.persistent = arg;
+	start_all();
+	accum_all(3 * SEC, 5);
+	accum_all(6 * SEC, 5);
+	for (k = 0; k < S.nodes; k++)
+		fault_at(10 * SEC, F_REBOOT, k, 2 * SEC, 0);
+	accum_all(15 * SEC, 2);
+}
+
+static bool case_outage_check(void)
+{
+	size_t i;
+	unsigned int n = 0;
+
+	/* tmpfs: what was published before the outage is gone, as documented. */
+	for (i = 0; i < required.cap; i++)
+		n += required.s[i].used && required.s[i].v;
+	if (verbose)
+		printf("#   %u (contributor, block) kept through the outage\n", n);
+	return true;
+}
+
+static const struct sim_case cases[] = {
+	{ .name = "idle-two-tables", .what = "two 4096-address tables at rest send at most 600 KiB/s a node",
+	  .setup = case_idle_setup, .check = case_idle_check, .idle = true },
+	{ .name = "reload-keeps-checkpoint", .what = "a module reload keeps what only this node held",
+	  .setup = case_reload_setup },
+	{ .name = "restarts", .what = "1000 restarts of one node leave at most nodes + 4 contributors",
+	  .setup = case_restarts_setup, .check = case_restarts_check, .arg = 1000 },
+	{ .name = "contributor-cliff", .what = "restarts past max_contributors lose nothing",
+	  .setup = case_cliff_setup },
+	{ .name = "node-id-change", .what = "a node's id changed on a live table counts nothing twice",
+	  .setup = case_node_id_setup },
+	{ .name = "twin-node-ids", .what = "two daemons with one node id converge",
+	  .setup = case_twins_setup },
+	{ .name = "regressed-remote", .what = "a start without checkpoint never takes the remote row back",
+	  .setup = case_regress_setup },
+	{ .name = "checkpoint-enospc", .what = "a checkpoint that cannot be written stops device writes",
+	  .setup = case_enospc_setup },
+	{ .name = "remote-drift", .what = "a remote row someone else wrote is put right",
+	  .setup = case_drift_setup },
+	{ .name = "table-names", .what = "tables are named on the wire, whatever their ids",
+	  .setup = case_names_setup },
+	{ .name = "outage-tmpfs", .what = "a whole-cluster outage with state on tmpfs loses the past (documented)",
+	  .setup = case_outage_setup, .check = case_outage_check },
+	{ .name = "outage-persistent", .what = "a whole-cluster outage with a persistent state_dir loses nothing",
+	  .setup = case_outage_setup, .arg = 1 },
+};
+
+/* ---- main ---- */
+
+static void run_case(const struct sim_case *c, unsigned int arg, uint64_t seed)
+{
+	unsigned int k;
+
+	rng = seed;
+	stormed = false;
+	failures = 0;
+	refusals = 0;
+	quiet = false;
+	now = 0;
+	ev_seq = 0;
+	memset(mark_at, 0, sizeof(mark_at));
+	memset(idle_sent, 0, sizeof(idle_sent));
+	if (c)
+		c->setup(arg ? arg : c->arg);
+	else
+		random_schedule();
+	create_tables();
+	if (c && c->idle) {
+		run_events(20 * SEC);
+		for (k = 0; k < S.nodes; k++)
+			idle_sent[k] = nodes[k].bytes_sent;
+		run_events(40 * SEC);
+		for (k = 0; k < S.nodes; k++)
+			idle_sent[k] = nodes[k].bytes_sent - idle_sent[k];
+		mark_at[0] = 20 * SEC;
+		mark_at[1] = 40 * SEC;
+	}
+	run();
+	if (c && c->check)
+		c->check();
+	teardown();
+}
+
+static void __attribute__((noreturn)) usage(FILE *to, int code)
+{
+	unsigned int i;
+
+	fprintf(to,
+"usage: atomikd-sim [--seeds N] [--seed S] [--case NAME [--arg N]] [--list] [-v]\n"
+"Runs atomikd's protocol core on simulated clusters: N random schedules from\n"
+"seed S on (default 10000 from 1), or one named case.  Prints TAP, a line\n"
+"'N schedules, M divergent' and, for each divergent one, the command that\n"
+"replays it.  Cases:\n");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		fprintf(to, "  %-24s %s\n", cases[i].name, cases[i].what);
+	exit(code);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "seeds", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "case", required_argument, NULL, 'c' },
+		{ "arg", required_argument, NULL, 'a' },
+		{ "cases", no_argument, NULL, 'C' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t seed = 1, nseeds = 10000, i, divergent = 0;
+	const struct sim_case *only = NULL;
+	bool all_cases = false, random_given = false;
+	unsigned int arg = 0, j, tap = 0;
+	char *end;
+	int opt;
+	time_t t0 = time(NULL);
+
+	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			nseeds = strtoull(optarg, &end, 0);
+			if (*end || !*optarg)
+				usage(stderr, 2);
+			random_given = true;
+			break;
+		case 's':
+			seed = strtoull(optarg, &end, 0);
+			if (*end || !*optarg)
+				usage(stderr, 2);
+			break;
+		case 'c':
+			for (j = 0; j < sizeof(cases) / sizeof(cases[0]); j++)
+				if (!strcmp(cases[j].name, optarg))
+					only = &cases[j];
+			if (!only) {
+				fprintf(stderr, "atomikd-sim: no case '%s' (see --list)\n", optarg);
+				exit(2);
+			}
+			break;
+		case 'a':
+			arg = strtoul(optarg, &end, 0);
+			if (*end || !*optarg)
+				usage(stderr, 2);
+			break;
+		case 'C':
+			all_cases = true;
+			break;
+		case 'l':
+			for (j = 0; j < sizeof(cases) / sizeof(cases[0]); j++)
+				printf("%s\n", cases[j].name);
+			exit(0);
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			usage(stdout, 0);
+		default:
+			usage(stderr, 2);
+		}
+	}
+	if (optind != argc)
+		usage(stderr, 2);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (only || all_cases) {
+		for (j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
+			const struct sim_case *c = &cases[j];
+
+			if (only && c != only)
+				continue;
+			seed_now = seed;
+			run_case(c, arg, seed);
+			tap++;
+			if (failures) {
+				divergent++;
+				printf("not ok %u case %s: %s\n#   %u problem%s, the first: %s\n"
+				       "#   replay: atomikd-sim --case %s --seed %" PRIu64 " -v\n",
+				       tap, c->name, c->what, failures, failures == 1 ? "" : "s",
+				       first_failure, c->name, seed);
+			} else {
+				printf("ok %u case %s: %s\n", tap, c->name, c->what);
+			}
+		}
+		if (!random_given) {
+			printf("1..%u\n%u cases, %" PRIu64 " divergent\n", tap, tap, divergent);
+			return divergent ? 1 : 0;
+		}
+	}
+	for (i = 0; i < nseeds; i++) {
+		seed_now = seed + i;
+		run_case(NULL, 0, seed + i);
+		if (failures) {
+			divergent++;
+			printf("not ok %u schedule %" PRIu64 " (%u nodes, %u tables): %s\n"
+			       "#   replay: atomikd-sim --seed %" PRIu64 " --seeds 1 -v\n",
+			       ++tap, seed + i, S.nodes, S.nr_g, first_failure, seed + i);
+		}
+	}
+	printf("%sok %u %" PRIu64 " random schedules from seed %" PRIu64 ", %" PRIu64
+	       " divergent, in %ld s\n", divergent ? "not " : "", ++tap, nseeds, seed, divergent, (long)(time(NULL) - t0));
+	printf("1..%u\n%" PRIu64 " schedules, %" PRIu64 " divergent\n", tap, nseeds, divergent);
+	return divergent ? 1 : 0;
+}
