@@ -50,8 +50,14 @@ case_ "a node list with a word" 2 "$c:2: nodes: a node is a number from 1 to 655
 	'node = 1\nnodes = 1 2 x\n'
 case_ "this node not among the nodes" 2 "node 3 is not among the cluster's nodes" \
 	'node = 3\nnodes = 1, 2\n'
-case_ "a table twice" 2 "$c:2: tables: a table is named twice" 'node = 1\ntables = 0 0\n'
-case_ "a table not a number" 2 "$c:2: tables: a table is a number" 'node = 1\ntables = zero\n'
+case_ "a table twice" 2 "$c:2: tables: a table or a name is given twice" 'node = 1\ntables = 0 0\n'
+case_ "a name twice" 2 "$c:2: tables: a table or a name is given twice" \
+	'node = 1\ntables = a:1 a:2\n'
+case_ "a table not a number" 2 "$c:2: tables: a table is ID or NAME:ID, ID a number" \
+	'node = 1\ntables = zero\n'
+case_ "a table's name not a subject token" 2 \
+	"$c:2: tables: a table's name is 1 to 31 letters, digits, '_' or '-'" \
+	'node = 1\ntables = a.b:1\n'
 case_ "a wildcard in the subject" 2 "$c:2: subject: a subject prefix is NATS tokens" \
 	'node = 1\nsubject = atomik.*\n'
 case_ "an empty token in the subject" 2 "$c:2: subject: a subject prefix is NATS tokens" \

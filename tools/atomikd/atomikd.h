@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * atomikd's wire format and status file, shared by the daemon, the
- * atomik command (atomik cluster status) and the cluster tests' probe.
+ * atomikd's wire format and file names, shared by the daemon, the atomik
+ * command (atomik cluster status) and the cluster tests' probe.
  * Documentation/atomik/cluster.rst describes both.
  */
 #ifndef ATOMIKD_H
@@ -12,73 +12,138 @@
 
 /*
  * Subjects, under a prefix (default "atomik"):
- *   PREFIX.blk.TABLE     a block of one contributor's values
- *   PREFIX.hello         a node's heartbeat (no values)
- *   PREFIX.recover       a starting node asks for every block; the reply
- *                        subject is its inbox, PREFIX.inbox.NODE.INSTANCE
- * Every message is one header followed by count values, all little-endian.
+ *   PREFIX.blk.NAME     a block of one contributor's values, to every node
+ *   PREFIX.hello        a node's heartbeat: its digests' hash, its tables'
+ *                       live instances; a starting node's asks for digests
+ *   PREFIX.node.N       to node N alone: digests, repair requests and the
+ *                       blocks and records that answer them
+ *   PREFIX.rec          a collection record, to every node
+ * Every message is a header, then its type's body, all little-endian.
  */
-#define ATOMIKD_MAGIC		0x31444b41u	/* "AKD1" */
-#define ATOMIKD_PROTO		1
+#define ATOMIKD_MAGIC		0x32444b41u	/* "AKD2" */
+#define ATOMIKD_PROTO		2
 
 enum atomikd_type {
 	ATOMIKD_BLOCK = 1,	/* a contributor's values for one block */
-	ATOMIKD_HELLO = 2,	/* a heartbeat, or a recovery request */
-	ATOMIKD_END = 3,	/* the last message of a recovery reply */
+	ATOMIKD_HELLO = 2,	/* a heartbeat */
+	ATOMIKD_DIGEST = 3,	/* what a node holds of one table */
+	ATOMIKD_WANT = 4,	/* the versions a node holds of one contributor */
+	ATOMIKD_DONE = 5,	/* the answer to a WANT is complete */
+	ATOMIKD_RECORD = 6,	/* a contributor collected into another */
+	ATOMIKD_TYPE_MAX = 6,
 };
+
+#define ATOMIKD_HELLO_STARTING	0x0001	/* hello: send me your digests */
+#define ATOMIKD_FLAGS		0x0001
 
 struct atomikd_hdr {
 	uint32_t magic;
 	uint8_t proto;
 	uint8_t type;		/* enum atomikd_type */
+	uint16_t flags;
 	uint16_t sender;	/* the node that sent this message */
-	uint64_t sender_instance;
-	uint64_t sent_at;	/* the sender's boot clock, ns */
-	uint32_t table;		/* BLOCK: the table, the same id on every node */
-	uint32_t nr_addrs;	/* BLOCK: its size as the sender knows it */
-	uint16_t contributor;	/* BLOCK: whose values, a node id */
 	uint16_t reserved0;	/* 0 */
-	uint32_t block;		/* BLOCK: addresses block * block_size on */
-	uint64_t instance;	/* BLOCK: the contributor's table instance */
-	uint64_t counter;	/* BLOCK: its version, > 0 */
-	uint32_t count;		/* values that follow */
-	uint32_t block_size;	/* BLOCK: addresses per block (the last is short) */
+	uint32_t reserved1;	/* 0 */
+	uint64_t session;	/* the sender's daemon run, never 0 */
+	uint64_t sent_at;	/* the sender's boot clock, ns */
+	uint64_t table;		/* the table's key (atomikd_table_key), 0: none */
 };
 
-_Static_assert(sizeof(struct atomikd_hdr) == 64, "wire header is 64 bytes");
+_Static_assert(sizeof(struct atomikd_hdr) == 40, "wire header is 40 bytes");
 
-/* Between the wire's byte order and the host's, either way, in place. */
-static inline void atomikd_hdr_le(struct atomikd_hdr *h)
+/* BLOCK: a block's values follow (count of them). */
+struct atomikd_block {
+	uint32_t nr_addrs;	/* the table's size as the sender knows it */
+	uint32_t block_size;
+	uint32_t block;		/* addresses block * block_size on */
+	uint32_t count;		/* values that follow: the block's length */
+	uint16_t contributor;	/* whose values, a node id */
+	uint16_t folds;		/* collection records included, see RECORD */
+	uint32_t host;		/* the contributor's machine (its machine-id, hashed) */
+	uint64_t instance;	/* the contributor's table instance */
+	uint64_t version;	/* > 0 */
+};
+
+/* HELLO: count table entries follow. */
+struct atomikd_hello {
+	uint64_t seq;		/* the sender's hellos, counted */
+	uint64_t digest;	/* hash of everything it holds */
+	uint32_t count;
+	uint32_t reserved;	/* 0 */
+};
+
+struct atomikd_hello_table {
+	uint64_t table;		/* key */
+	uint64_t instance;	/* the sender's live instance of it */
+};
+
+/* DIGEST: count entries follow, then nr_records and the records' hash. */
+struct atomikd_digest {
+	uint32_t nr_addrs;
+	uint32_t block_size;
+	uint32_t count;
+	uint32_t nr_records;
+	uint64_t records;	/* hash of the table's collection records */
+};
+
+#define ATOMIKD_C_LIVE		0x0001	/* announced live by its node lately */
+#define ATOMIKD_C_FLAGS		0x0001
+
+struct atomikd_digest_entry {
+	uint64_t instance;
+	uint16_t node;
+	uint16_t flags;		/* ATOMIKD_C_* */
+	uint16_t folds;		/* records it has collected */
+	uint16_t reserved;	/* 0 */
+	uint64_t vhash;		/* hash of its blocks' versions and folds */
+	uint64_t version;	/* the highest of its blocks */
+};
+
+/* WANT: the requester's versions of one contributor, nr_blocks of them
+ * (0: none); the holder sends every block it holds newer, then DONE.
+ * nr_records not 0: send the table's collection records too. */
+struct atomikd_want {
+	uint64_t instance;	/* 0: only the records */
+	uint32_t nr_blocks;
+	uint32_t nr_records;	/* the records the requester holds */
+};
+
+struct atomikd_want_version {
+	uint64_t version;
+	uint16_t folds;
+	uint16_t reserved[3];
+};
+
+/* DONE: the answer to the WANT of instance is complete. */
+struct atomikd_done {
+	uint64_t instance;
+};
+
+/* RECORD: instance (of node) is collected into absorber as its fold'th. */
+struct atomikd_record {
+	uint64_t absorber;
+	uint64_t instance;
+	uint64_t vhash;		/* the collected instance's versions, hashed */
+	uint16_t node;		/* the collected instance's */
+	uint16_t fold;		/* from 1 */
+	uint16_t absorber_node;
+	uint16_t reserved;	/* 0 */
+};
+
+/* A table's key on the wire: FNV-1a of its name. */
+static inline uint64_t atomikd_table_key(const char *name)
 {
-	h->magic = le32toh(h->magic);
-	h->sender = le16toh(h->sender);
-	h->sender_instance = le64toh(h->sender_instance);
-	h->sent_at = le64toh(h->sent_at);
-	h->table = le32toh(h->table);
-	h->nr_addrs = le32toh(h->nr_addrs);
-	h->contributor = le16toh(h->contributor);
-	h->reserved0 = le16toh(h->reserved0);
-	h->block = le32toh(h->block);
-	h->instance = le64toh(h->instance);
-	h->counter = le64toh(h->counter);
-	h->count = le32toh(h->count);
-	h->block_size = le32toh(h->block_size);
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (*name)
+		h = (h ^ (uint8_t)*name++) * 0x100000001b3ull;
+	return h ? h : 1;
 }
 
 #define ATOMIKD_MAX_NODE	65535
 #define ATOMIKD_MAX_BLOCK	8192	/* addresses in one block at most */
 
-/* Why a message was dropped: the status file's dropped_* keys. */
-#define ATOMIKD_DROPS(X)						\
-	X(size, "its length is not a header and count values")	\
-	X(format, "bad magic, protocol, type or reserved word")		\
-	X(node, "a sender or contributor outside the cluster's nodes")	\
-	X(table, "a table not replicated here, or of another size")	\
-	X(block, "a block or block size out of range")			\
-	X(version, "version 0, or from the future")			\
-	X(full, "too many contributors")
-
-/* The status file, rewritten while the daemon serves: "key value" lines. */
+/* The status file (Documentation/atomik/cluster.rst), the pid file. */
 #define ATOMIKD_STATUS_FILE	"status"
 #define ATOMIKD_PID_FILE	"atomikd.pid"
 #define ATOMIKD_STATE_DIR	"/run/atomik"

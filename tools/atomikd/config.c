@@ -21,7 +21,10 @@
 struct config cfg = {
 	.prefix = "atomik",
 	.publish_ms = 100,
-	.republish_ms = 5000,
+	.hello_ms = 250,
+	.republish_ms = 0,
+	.verify_ms = 10000,
+	.collect_ms = 10000,
 	.recover_ms = 2000,
 	.block = 256,
 	.max_contributors = 1024,
@@ -120,21 +123,45 @@ static const char *set_nodes(char *v)
 	return NULL;
 }
 
+/* A table's name: a NATS subject token, as on the wire. */
+static bool good_name(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (!len || len >= AKD_NAME_MAX)
+		return false;
+	for (; *n; n++)
+		if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') ||
+		      (*n >= '0' && *n <= '9') || *n == '_' || *n == '-'))
+			return false;
+	return true;
+}
+
+/* "ID" (named ID on the wire) or "NAME:ID", separated by spaces or commas. */
 static const char *set_tables(char *v)
 {
 	unsigned long n;
-	char *w;
+	char *w, *colon, *name;
 	int i;
 
 	cfg.nr_tables = 0;
 	while ((w = next_word(&v))) {
+		colon = strchr(w, ':');
+		name = w;
+		if (colon) {
+			*colon = 0;
+			w = colon + 1;
+		}
 		if (parse_ulong(w, 0, UINT32_MAX, &n))
-			return "a table is a number";
+			return "a table is ID or NAME:ID, ID a number";
+		if (!good_name(name))
+			return "a table's name is 1 to 31 letters, digits, '_' or '-'";
 		for (i = 0; i < cfg.nr_tables; i++)
-			if (cfg.tables[i] == n)
-				return "a table is named twice";
+			if (cfg.tables[i] == n || !strcmp(cfg.names[i], name))
+				return "a table or a name is given twice";
 		if (cfg.nr_tables == AKD_MAX_TABLES)
 			return "more than 64 tables";
+		snprintf(cfg.names[cfg.nr_tables], AKD_NAME_MAX, "%s", name);
 		cfg.tables[cfg.nr_tables++] = n;
 	}
 	return cfg.nr_tables ? NULL : "no table";
@@ -185,6 +212,7 @@ static const struct key {
 	LIST("tables", set_tables), LIST("subject", set_prefix),
 	LIST("state_dir", set_state_dir), LIST("device", set_device),
 	NUM(publish_ms, 10, 3600000), NUM(republish_ms, 100, 86400000),
+	NUM(hello_ms, 10, 60000), NUM(verify_ms, 0, 86400000), NUM(collect_ms, 1000, 86400000),
 	NUM(recover_ms, 0, 600000), NUM(peer_timeout_ms, 0, 86400000),
 	NUM(block, 1, AKD_MAX_BLOCK), NUM(max_contributors, 1, 1000000),
 	{ .name = NULL },
@@ -199,6 +227,12 @@ static const char *alias(const char *k)
 		return "publish_ms";
 	if (!strcmp(k, "republish_interval_ms"))
 		return "republish_ms";
+	if (!strcmp(k, "hello_interval_ms"))
+		return "hello_ms";
+	if (!strcmp(k, "verify_interval_ms"))
+		return "verify_ms";
+	if (!strcmp(k, "collect_after_ms"))
+		return "collect_ms";
 	if (!strcmp(k, "recover_timeout_ms"))
 		return "recover_ms";
 	if (!strcmp(k, "block_size"))
@@ -207,7 +241,8 @@ static const char *alias(const char *k)
 }
 
 /* NULL when set, else what is wrong ("unknown key" for a name we lack). */
-static const char *set_key(const char *name, char *v)
+const char *set_key(const char *name, char *v);
+const char *set_key(const char *name, char *v)
 {
 	static char buf[96];
 	const struct key *k;
@@ -266,7 +301,7 @@ static void __attribute__((noreturn)) usage(FILE *to, int code)
 	fprintf(to,
 "usage: atomikd [--config FILE] [--node N] [--server URL]... [--nodes LIST]\n"
 "               [--table ID]... [--subject PREFIX] [--publish-ms MS]\n"
-"               [--republish-ms MS] [--recover-ms MS] [--state-dir DIR]\n"
+"               [--hello-ms MS] [--recover-ms MS] [--state-dir DIR]\n"
 "               [--device PATH] [--block N]\n"
 "Replicates this node's replicated atomik tables over NATS.  Options\n"
 "override the configuration file (default %s).\n", DEFAULT_CONFIG);
@@ -284,6 +319,7 @@ void parse_command_line(int argc, char **argv)
 		{ "subject", required_argument, NULL, 'S' },
 		{ "publish-ms", required_argument, NULL, 'p' },
 		{ "republish-ms", required_argument, NULL, 'r' },
+		{ "hello-ms", required_argument, NULL, 'H' },
 		{ "recover-ms", required_argument, NULL, 'R' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "device", required_argument, NULL, 'D' },
@@ -328,6 +364,7 @@ void parse_command_line(int argc, char **argv)
 		case 'S':	key = "subject"; break;
 		case 'p':	key = "publish_ms"; break;
 		case 'r':	key = "republish_ms"; break;
+		case 'H':	key = "hello_ms"; break;
 		case 'R':	key = "recover_ms"; break;
 		case 'd':	key = "state_dir"; break;
 		case 'D':	key = "device"; break;
@@ -348,10 +385,12 @@ void parse_command_line(int argc, char **argv)
 		die(2, "no node id: set 'node' in %s or give --node", config);
 	if (!cfg.nr_servers)
 		set_servers(strdup("nats://127.0.0.1:4222"));
-	if (!cfg.nr_tables)
+	if (!cfg.nr_tables) {
 		cfg.nr_tables = 1;	/* table 0 */
+		snprintf(cfg.names[0], AKD_NAME_MAX, "0");
+	}
 	if (cfg.allowed && !cfg.allowed[cfg.node])
 		die(2, "node %lu is not among the cluster's nodes", cfg.node);
 	if (!cfg.peer_timeout_ms)
-		cfg.peer_timeout_ms = 3 * cfg.republish_ms;
+		cfg.peer_timeout_ms = 12 * cfg.hello_ms;
 }

@@ -4,14 +4,39 @@
  *
  * In a replicated table each node owns its contribution, the XOR of every
  * delta accumulated on it, and the state everywhere is ref ^ every
- * contributor's latest contribution.  The core publishes the blocks of its
- * node's contribution that changed, each under a new version; it keeps,
- * per (contributor, block), the values of the highest version it has seen,
- * and asks for the XOR of every other contributor's to be written into the
- * table's remote row.  A contributor is a node's table instance.  Every
- * node republishes every block it holds periodically, when it reconnects
- * and when a peer appears.  At start it asks its peers for every block
- * before it publishes anything.
+ * contributor's latest contribution.  A contributor is a node's table
+ * instance; this node's live one is "own", the others are held here, per
+ * block, at the highest (version, folds) seen, and their XOR is what the
+ * remote row must hold.
+ *
+ * - Publishing: a block of the local contribution that changed goes out at
+ *   once when the node has been quiet for a publish interval, else at the
+ *   end of it (changes coalesce under load); its version is the boot clock,
+ *   made larger than the block's last.
+ * - Receiving: a newer block replaces the one held, is persisted and
+ *   written to the remote row at once; an older or equal one changes
+ *   nothing, so loss, repetition and reordering only delay.
+ * - Anti-entropy: every node says, in a small hello, the hash of what it
+ *   holds; a node whose hash differs gets this node's digests (per table,
+ *   each contributor's versions hashed) and asks for what it lacks with
+ *   its versions (WANT); the node that sent the digest answers alone.
+ * - Identity: a peer is a daemon run (its session); a block of this node's
+ *   own live instance is an echo, whatever node it names; an instance is
+ *   one node's, and a block naming another node for it is dropped.
+ * - Collection: an instance of this node on this machine that is not the
+ *   live one is dead (its table was created again: a reload, a reboot).
+ *   Once it has been held for collect_ns and every member says it holds
+ *   what this node holds, it is collected into the live contribution by a
+ *   record that every node applies: the collector's blocks take the
+ *   collected one's values, which leaves every remote row as it was, and
+ *   the record stays as a tombstone.  Blocks say how many records of
+ *   their contributor they include (folds).
+ * - Start: the remote row is read back; a node with neither checkpoint nor
+ *   an empty remote row writes nothing to it until every member has
+ *   answered, so that it never goes back; one with a checkpoint writes
+ *   what it held, which the device can only be behind.
+ *
+ * Documentation/atomik/cluster.rst has the whole of it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,37 +46,214 @@
 #include "atomikd.h"
 #include "core.h"
 
+/* ---- bytes ---- */
+
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void wgrow(struct wbuf *w, size_t more)
+{
+	if (w->len + more <= w->cap)
+		return;
+	w->cap = w->cap ? w->cap : 256;
+	while (w->len + more > w->cap)
+		w->cap *= 2;
+	w->p = realloc(w->p, w->cap);
+	if (!w->p)
+		abort();
+}
+
+static void w8(struct wbuf *w, uint8_t v)
+{
+	wgrow(w, 1);
+	w->p[w->len++] = v;
+}
+
+static void w16(struct wbuf *w, uint16_t v)
+{
+	v = htole16(v);
+	wgrow(w, 2);
+	memcpy(w->p + w->len, &v, 2);
+	w->len += 2;
+}
+
+static void w32(struct wbuf *w, uint32_t v)
+{
+	v = htole32(v);
+	wgrow(w, 4);
+	memcpy(w->p + w->len, &v, 4);
+	w->len += 4;
+}
+
+static void w64(struct wbuf *w, uint64_t v)
+{
+	v = htole64(v);
+	wgrow(w, 8);
+	memcpy(w->p + w->len, &v, 8);
+	w->len += 8;
+}
+
+static void wvals(struct wbuf *w, const uint64_t *v, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		w64(w, v[i]);
+}
+
+struct rbuf {
+	const uint8_t *p;
+	size_t left;
+	bool bad;
+};
+
+static const uint8_t *rtake(struct rbuf *r, size_t n)
+{
+	const uint8_t *p = r->p;
+
+	if (r->bad || r->left < n) {
+		r->bad = true;
+		return NULL;
+	}
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static uint16_t r16(struct rbuf *r)
+{
+	const uint8_t *p = rtake(r, 2);
+	uint16_t v = 0;
+
+	if (p)
+		memcpy(&v, p, 2);
+	return le16toh(v);
+}
+
+static uint32_t r32(struct rbuf *r)
+{
+	const uint8_t *p = rtake(r, 4);
+	uint32_t v = 0;
+
+	if (p)
+		memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static uint64_t r64(struct rbuf *r)
+{
+	const uint8_t *p = rtake(r, 8);
+	uint64_t v = 0;
+
+	if (p)
+		memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static uint8_t r8(struct rbuf *r)
+{
+	const uint8_t *p = rtake(r, 1);
+
+	return p ? *p : 0;
+}
+
+/* n values into out, or nothing and bad. */
+static void rvals(struct rbuf *r, uint64_t *out, uint32_t n)
+{
+	uint32_t i;
+
+	if (r->bad || r->left / 8 < n) {
+		r->bad = true;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		out[i] = r64(r);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n--)
+		h = (h ^ *b++) * 0x100000001b3ull;
+	return h;
+}
+
+#define FNV0	0xcbf29ce484222325ull
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	return fnv(h, &v, 8);
+}
+
+/* ---- state ---- */
+
 struct contrib {
-	uint16_t node;
 	uint64_t instance;
-	uint64_t *ver;			/* [nr_blocks]; 0: none yet */
+	uint16_t node;
+	uint32_t host;
+	bool own;			/* this node's live instance */
+	uint16_t folds_known;		/* records of it, as absorber, held */
+	uint64_t *ver;			/* [nr_blocks]; 0: none */
+	uint16_t *folds;		/* [nr_blocks] */
 	uint64_t *val;			/* [nr_addrs] */
+	uint64_t live_seen;		/* a hello named it live, then; 0: never */
+	uint64_t first_seen;		/* when this daemon first held it */
+	uint64_t vhash;
+	bool vhash_stale;
+};
+
+struct record {
+	uint64_t absorber, instance, vhash;
+	uint16_t node, fold, absorber_node;
 };
 
 struct table {
 	struct akd_table_conf conf;
+	uint64_t key;
 	uint32_t nr_addrs, nr_blocks;
-	uint64_t instance;
-	uint64_t *local;		/* the contribution as last read */
-	uint64_t *pub;			/* ... as last published */
-	uint64_t *pub_ver;		/* [nr_blocks] */
-	uint64_t *remote;		/* XOR of every other contributor */
-	uint8_t *dirty;			/* [nr_blocks]: remote not yet written */
-	bool changed;			/* contributors changed: checkpoint */
-	bool restored;
-	struct contrib *c;
+	uint64_t instance;		/* the live one */
+	struct contrib **c;		/* own first */
 	unsigned int nr_c;
+	struct record *rec;
+	unsigned int nr_rec;
+	uint64_t *local;		/* the contribution as last read */
+	uint64_t *adopted;		/* what own has collected */
+	uint64_t *remote;		/* what the remote row must hold */
+	uint8_t *dirty;			/* [nr_blocks]: remote not written yet */
+	uint8_t *changed;		/* [nr_blocks]: local differs from published */
+	uint64_t pub_due;		/* publish then; 0: nothing to */
+	uint64_t last_pub;
+	enum akd_table_state state;
+	bool restored;			/* a checkpoint was taken */
+	bool dev_read;			/* the remote row was read back at start */
+	bool dev_nonzero;
+	uint32_t verify_next;
+	struct wbuf log;		/* checkpoint records not yet persisted */
+	size_t log_bytes, snap_bytes;
+	bool need_snapshot;
+	bool snap_pending;		/* a whole file is owed (a write failed) */
+	struct record pending;		/* a collection this node makes */
+	enum { PENDING_NONE, PENDING_WRITING, PENDING_WRITTEN } pending_state;
+	const char *size_error;
 };
 
 struct peer {
+	uint64_t session;
 	uint16_t node;
-	uint64_t instance;
-	uint64_t last_seen;
-	uint64_t last_version;
+	uint64_t last_seen, seq, digest;
+	uint64_t digest_sent;		/* when this node last sent it digests */
+	uint64_t lives[AKD_MAX_TABLES];	/* its live instance of each table */
 	uint64_t messages;
+	uint64_t want_sent_at;		/* recovery: a WANT answered by DONE */
+	unsigned int wants_out;
+	uint64_t digests_got;		/* bit per table index (the first 64) */
+	uint64_t first_seen;
+	bool twin_said;
 };
 
-/* A growing array of actions, and the bytes they point into. */
 struct outbox {
 	struct akd_send *send;
 	unsigned int nr_send, cap_send;
@@ -59,22 +261,31 @@ struct outbox {
 	unsigned int nr_persist, cap_persist;
 	struct akd_remote *remote;
 	unsigned int nr_remote, cap_remote;
+	struct akd_range *verify;
+	unsigned int nr_verify, cap_verify;
 	void **bufs;
 	unsigned int nr_bufs, cap_bufs;
+	bool built;
 };
 
 struct akd_core {
 	struct akd_conf conf;
+	uint8_t *members;
+	unsigned int nr_members;	/* besides this node */
 	struct table *t;
 	unsigned int nr_t;
 	struct peer *peers;
 	unsigned int nr_peers;
 	struct akd_stats st;
 	struct outbox out;
-	bool serving, recovering, republish_wanted, said_twin;
-	uint64_t recover_deadline, next_pub, next_rep;
-	unsigned long ends_received, ends_expected;
+	bool started, serving, stopping;
+	bool blocked;			/* a checkpoint could not be written */
+	uint64_t blocked_since;
 	uint64_t now;
+	uint64_t next_hello, hello_seq, recover_deadline, next_recover;
+	uint64_t digest;
+	bool digest_stale;
+	char fatal[256];
 };
 
 static void say(struct akd_core *c, const char *fmt, ...)
@@ -96,19 +307,24 @@ static void *grow(void *p, unsigned int *cap, unsigned int want, size_t size)
 		return p;
 	while (n < want)
 		n *= 2;
-	p = realloc(p, n * size);
+	p = realloc(p, (size_t)n * size);
 	if (!p)
 		abort();
 	*cap = n;
 	return p;
 }
 
-static void *keep(struct akd_core *c, size_t len)
+static void *zalloc(size_t n, size_t size)
 {
-	void *p = malloc(len ? len : 1);
+	void *p = calloc(n ? n : 1, size);
 
 	if (!p)
 		abort();
+	return p;
+}
+
+static void *keep(struct akd_core *c, void *p)
+{
 	c->out.bufs = grow(c->out.bufs, &c->out.cap_bufs, c->out.nr_bufs + 1, sizeof(void *));
 	c->out.bufs[c->out.nr_bufs++] = p;
 	return p;
@@ -121,9 +337,274 @@ static uint32_t block_len(const struct akd_core *c, const struct table *t, uint3
 	return t->nr_addrs - first < c->conf.block ? t->nr_addrs - first : c->conf.block;
 }
 
-static bool node_ok(const struct akd_core *c, unsigned long node)
+static bool is_member(const struct akd_core *c, unsigned long node)
 {
-	return node >= 1 && node <= AKD_MAX_NODE && (!c->conf.members || c->conf.members[node]);
+	return node >= 1 && node <= AKD_MAX_NODE && c->members[node];
+}
+
+static bool newer(uint64_t v, uint16_t f, uint64_t hv, uint16_t hf)
+{
+	return v > hv || (v == hv && f > hf);
+}
+
+/* ---- contributors and records ---- */
+
+static struct contrib *find(const struct table *t, uint64_t instance)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->nr_c; i++)
+		if (t->c[i]->instance == instance)
+			return t->c[i];
+	return NULL;
+}
+
+static struct contrib *add_contrib(struct akd_core *c, struct table *t, uint16_t node,
+				   uint32_t host, uint64_t instance)
+{
+	struct contrib *k;
+
+	if (t->nr_c >= c->conf.max_contributors + 1u)
+		return NULL;
+	k = zalloc(1, sizeof(*k));
+	k->instance = instance;
+	k->node = node;
+	k->host = host;
+	k->first_seen = c->now;
+	k->ver = zalloc(t->nr_blocks, 8);
+	k->folds = zalloc(t->nr_blocks, 2);
+	k->val = zalloc(t->nr_addrs, 8);
+	k->vhash_stale = true;
+	t->c = realloc(t->c, (t->nr_c + 1) * sizeof(*t->c));
+	if (!t->c)
+		abort();
+	t->c[t->nr_c++] = k;
+	c->digest_stale = true;
+	return k;
+}
+
+static void free_contrib(struct contrib *k)
+{
+	free(k->ver);
+	free(k->folds);
+	free(k->val);
+	free(k);
+}
+
+/* The record that collected instance, or NULL. */
+static const struct record *collected_by(const struct table *t, uint64_t instance)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->nr_rec; i++)
+		if (t->rec[i].instance == instance)
+			return &t->rec[i];
+	return NULL;
+}
+
+static const struct record *record_of(const struct table *t, uint64_t absorber, uint16_t fold)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->nr_rec; i++)
+		if (t->rec[i].absorber == absorber && t->rec[i].fold == fold)
+			return &t->rec[i];
+	return NULL;
+}
+
+/*
+ * Whether block b of instance is counted through the contributor that
+ * collected it: that one's block includes the record, or that one was
+ * itself collected (every block of it then included all its records).
+ */
+static bool covered(const struct table *t, uint64_t instance, uint32_t b)
+{
+	const struct record *r = collected_by(t, instance);
+	const struct contrib *a;
+
+	if (!r)
+		return false;
+	a = find(t, r->absorber);
+	if (a)
+		return a->folds[b] >= r->fold;
+	return collected_by(t, r->absorber) != NULL;
+}
+
+/* A block with values: published (a version), or given them by a record. */
+static bool has(const struct contrib *k, uint32_t b)
+{
+	return k->ver[b] || k->folds[b];
+}
+
+static bool counted(const struct table *t, const struct contrib *k, uint32_t b)
+{
+	return !k->own && has(k, b) && !covered(t, k->instance, b);
+}
+
+static void xor_block(struct akd_core *c, struct table *t, uint32_t b, const uint64_t *v)
+{
+	uint32_t i, first = b * c->conf.block, n = block_len(c, t, b);
+
+	for (i = 0; i < n; i++)
+		t->remote[first + i] ^= v[first + i];
+	t->dirty[b] = 1;
+}
+
+static uint64_t vhash(struct akd_core *c, struct table *t, struct contrib *k)
+{
+	uint64_t h = FNV0;
+	uint32_t b;
+
+	if (!k->vhash_stale)
+		return k->vhash;
+	for (b = 0; b < t->nr_blocks; b++) {
+		if (!has(k, b) || covered(t, k->instance, b))
+			continue;
+		h = mix(h, b);
+		h = mix(h, k->ver[b]);
+		h = mix(h, k->folds[b]);
+	}
+	k->vhash = h;
+	k->vhash_stale = false;
+	return h;
+}
+
+/* Nothing held of it: no node needs to hear of it. */
+static bool empty(struct akd_core *c, struct table *t, struct contrib *k)
+{
+	return !k->folds_known && vhash(c, t, k) == FNV0;
+}
+
+static void changed_versions(struct akd_core *c, struct contrib *k)
+{
+	k->vhash_stale = true;
+	c->digest_stale = true;
+}
+
+/* A contributor every block of which is counted elsewhere goes. */
+static void maybe_collect(struct akd_core *c, struct table *t, struct contrib *k)
+{
+	unsigned int i;
+	uint32_t b;
+
+	if (k->own || !collected_by(t, k->instance))
+		return;
+	for (b = 0; b < t->nr_blocks; b++)
+		if (has(k, b) && !covered(t, k->instance, b))
+			return;
+	for (i = 0; i < t->nr_c && t->c[i] != k; i++)
+		;
+	t->c[i] = t->c[--t->nr_c];
+	free_contrib(k);
+	c->st.collected++;
+	c->digest_stale = true;
+}
+
+/* ---- checkpoints ---- */
+
+enum { CK_HEADER = 1, CK_BLOCK = 3, CK_ADOPTED = 4, CK_RECORD = 5 };
+#define CK_MAGIC	0x32434b41u	/* "AKC2" */
+#define CK_VERSION	2
+
+static void ck_record(struct wbuf *w, uint32_t type, const struct wbuf *body)
+{
+	uint64_t h = FNV0;
+	uint32_t le;
+
+	le = htole32(type);
+	h = fnv(h, &le, 4);
+	le = htole32(body->len);
+	h = fnv(h, &le, 4);
+	h = fnv(h, body->p, body->len);
+	w32(w, type);
+	w32(w, body->len);
+	wgrow(w, body->len);
+	memcpy(w->p + w->len, body->p, body->len);
+	w->len += body->len;
+	w64(w, h);
+}
+
+static void log_block(struct akd_core *c, struct table *t, const struct contrib *k, uint32_t b,
+		      struct wbuf *into)
+{
+	struct wbuf body = { 0 };
+
+	w64(&body, k->instance);
+	w16(&body, k->node);
+	w16(&body, k->folds[b]);
+	w32(&body, b);
+	w64(&body, k->ver[b]);
+	w32(&body, k->host);
+	w32(&body, 0);
+	wvals(&body, k->val + (size_t)b * c->conf.block, block_len(c, t, b));
+	ck_record(into ? into : &t->log, CK_BLOCK, &body);
+	free(body.p);
+}
+
+static void log_adopted(struct akd_core *c, struct table *t, uint32_t b, struct wbuf *into)
+{
+	struct wbuf body = { 0 };
+
+	w32(&body, b);
+	w32(&body, 0);
+	wvals(&body, t->adopted + (size_t)b * c->conf.block, block_len(c, t, b));
+	ck_record(into ? into : &t->log, CK_ADOPTED, &body);
+	free(body.p);
+}
+
+static void log_rec(struct table *t, const struct record *r, struct wbuf *into)
+{
+	struct wbuf body = { 0 };
+
+	w64(&body, r->absorber);
+	w64(&body, r->instance);
+	w64(&body, r->vhash);
+	w16(&body, r->node);
+	w16(&body, r->fold);
+	w16(&body, r->absorber_node);
+	w16(&body, 0);
+	ck_record(into ? into : &t->log, CK_RECORD, &body);
+	free(body.p);
+}
+
+/* The whole of a table: a checkpoint file of its own. */
+static void snapshot(struct akd_core *c, struct table *t, struct wbuf *w)
+{
+	struct wbuf body = { 0 };
+	char name[AKD_NAME_MAX] = "";
+	unsigned int i;
+	uint32_t b;
+
+	w32(w, CK_MAGIC);
+	w32(&body, CK_VERSION);
+	w16(&body, c->conf.node);
+	w16(&body, 0);
+	w32(&body, t->nr_addrs);
+	w32(&body, c->conf.block);
+	w64(&body, t->instance);
+	memcpy(name, t->conf.name, sizeof(name) - 1);
+	wgrow(&body, sizeof(name));
+	memcpy(body.p + body.len, name, sizeof(name));
+	body.len += sizeof(name);
+	ck_record(w, CK_HEADER, &body);
+	free(body.p);
+	for (i = 0; i < t->nr_rec; i++)
+		log_rec(t, &t->rec[i], w);
+	for (i = 0; i < t->nr_c; i++) {
+		struct contrib *k = t->c[i];
+
+		for (b = 0; b < t->nr_blocks; b++)
+			if ((k->ver[b] || k->folds[b]) && (k->own || !covered(t, k->instance, b)))
+				log_block(c, t, k, b, w);
+	}
+	for (b = 0; b < t->nr_blocks; b++) {
+		uint32_t j, first = b * c->conf.block;
+
+		for (j = 0; j < block_len(c, t, b) && !t->adopted[first + j]; j++)
+			;
+		if (j < block_len(c, t, b))
+			log_adopted(c, t, b, w);
+	}
 }
 
 /* ---- life ---- */
@@ -132,61 +613,60 @@ int akd_core_create(struct akd_core **cp, const struct akd_conf *conf,
 		    const struct akd_table_conf *tables, unsigned int nr_tables)
 {
 	struct akd_core *c;
-	unsigned int i, n;
+	unsigned int i, j, n;
 
 	if (!nr_tables || nr_tables > AKD_MAX_TABLES || !conf->block ||
-	    conf->block > AKD_MAX_BLOCK || !node_ok(&(struct akd_core){ .conf = *conf }, conf->node))
+	    conf->block > AKD_MAX_BLOCK || !conf->node || !conf->host || !conf->session ||
+	    !conf->hello_ns ||
+	    !conf->max_contributors)
 		return -EINVAL;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->conf = *conf;
-	c->t = calloc(nr_tables, sizeof(*c->t));
-	if (!c->t) {
-		free(c);
-		return -ENOMEM;
+	for (i = 0; i < nr_tables; i++) {
+		if (!tables[i].nr_addrs || !tables[i].instance || !tables[i].name[0] ||
+		    memchr(tables[i].name, 0, AKD_NAME_MAX) == NULL)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (!strcmp(tables[i].name, tables[j].name))
+				return -EINVAL;
 	}
+	c = zalloc(1, sizeof(*c));
+	c->conf = *conf;
+	c->members = zalloc(AKD_MAX_NODE + 1, 1);
+	if (conf->members)
+		memcpy(c->members, conf->members, AKD_MAX_NODE + 1);
+	else
+		memset(c->members + 1, 1, AKD_MAX_NODE);
+	c->members[conf->node] = 1;
+	if (conf->members)
+		for (n = 1; n <= AKD_MAX_NODE; n++)
+			c->nr_members += c->members[n] && n != conf->node;
+	c->t = zalloc(nr_tables, sizeof(*c->t));
 	c->nr_t = nr_tables;
 	for (i = 0; i < nr_tables; i++) {
 		struct table *t = &c->t[i];
+		struct contrib *me;
 
 		t->conf = tables[i];
+		t->key = atomikd_table_key(t->conf.name);
 		t->nr_addrs = tables[i].nr_addrs;
 		t->instance = tables[i].instance;
 		t->nr_blocks = (t->nr_addrs + conf->block - 1) / conf->block;
-		t->local = calloc(t->nr_addrs, 8);
-		t->pub = calloc(t->nr_addrs, 8);
-		t->remote = calloc(t->nr_addrs, 8);
-		t->pub_ver = calloc(t->nr_blocks, 8);
-		t->dirty = calloc(t->nr_blocks, 1);
-		if (!t->local || !t->pub || !t->remote || !t->pub_ver || !t->dirty) {
-			akd_core_destroy(c);
-			return -ENOMEM;
-		}
+		t->local = zalloc(t->nr_addrs, 8);
+		t->adopted = zalloc(t->nr_addrs, 8);
+		t->remote = zalloc(t->nr_addrs, 8);
+		t->dirty = zalloc(t->nr_blocks, 1);
+		t->changed = zalloc(t->nr_blocks, 1);
+		t->state = AKD_RECOVERING;
+		me = add_contrib(c, t, conf->node, conf->host, t->instance);
+		me->own = true;
 	}
-	if (conf->members)
-		for (n = 1; n <= AKD_MAX_NODE; n++)
-			c->ends_expected += conf->members[n] && n != conf->node;
+	c->digest_stale = true;
 	*cp = c;
 	return 0;
 }
 
-static void free_contribs(struct table *t)
-{
-	unsigned int i;
-
-	for (i = 0; i < t->nr_c; i++) {
-		free(t->c[i].ver);
-		free(t->c[i].val);
-	}
-	free(t->c);
-	t->c = NULL;
-	t->nr_c = 0;
-}
-
 void akd_core_destroy(struct akd_core *c)
 {
-	unsigned int i;
+	unsigned int i, k;
 
 	if (!c)
 		return;
@@ -194,520 +674,1189 @@ void akd_core_destroy(struct akd_core *c)
 	for (i = 0; i < c->nr_t; i++) {
 		struct table *t = &c->t[i];
 
-		free_contribs(t);
+		for (k = 0; k < t->nr_c; k++)
+			free_contrib(t->c[k]);
+		free(t->c);
+		free(t->rec);
 		free(t->local);
-		free(t->pub);
+		free(t->adopted);
 		free(t->remote);
-		free(t->pub_ver);
 		free(t->dirty);
+		free(t->changed);
+		free(t->log.p);
 	}
 	free(c->t);
+	free(c->members);
 	free(c->peers);
 	free(c->out.send);
 	free(c->out.persist);
 	free(c->out.remote);
+	free(c->out.verify);
 	free(c->out.bufs);
 	free(c);
 }
 
-static struct contrib *add_contrib(struct akd_core *c, struct table *t, uint16_t node,
-				   uint64_t instance)
+const char *akd_core_fatal(const struct akd_core *c)
 {
+	return c->fatal[0] ? c->fatal : NULL;
+}
+
+/*
+ * The little of printf the fatal messages need, so that the core needs no
+ * stdio: %s, %u, %x, %lu, %lx with an optional 0-padded width.
+ */
+static void format(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	size_t n = 0;
+
+#define PUT(ch) do { if (n + 1 < size) buf[n++] = (ch); } while (0)
+	while (*fmt) {
+		char digits[24];
+		unsigned long v;
+		unsigned int width = 0, base, len = 0;
+		bool lng = false;
+		const char *str;
+
+		if (*fmt != '%') {
+			PUT(*fmt++);
+			continue;
+		}
+		fmt++;
+		while (*fmt >= '0' && *fmt <= '9')
+			width = width * 10 + (*fmt++ - '0');
+		if (*fmt == 'l') {
+			lng = true;
+			fmt++;
+		}
+		switch (*fmt) {
+		case 's':
+			for (str = va_arg(ap, const char *); *str; str++)
+				PUT(*str);
+			break;
+		case 'u':
+		case 'x':
+			base = *fmt == 'u' ? 10 : 16;
+			v = lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned int);
+			do {
+				digits[len++] = "0123456789abcdef"[v % base];
+				v /= base;
+			} while (v && len < sizeof(digits));
+			while (width > len) {
+				PUT('0');
+				width--;
+			}
+			while (len)
+				PUT(digits[--len]);
+			break;
+		default:
+			PUT('%');
+			if (*fmt)
+				PUT(*fmt);
+			break;
+		}
+		if (*fmt)
+			fmt++;
+	}
+	buf[n < size ? n : size - 1] = 0;
+#undef PUT
+}
+
+static void set_fatal(struct akd_core *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->fatal[0])
+		return;
+	va_start(ap, fmt);
+	format(c->fatal, sizeof(c->fatal), fmt, ap);
+	va_end(ap);
+	say(c, "%s", c->fatal);
+}
+
+/* ---- taking blocks ---- */
+
+/*
+ * Block b of contributor k becomes (ver, folds, vals), newer than what is
+ * held: the remote row follows, and the records it newly includes stop
+ * counting apart.
+ */
+static void take_block(struct akd_core *c, struct table *t, struct contrib *k, uint32_t b,
+		       uint64_t ver, uint16_t folds, const uint64_t *vals)
+{
+	uint32_t first = b * c->conf.block, n = block_len(c, t, b);
+	uint16_t j;
+
+	if (counted(t, k, b))
+		xor_block(c, t, b, k->val);
+	/* The records it newly includes: counted apart until now. */
+	for (j = k->folds[b] + 1; j <= folds; j++) {
+		const struct record *r = record_of(t, k->instance, j);
+		struct contrib *d = r ? find(t, r->instance) : NULL;
+
+		if (d && counted(t, d, b)) {
+			xor_block(c, t, b, d->val);
+			changed_versions(c, d);
+		}
+	}
+	memcpy(k->val + first, vals, n * 8);
+	k->ver[b] = ver;
+	k->folds[b] = folds;
+	if (counted(t, k, b))
+		xor_block(c, t, b, k->val);
+	changed_versions(c, k);
+}
+
+/* A collection record applied where this node can: the absorber's blocks
+ * take the collected one's values, uniformly when it holds all of it. */
+static void apply_record(struct akd_core *c, struct table *t, const struct record *r)
+{
+	struct contrib *a = find(t, r->absorber), *d = find(t, r->instance);
+	uint32_t b, i, first, n;
+
+	if (!a || a->folds_known + 1 != r->fold)
+		return;
+	a->folds_known = r->fold;
+	c->st.records_applied++;
+	if (d && !d->own && vhash(c, t, d) == r->vhash) {
+		for (b = 0; b < t->nr_blocks; b++) {
+			if (a->folds[b] != r->fold - 1)
+				continue;
+			first = b * c->conf.block;
+			n = block_len(c, t, b);
+			if (has(d, b) && !covered(t, d->instance, b))
+				for (i = 0; i < n; i++) {
+					a->val[first + i] ^= d->val[first + i];
+					if (a->own)
+						t->adopted[first + i] ^= d->val[first + i];
+				}
+			a->folds[b] = r->fold;
+		}
+		changed_versions(c, a);
+		changed_versions(c, d);
+		maybe_collect(c, t, d);
+	}
+}
+
+/* Records in order, as far as they go. */
+static void apply_records(struct akd_core *c, struct table *t)
+{
+	bool more = true;
+	unsigned int i, k;
+
+	while (more) {
+		more = false;
+		for (k = 0; k < t->nr_c; k++) {
+			struct contrib *a = t->c[k];
+
+			for (i = 0; i < t->nr_rec; i++)
+				if (t->rec[i].absorber == a->instance &&
+				    t->rec[i].fold == a->folds_known + 1) {
+					apply_record(c, t, &t->rec[i]);
+					more = true;
+					break;
+				}
+			if (more)
+				break;
+		}
+	}
+}
+
+/* A record new here; false when it contradicts one held. */
+static bool add_record(struct akd_core *c, struct table *t, const struct record *r)
+{
+	const struct record *old = record_of(t, r->absorber, r->fold);
+
+	if (old)
+		return old->instance == r->instance;
+	if (collected_by(t, r->instance))
+		return false;
+	t->rec = realloc(t->rec, (t->nr_rec + 1) * sizeof(*t->rec));
+	if (!t->rec)
+		abort();
+	t->rec[t->nr_rec++] = *r;
+	c->digest_stale = true;
+	return true;
+}
+
+/* ---- restoring ---- */
+
+struct restore {
+	bool header;
+	uint64_t instance;		/* the live instance when it was written */
+};
+
+static int restore_header(struct akd_core *c, struct table *t, struct rbuf *r,
+			  struct restore *rs)
+{
+	char name[AKD_NAME_MAX];
+	uint32_t version, nr_addrs, block;
+	uint16_t node;
+	const uint8_t *p;
+
+	version = r32(r);
+	node = r16(r);
+	r16(r);
+	nr_addrs = r32(r);
+	block = r32(r);
+	rs->instance = r64(r);
+	p = rtake(r, sizeof(name));
+	if (r->bad || version != CK_VERSION)
+		return -EBADMSG;
+	memcpy(name, p, sizeof(name));
+	name[sizeof(name) - 1] = 0;
+	if (node != c->conf.node) {
+		set_fatal(c, "table %s: the checkpoint is node %u's, and this daemon is node %u: "
+			  "a node's id cannot change while its table lives (set node = %u, or "
+			  "remove the checkpoint and reload the module)", t->conf.name, node,
+			  c->conf.node, node);
+		return -EEXIST;
+	}
+	if (strcmp(name, t->conf.name) || nr_addrs != t->nr_addrs || block != c->conf.block) {
+		set_fatal(c, "table %s (%u addresses, blocks of %u): the checkpoint holds table %s "
+			  "(%u addresses, blocks of %u); remove it if the table changed",
+			  t->conf.name, t->nr_addrs, c->conf.block, name, nr_addrs, block);
+		return -EEXIST;
+	}
+	rs->header = true;
+	return 0;
+}
+
+static void restore_block(struct akd_core *c, struct table *t, struct rbuf *r,
+			  const struct restore *rs)
+{
+	uint64_t instance = r64(r), ver;
+	uint16_t node = r16(r), folds = r16(r);
+	uint32_t b = r32(r), host;
+	uint64_t *vals;
 	struct contrib *k;
 
-	if (t->nr_c >= c->conf.max_contributors)
-		return NULL;
-	t->c = realloc(t->c, (t->nr_c + 1) * sizeof(*t->c));
-	if (!t->c)
-		abort();
-	k = &t->c[t->nr_c++];
-	k->node = node;
-	k->instance = instance;
-	k->ver = calloc(t->nr_blocks, 8);
-	k->val = calloc(t->nr_addrs, 8);
-	if (!k->ver || !k->val)
-		abort();
-	return k;
-}
-
-/* ---- checkpoints: what the remote row is made of, across restarts ---- */
-
-#define STATE_MAGIC	0x53444b41u	/* "AKDS" */
-
-struct state_hdr {
-	uint32_t magic, version, table, nr_addrs, block, nr_c;
-	uint64_t instance;
-};
-
-static void put(uint8_t **p, const void *src, size_t len)
-{
-	memcpy(*p, src, len);
-	*p += len;
-}
-
-static void checkpoint(struct akd_core *c, unsigned int ti)
-{
-	struct table *t = &c->t[ti];
-	struct state_hdr h = { STATE_MAGIC, 1, t->conf.id, t->nr_addrs, c->conf.block, t->nr_c,
-			       t->instance };
-	size_t len = sizeof(h) + (t->nr_blocks + t->nr_addrs) * 8 * (1 + (size_t)t->nr_c) +
-		     16 * (size_t)t->nr_c;
-	uint8_t *buf = keep(c, len), *p = buf;
-	struct akd_persist *w;
-	unsigned int i;
-
-	put(&p, &h, sizeof(h));
-	put(&p, t->pub_ver, t->nr_blocks * 8);
-	put(&p, t->pub, t->nr_addrs * 8);
-	for (i = 0; i < t->nr_c; i++) {
-		uint64_t id[2] = { t->c[i].node, t->c[i].instance };
-
-		put(&p, id, sizeof(id));
-		put(&p, t->c[i].ver, t->nr_blocks * 8);
-		put(&p, t->c[i].val, t->nr_addrs * 8);
+	ver = r64(r);
+	host = r32(r);
+	r32(r);
+	if (r->bad || b >= t->nr_blocks || !instance || !node)
+		return;
+	vals = zalloc(block_len(c, t, b), 8);
+	rvals(r, vals, block_len(c, t, b));
+	if (r->bad) {
+		free(vals);
+		return;
 	}
-	c->out.persist = grow(c->out.persist, &c->out.cap_persist, c->out.nr_persist + 1,
-			      sizeof(*c->out.persist));
-	w = &c->out.persist[c->out.nr_persist++];
-	*w = (struct akd_persist){ .table = ti, .replace = true, .buf = buf, .len = len };
-	t->changed = false;
-}
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static bool take(struct reader *r, void *dst, size_t len)
-{
-	if (r->left < len)
-		return false;
-	memcpy(dst, r->p, len);
-	r->p += len;
-	r->left -= len;
-	return true;
+	/* The checkpoint's own instance, if the table has another now, is frozen. */
+	k = find(t, instance);
+	if (!k && !collected_by(t, instance))
+		k = add_contrib(c, t, node, host, instance);
+	if (k && k->node == node && k->host == host && newer(ver, folds, k->ver[b], k->folds[b]))
+		take_block(c, t, k, b, ver, folds, vals);
+	(void)rs;
+	free(vals);
 }
 
 int akd_core_restore(struct akd_core *c, unsigned int ti, const void *buf, size_t len)
 {
 	struct table *t = &c->t[ti];
-	struct reader r = { buf, len };
-	struct state_hdr h;
-	unsigned int i, j;
-	bool ok;
+	struct rbuf r = { buf, len, false };
+	struct restore rs = { 0 };
+	unsigned int records = 0;
+	uint32_t b, i;
+	int ret = 0;
 
-	ok = take(&r, &h, sizeof(h)) && h.magic == STATE_MAGIC && h.version == 1 &&
-	     h.table == t->conf.id && h.nr_addrs == t->nr_addrs && h.block == c->conf.block &&
-	     h.instance == t->instance && h.nr_c <= c->conf.max_contributors;
-	if (!ok) {
-		say(c, "table %u: the checkpoint is of another table instance or configuration; "
-		    "starting from the peers", t->conf.id);
-		return -ESTALE;
-	}
-	ok = take(&r, t->pub_ver, t->nr_blocks * 8) && take(&r, t->pub, t->nr_addrs * 8);
-	for (i = 0; ok && i < h.nr_c; i++) {
-		uint64_t id[2];
-		struct contrib *k;
-
-		ok = take(&r, id, sizeof(id)) && id[0] >= 1 && id[0] <= AKD_MAX_NODE;
-		if (!ok)
-			break;
-		k = add_contrib(c, t, id[0], id[1]);
-		ok = k && take(&r, k->ver, t->nr_blocks * 8) && take(&r, k->val, t->nr_addrs * 8);
-		for (j = 0; ok && j < t->nr_addrs; j++)
-			t->remote[j] ^= k->val[j];
-	}
-	if (!ok) {
-		say(c, "table %u: the checkpoint is truncated; starting from the peers",
-		    t->conf.id);
-		free_contribs(t);
-		memset(t->remote, 0, t->nr_addrs * 8);
-		memset(t->pub, 0, t->nr_addrs * 8);
-		memset(t->pub_ver, 0, t->nr_blocks * 8);
+	if (r32(&r) != CK_MAGIC) {
+		say(c, "table %s: the checkpoint is not one (ignored)", t->conf.name);
 		return -EBADMSG;
+	}
+	while (r.left && !r.bad) {
+		uint32_t type = r32(&r), n = r32(&r);
+		const uint8_t *body = rtake(&r, n);
+		uint64_t check = r64(&r), h = FNV0, le;
+		struct rbuf rb = { body, n, false };
+
+		if (r.bad)
+			break;
+		le = htole32(type);
+		h = fnv(h, &le, 4);
+		le = htole32(n);
+		h = fnv(h, &le, 4);
+		h = fnv(h, body, n);
+		if (h != check) {
+			r.bad = true;
+			break;
+		}
+		if (!rs.header && type != CK_HEADER) {
+			r.bad = true;
+			break;
+		}
+		switch (type) {
+		case CK_HEADER:
+			ret = restore_header(c, t, &rb, &rs);
+			if (ret)
+				return ret;
+			break;
+		case CK_BLOCK:
+			restore_block(c, t, &rb, &rs);
+			break;
+		case CK_ADOPTED:
+			b = r32(&rb);
+			r32(&rb);
+			if (b < t->nr_blocks && rs.instance == t->instance)
+				rvals(&rb, t->adopted + (size_t)b * c->conf.block,
+				      block_len(c, t, b));
+			break;
+		case CK_RECORD: {
+			struct record rec;
+
+			rec.absorber = r64(&rb);
+			rec.instance = r64(&rb);
+			rec.vhash = r64(&rb);
+			rec.node = r16(&rb);
+			rec.fold = r16(&rb);
+			rec.absorber_node = r16(&rb);
+			/* Applied where it stands in the file: the blocks before
+			 * it are what it collected, those after include it. */
+			if (!rb.bad && rec.fold && rec.absorber && rec.instance &&
+			    add_record(c, t, &rec))
+				apply_records(c, t);
+			break;
+		}
+		default:
+			break;
+		}
+		records++;
+	}
+	if (!rs.header) {
+		say(c, "table %s: the checkpoint is damaged at its start (ignored)", t->conf.name);
+		return -EBADMSG;
+	}
+	if (r.bad)
+		say(c, "table %s: the checkpoint is damaged after %u records: the rest is "
+		    "dropped (the peers hold it)", t->conf.name, records);
+	apply_records(c, t);
+	for (i = t->nr_c; i-- > 1;)
+		maybe_collect(c, t, t->c[i]);
+	/* The remote row from scratch: every block is written once serving. */
+	memcpy(t->remote, t->adopted, t->nr_addrs * 8);
+	for (i = 0; i < t->nr_c; i++)
+		for (b = 0; b < t->nr_blocks; b++)
+			if (counted(t, t->c[i], b))
+				xor_block(c, t, b, t->c[i]->val);
+	memset(t->dirty, 1, t->nr_blocks);
+	for (i = 0; i < t->nr_c; i++) {
+		t->c[i]->vhash_stale = true;
+		if (!t->c[i]->own && t->c[i]->instance == rs.instance)
+			say(c, "table %s: its instance changed since the checkpoint: instance "
+			    "%016" PRIx64 " is frozen, kept as any contributor", t->conf.name,
+			    rs.instance);
 	}
 	t->restored = true;
+	t->need_snapshot = true;
+	c->digest_stale = true;
 	return 0;
 }
 
-int akd_checkpoint_account(const void *buf, size_t len, akd_account_fn *fn, void *arg)
+/* ---- sending ---- */
+
+static void hdr(struct akd_core *c, struct wbuf *w, uint8_t type, uint16_t flags,
+		uint64_t key)
 {
-	struct reader r = { buf, len };
-	struct state_hdr h;
-	uint32_t nr_blocks, b;
-	uint64_t *ver;
-	unsigned int i;
-
-	if (!take(&r, &h, sizeof(h)) || h.magic != STATE_MAGIC || !h.block)
-		return -EBADMSG;
-	nr_blocks = (h.nr_addrs + h.block - 1) / h.block;
-	ver = calloc(nr_blocks ? nr_blocks : 1, 8);
-	if (!ver)
-		abort();
-	for (i = 0; i <= h.nr_c; i++) {
-		uint64_t id[2] = { 0, h.instance };
-
-		if ((i && !take(&r, id, sizeof(id))) || !take(&r, ver, nr_blocks * 8) ||
-		    r.left < (size_t)h.nr_addrs * 8) {
-			free(ver);
-			return -EBADMSG;
-		}
-		r.p += (size_t)h.nr_addrs * 8;
-		r.left -= (size_t)h.nr_addrs * 8;
-		for (b = 0; b < nr_blocks; b++)
-			if (ver[b])
-				fn(arg, id[0], id[1], b, ver[b]);
-	}
-	free(ver);
-	return 0;
+	w32(w, ATOMIKD_MAGIC);
+	w8(w, ATOMIKD_PROTO);
+	w8(w, type);
+	w16(w, flags);
+	w16(w, c->conf.node);
+	w16(w, 0);
+	w32(w, 0);
+	w64(w, c->conf.session);
+	w64(w, c->now);
+	w64(w, key);
 }
 
-/* The remote blocks received since the last write, to the device. */
-static void flush_remote(struct akd_core *c, unsigned int ti)
+static void queue(struct akd_core *c, enum akd_chan chan, uint32_t table, uint16_t node,
+		  struct wbuf *w)
+{
+	struct akd_send *s;
+
+	c->out.send = grow(c->out.send, &c->out.cap_send, c->out.nr_send + 1,
+			   sizeof(*c->out.send));
+	s = &c->out.send[c->out.nr_send++];
+	*s = (struct akd_send){ .chan = chan, .table = table, .node = node,
+				.buf = keep(c, w->p), .len = w->len };
+	c->st.messages_sent++;
+	c->st.bytes_sent += w->len;
+}
+
+static void send_block(struct akd_core *c, unsigned int ti, const struct contrib *k,
+		       uint32_t b, uint16_t to)
 {
 	struct table *t = &c->t[ti];
-	uint32_t b = 0, e, first, count;
-	struct akd_remote *w;
+	struct wbuf w = { 0 };
+	uint32_t n = block_len(c, t, b);
 
-	if (t->changed)
-		checkpoint(c, ti);	/* before the device: a crash leaves the file ahead */
-	while (b < t->nr_blocks) {
-		if (!t->dirty[b]) {
-			b++;
-			continue;
+	hdr(c, &w, ATOMIKD_BLOCK, 0, t->key);
+	w32(&w, t->nr_addrs);
+	w32(&w, c->conf.block);
+	w32(&w, b);
+	w32(&w, n);
+	w16(&w, k->node);
+	w16(&w, k->folds[b]);
+	w32(&w, k->host);
+	w64(&w, k->instance);
+	w64(&w, k->ver[b]);
+	wvals(&w, k->val + (size_t)b * c->conf.block, n);
+	queue(c, to ? AKD_CHAN_NODE : AKD_CHAN_BLOCKS, ti, to, &w);
+}
+
+static uint64_t digest_hash(struct akd_core *c)
+{
+	unsigned int ti, i;
+	uint64_t h = FNV0;
+
+	if (!c->digest_stale)
+		return c->digest;
+	for (ti = 0; ti < c->nr_t; ti++) {
+		struct table *t = &c->t[ti];
+		uint64_t x = 0;
+
+		h = mix(h, t->key);
+		/* Contributors in any order: their hashes XORed. */
+		for (i = 0; i < t->nr_c; i++) {
+			struct contrib *k = t->c[i];
+			uint64_t e = mix(mix(mix(FNV0, k->instance), k->node), k->folds_known);
+
+			if (!empty(c, t, k))
+				x ^= mix(e, vhash(c, t, k));
 		}
-		for (e = b; e < t->nr_blocks && t->dirty[e]; e++)
-			t->dirty[e] = 0;
-		first = b * c->conf.block;
-		count = (e - 1) * c->conf.block + block_len(c, t, e - 1) - first;
-		c->out.remote = grow(c->out.remote, &c->out.cap_remote, c->out.nr_remote + 1,
-				     sizeof(*c->out.remote));
-		w = &c->out.remote[c->out.nr_remote++];
-		*w = (struct akd_remote){ .table = ti, .first = first, .count = count,
-					  .vals = memcpy(keep(c, count * 8), t->remote + first,
-							 count * 8) };
-		c->st.remote_writes++;
-		b = e;
+		h = mix(h, x);
+		x = 0;
+		for (i = 0; i < t->nr_rec; i++)
+			x ^= mix(mix(mix(FNV0, t->rec[i].absorber), t->rec[i].instance),
+				 t->rec[i].fold);
+		h = mix(h, x);
 	}
+	c->digest = h;
+	c->digest_stale = false;
+	return h;
 }
 
-/* ---- the wire ---- */
-
-static uint64_t my_instance(const struct akd_core *c)
+static uint64_t records_hash(const struct table *t)
 {
-	return c->t[0].instance;
+	uint64_t x = 0;
+	unsigned int i;
+
+	for (i = 0; i < t->nr_rec; i++)
+		x ^= mix(mix(mix(FNV0, t->rec[i].absorber), t->rec[i].instance), t->rec[i].fold);
+	return x;
 }
 
-static bool own_instance(const struct akd_core *c, uint64_t instance)
+static void send_hello(struct akd_core *c, bool starting)
 {
-	unsigned int k;
+	struct wbuf w = { 0 };
+	unsigned int ti;
 
-	for (k = 0; k < c->nr_t; k++)
-		if (c->t[k].instance == instance)
-			return true;
-	return false;
-}
-
-static void send_msg(struct akd_core *c, enum akd_chan chan, uint32_t table, const char *reply,
-		     struct atomikd_hdr *h, const uint64_t *vals)
-{
-	size_t len = sizeof(*h) + (size_t)h->count * 8;
-	uint8_t *buf = keep(c, len);
-	struct akd_send *s;
-	struct atomikd_hdr le;
-	uint32_t i;
-
-	h->magic = ATOMIKD_MAGIC;
-	h->proto = ATOMIKD_PROTO;
-	h->sender = c->conf.node;
-	if (!h->sender_instance)
-		h->sender_instance = my_instance(c);
-	h->sent_at = c->now;
-	le = *h;
-	atomikd_hdr_le(&le);
-	memcpy(buf, &le, sizeof(le));
-	for (i = 0; i < h->count; i++) {
-		uint64_t v = htole64(vals[i]);
-
-		memcpy(buf + sizeof(*h) + i * 8, &v, 8);
+	hdr(c, &w, ATOMIKD_HELLO, starting ? ATOMIKD_HELLO_STARTING : 0, 0);
+	w64(&w, ++c->hello_seq);
+	w64(&w, digest_hash(c));
+	w32(&w, c->nr_t);
+	w32(&w, 0);
+	for (ti = 0; ti < c->nr_t; ti++) {
+		w64(&w, c->t[ti].key);
+		w64(&w, c->t[ti].instance);
 	}
-	c->out.send = grow(c->out.send, &c->out.cap_send, c->out.nr_send + 1, sizeof(*c->out.send));
-	s = &c->out.send[c->out.nr_send++];
-	*s = (struct akd_send){ .chan = chan, .table = table, .buf = buf, .len = len };
-	if (reply)
-		s->reply = strcpy(keep(c, strlen(reply) + 1), reply);
-	c->st.messages_sent++;
-	c->st.bytes_sent += len;
+	queue(c, AKD_CHAN_HELLO, 0, 0, &w);
+	c->st.hellos_sent++;
 }
 
-static void send_block(struct akd_core *c, enum akd_chan chan, const char *reply,
-		       unsigned int ti, uint16_t node, uint64_t instance, uint32_t b, uint64_t ver,
-		       const uint64_t *vals)
+static bool live(const struct akd_core *c, const struct contrib *k)
 {
-	const struct table *t = &c->t[ti];
-	struct atomikd_hdr h = {
-		.type = ATOMIKD_BLOCK, .table = t->conf.id, .nr_addrs = t->nr_addrs,
-		.contributor = node, .block = b, .instance = instance, .counter = ver,
-		.count = block_len(c, t, b), .block_size = c->conf.block,
-		.sender_instance = t->instance,
-	};
-
-	send_msg(c, chan, ti, reply, &h, vals + (size_t)b * c->conf.block);
+	return k->own || (k->live_seen && c->now - k->live_seen < 3 * c->conf.hello_ns);
 }
 
-/* Every block this node holds, its own and the others': to every node, or
- * to reply. */
-static void send_everything(struct akd_core *c, const char *reply)
+static void send_digest(struct akd_core *c, unsigned int ti, uint16_t to)
 {
-	enum akd_chan chan = reply ? AKD_CHAN_REPLY : AKD_CHAN_BLOCKS;
-	unsigned int i, k;
+	struct table *t = &c->t[ti];
+	struct wbuf w = { 0 };
+	unsigned int i, n;
 	uint32_t b;
 
-	for (k = 0; k < c->nr_t; k++) {
-		struct table *t = &c->t[k];
+	for (i = n = 0; i < t->nr_c; i++)
+		n += !empty(c, t, t->c[i]);
+	hdr(c, &w, ATOMIKD_DIGEST, 0, t->key);
+	w32(&w, t->nr_addrs);
+	w32(&w, c->conf.block);
+	w32(&w, n);
+	w32(&w, t->nr_rec);
+	w64(&w, records_hash(t));
+	for (i = 0; i < t->nr_c; i++) {
+		struct contrib *k = t->c[i];
+		uint64_t max = 0;
+
+		if (empty(c, t, k))
+			continue;
 
 		for (b = 0; b < t->nr_blocks; b++)
-			if (t->pub_ver[b])
-				send_block(c, chan, reply, k, c->conf.node, t->instance, b,
-					   t->pub_ver[b], t->pub);
-		for (i = 0; i < t->nr_c; i++)
-			for (b = 0; b < t->nr_blocks; b++)
-				if (t->c[i].ver[b])
-					send_block(c, chan, reply, k, t->c[i].node,
-						   t->c[i].instance, b, t->c[i].ver[b],
-						   t->c[i].val);
+			if (k->ver[b] > max)
+				max = k->ver[b];
+		w64(&w, k->instance);
+		w16(&w, k->node);
+		w16(&w, live(c, k) ? ATOMIKD_C_LIVE : 0);
+		w16(&w, k->folds_known);
+		w16(&w, 0);
+		w64(&w, vhash(c, t, k));
+		w64(&w, max);
+	}
+	queue(c, AKD_CHAN_NODE, ti, to, &w);
+	c->st.digests_sent++;
+}
+
+static void send_digests(struct akd_core *c, struct peer *p)
+{
+	unsigned int ti;
+
+	for (ti = 0; ti < c->nr_t; ti++)
+		send_digest(c, ti, p->node);
+	p->digest_sent = c->now;
+}
+
+/* This node's versions of instance (none: zeros), to the node that has more. */
+static void send_want(struct akd_core *c, unsigned int ti, struct peer *p, uint64_t instance,
+		      bool records)
+{
+	struct table *t = &c->t[ti];
+	struct contrib *k = instance ? find(t, instance) : NULL;
+	struct wbuf w = { 0 };
+	uint32_t b, nb = instance ? t->nr_blocks : 0;
+
+	hdr(c, &w, ATOMIKD_WANT, 0, t->key);
+	w64(&w, instance);
+	w32(&w, nb);
+	w32(&w, records ? t->nr_rec + 1 : 0);
+	for (b = 0; b < nb; b++) {
+		w64(&w, k ? k->ver[b] : 0);
+		w16(&w, k ? k->folds[b] : 0);
+		w16(&w, 0);
+		w16(&w, 0);
+		w16(&w, 0);
+	}
+	queue(c, AKD_CHAN_NODE, ti, p->node, &w);
+	c->st.wants_sent++;
+	if (!c->serving) {
+		p->wants_out++;
+		p->want_sent_at = c->now;
 	}
 }
 
-static void send_hello(struct akd_core *c, enum akd_chan chan)
+static void send_done(struct akd_core *c, unsigned int ti, uint16_t to, uint64_t instance)
 {
-	struct atomikd_hdr h = { .type = ATOMIKD_HELLO };
+	struct wbuf w = { 0 };
 
-	send_msg(c, chan, 0, NULL, &h, NULL);
+	hdr(c, &w, ATOMIKD_DONE, 0, c->t[ti].key);
+	w64(&w, instance);
+	queue(c, AKD_CHAN_NODE, ti, to, &w);
 }
 
-static void send_end(struct akd_core *c, const char *reply)
+static void send_rec(struct akd_core *c, unsigned int ti, const struct record *r, uint16_t to)
 {
-	struct atomikd_hdr h = { .type = ATOMIKD_END };
+	struct wbuf w = { 0 };
 
-	send_msg(c, AKD_CHAN_REPLY, 0, reply, &h, NULL);
+	hdr(c, &w, ATOMIKD_RECORD, 0, c->t[ti].key);
+	w64(&w, r->absorber);
+	w64(&w, r->instance);
+	w64(&w, r->vhash);
+	w16(&w, r->node);
+	w16(&w, r->fold);
+	w16(&w, r->absorber_node);
+	w16(&w, 0);
+	queue(c, to ? AKD_CHAN_NODE : AKD_CHAN_RECORDS, ti, to, &w);
 }
 
-/* The local contribution as read: publish the blocks that changed. */
-static void publish_changes(struct akd_core *c, bool all)
+/* ---- publishing ---- */
+
+static void publish(struct akd_core *c, unsigned int ti, bool all)
 {
-	uint32_t b, first, n;
+	struct table *t = &c->t[ti];
+	struct contrib *me = t->c[0];
+	uint32_t b, i, first, n;
 	uint64_t ver;
-	unsigned int k;
 
-	for (k = 0; k < c->nr_t; k++) {
-		struct table *t = &c->t[k];
+	for (b = 0; b < t->nr_blocks; b++) {
+		if (!all && !t->changed[b])
+			continue;
+		t->changed[b] = 0;
+		first = b * c->conf.block;
+		n = block_len(c, t, b);
+		for (i = 0; i < n; i++)
+			if (me->val[first + i] != (t->local[first + i] ^ t->adopted[first + i]))
+				break;
+		if (i == n && me->ver[b] && !all)
+			continue;
+		if (i == n && !me->ver[b] && !me->folds[b]) {
+			bool zero = true;
 
-		for (b = 0; b < t->nr_blocks; b++) {
-			first = b * c->conf.block;
-			n = block_len(c, t, b);
-			if (!all && t->pub_ver[b] &&
-			    !memcmp(t->local + first, t->pub + first, n * 8))
-				continue;
-			ver = c->now;
-			if (ver <= t->pub_ver[b])
-				ver = t->pub_ver[b] + 1;
-			memcpy(t->pub + first, t->local + first, n * 8);
-			t->pub_ver[b] = ver;
-			t->changed = true;
-			send_block(c, AKD_CHAN_BLOCKS, NULL, k, c->conf.node, t->instance, b, ver,
-				   t->pub);
-			c->st.blocks_published++;
+			for (i = 0; i < n; i++)
+				zero &= !t->local[first + i];
+			if (zero)
+				continue;	/* nothing ever: nothing to say */
 		}
+		ver = c->now > me->ver[b] ? c->now : me->ver[b] + 1;
+		for (i = 0; i < n; i++)
+			me->val[first + i] = t->local[first + i] ^ t->adopted[first + i];
+		me->ver[b] = ver;
+		me->folds[b] = me->folds_known;
+		changed_versions(c, me);
+		log_block(c, t, me, b, NULL);
+		send_block(c, ti, me, b, 0);
+		c->st.blocks_published++;
 	}
+	t->pub_due = 0;
+	t->last_pub = c->now;
 }
 
 /* ---- receiving ---- */
 
-static struct peer *peer_seen(struct akd_core *c, uint16_t node, uint64_t instance,
-			      bool *appeared)
+static struct peer *find_peer(struct akd_core *c, uint64_t session)
 {
-	struct peer *p = NULL;
 	unsigned int i;
 
 	for (i = 0; i < c->nr_peers; i++)
-		if (c->peers[i].node == node)
-			p = &c->peers[i];
-	if (!p) {
+		if (c->peers[i].session == session)
+			return &c->peers[i];
+	return NULL;
+}
+
+static struct peer *peer_for(struct akd_core *c, uint16_t node, uint64_t session)
+{
+	struct peer *p = find_peer(c, session);
+	unsigned int i;
+
+	if (p)
+		return p;
+	/* A node's earlier session is gone once this one speaks. */
+	for (i = 0; i < c->nr_peers; i++)
+		if (c->peers[i].node == node &&
+		    c->now - c->peers[i].last_seen > c->conf.peer_timeout_ns)
+			break;
+	if (i == c->nr_peers) {
 		c->peers = realloc(c->peers, (c->nr_peers + 1) * sizeof(*c->peers));
 		if (!c->peers)
 			abort();
-		p = &c->peers[c->nr_peers++];
-		memset(p, 0, sizeof(*p));
-		p->node = node;
-		*appeared = true;
-	} else if (p->instance != instance || c->now - p->last_seen > c->conf.peer_timeout_ns) {
-		*appeared = true;
+		c->nr_peers++;
 	}
-	if (*appeared)
-		say(c, "peer %u (instance %016" PRIx64 ") %s", node, instance,
-		    p->instance == 0 ? "appeared" :
-		    p->instance != instance ? "restarted" : "is back");
-	p->instance = instance;
-	p->last_seen = c->now;
-	p->messages++;
+	p = &c->peers[i];
+	memset(p, 0, sizeof(*p));
+	p->session = session;
+	p->node = node;
+	p->first_seen = p->last_seen = c->now;
+	c->st.peers_appeared++;
+	say(c, "peer %u (session %016" PRIx64 ") appeared", node, session);
 	return p;
 }
 
-static struct table *find_table(struct akd_core *c, uint32_t id)
+/*
+ * Two sessions of one node id both speaking, well after the later one
+ * appeared: two daemons configured with one id (a restarted daemon's
+ * earlier session falls silent instead).
+ */
+static void check_twins(struct akd_core *c, struct peer *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nr_peers; i++) {
+		struct peer *q = &c->peers[i];
+		struct peer *later = q->first_seen > p->first_seen ? q : p;
+
+		if (q == p || q->node != p->node || q->twin_said || p->twin_said)
+			continue;
+		if (q->last_seen > later->first_seen + c->conf.peer_timeout_ns &&
+		    p->last_seen > later->first_seen + c->conf.peer_timeout_ns) {
+			p->twin_said = q->twin_said = true;
+			c->st.twin_sessions++;
+			say(c, "two daemons say they are node %u (sessions %016" PRIx64 " and %016"
+			    PRIx64 "): a configuration mistake; both are counted, as two "
+			    "contributors", p->node, p->session, q->session);
+		}
+	}
+}
+
+static struct table *find_table(struct akd_core *c, uint64_t key, unsigned int *ti)
 {
 	unsigned int i;
 
 	for (i = 0; i < c->nr_t; i++)
-		if (c->t[i].conf.id == id)
+		if (c->t[i].key == key) {
+			*ti = i;
 			return &c->t[i];
+		}
 	return NULL;
 }
 
-/*
- * Everything a message must be before anything is taken from it: NULL, or
- * the counter of the cause it is dropped for.
- */
-static uint64_t *invalid(struct akd_core *c, const struct atomikd_hdr *h, size_t len,
-			 struct table **tp)
-{
-	struct table *t;
+struct msg {
+	uint8_t type;
+	uint16_t flags, sender;
+	uint64_t session, sent_at, key;
+	struct rbuf body;
+};
 
-	if (len < sizeof(*h))
-		return &c->st.dropped_size;
-	if (h->magic != ATOMIKD_MAGIC || h->proto != ATOMIKD_PROTO || h->reserved0 ||
-	    h->type < ATOMIKD_BLOCK || h->type > ATOMIKD_END)
-		return &c->st.dropped_format;
-	if (len != sizeof(*h) + (size_t)h->count * 8 || (h->type != ATOMIKD_BLOCK && h->count))
-		return &c->st.dropped_size;
-	if (!node_ok(c, h->sender) || !h->sender_instance)
-		return &c->st.dropped_node;
-	if (h->type != ATOMIKD_BLOCK)
-		return NULL;
-	t = find_table(c, h->table);
-	if (!t || h->nr_addrs != t->nr_addrs)
-		return &c->st.dropped_table;
-	if (h->block_size != c->conf.block || h->block >= t->nr_blocks ||
-	    h->count != block_len(c, t, h->block))
-		return &c->st.dropped_block;
-	if (!node_ok(c, h->contributor))
-		return &c->st.dropped_node;
-	if (!h->instance || !h->counter)
-		return &c->st.dropped_version;
-	/* Sent by its own contributor: no version past the sender's clock. */
-	if (h->contributor == h->sender && h->instance == h->sender_instance &&
-	    h->counter > h->sent_at)
-		return &c->st.dropped_version;
-	/* This node's own current instance: nothing it has not published. */
-	if (h->contributor == c->conf.node && h->instance == t->instance && h->counter > c->now)
-		return &c->st.dropped_version;
-	*tp = t;
-	return NULL;
+/* Its size and block against the table's: a peer's table of another size. */
+static bool same_shape(struct akd_core *c, struct table *t, uint32_t nr_addrs, uint32_t block)
+{
+	if (nr_addrs == t->nr_addrs && block == c->conf.block)
+		return true;
+	if (!t->size_error)
+		say(c, "table %s: a peer's has %u addresses in blocks of %u, this node's %u in "
+		    "blocks of %u: its messages are dropped", t->conf.name, nr_addrs, block,
+		    t->nr_addrs, c->conf.block);
+	t->size_error = "a peer's table of this name has another size or block size";
+	c->st.dropped_table++;
+	return false;
 }
 
-static void apply_block(struct akd_core *c, struct table *t, const struct atomikd_hdr *h,
-			const uint8_t *data)
+static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 {
-	struct contrib *k = NULL;
-	uint32_t first, i;
-	unsigned int j;
-	uint64_t v;
+	struct rbuf r = m->body;
+	unsigned int ti = 0;
+	struct table *t = find_table(c, m->key, &ti);
+	uint32_t nr_addrs = r32(&r), bs = r32(&r), b = r32(&r), count = r32(&r);
+	uint16_t node = r16(&r), folds = r16(&r);
+	uint32_t host = r32(&r);
+	uint64_t instance = r64(&r), ver = r64(&r);
+	struct contrib *k;
+	uint64_t *vals;
 
-	if (h->contributor == c->conf.node && h->instance == t->instance) {
-		/* Our own, relayed back: the module holds it. */
+	if (r.bad || r.left != (size_t)count * 8) {
+		c->st.dropped_size++;
+		return;
+	}
+	if (!host) {
+		c->st.dropped_format++;
+		return;
+	}
+	if (!t) {
+		c->st.dropped_table++;
+		return;
+	}
+	if (!same_shape(c, t, nr_addrs, bs))
+		return;
+	if (b >= t->nr_blocks || count != block_len(c, t, b)) {
+		c->st.dropped_block++;
+		return;
+	}
+	if (!is_member(c, node)) {
+		c->st.dropped_node++;
+		return;
+	}
+	if (!instance || !ver) {
+		c->st.dropped_version++;
+		return;
+	}
+	/* A contributor's own live instance, sent by it: not past its clock. */
+	if (node == m->sender && p->lives[ti] == instance && ver > m->sent_at) {
+		c->st.dropped_version++;
+		return;
+	}
+	if (instance == t->instance) {
+		if (node != c->conf.node) {
+			c->st.dropped_identity++;
+			if (!c->serving)
+				set_fatal(c, "table %s: this node's table instance %016" PRIx64
+					  " was published as node %u's: a node's id cannot change "
+					  "while its table lives (set node = %u, or reload the "
+					  "module)", t->conf.name, instance, node, node);
+			return;
+		}
+		if (ver > c->now) {
+			c->st.dropped_version++;
+			return;
+		}
 		c->st.own_echoes++;
 		return;
 	}
-	for (j = 0; j < t->nr_c; j++)
-		if (t->c[j].node == h->contributor && t->c[j].instance == h->instance)
-			k = &t->c[j];
+	k = find(t, instance);
+	if (!k && collected_by(t, instance)) {
+		c->st.dropped_collected++;
+		return;
+	}
+	if (k && (k->node != node || k->host != host)) {
+		c->st.dropped_identity++;
+		return;
+	}
 	if (!k) {
-		k = add_contrib(c, t, h->contributor, h->instance);
+		k = add_contrib(c, t, node, host, instance);
 		if (!k) {
-			say(c, "table %u: more than %u contributors: dropping node %u's "
-			    "instance %016" PRIx64, t->conf.id, c->conf.max_contributors,
-			    h->contributor, h->instance);
 			c->st.dropped_full++;
 			return;
 		}
-		t->changed = true;
+		apply_records(c, t);	/* its records may have come first */
 	}
-	if (h->counter <= k->ver[h->block]) {
+	if (folds > k->folds_known) {
+		c->st.dropped_behind++;
+		if (c->now - p->digest_sent >= c->conf.hello_ns)
+			send_digests(c, p);
+		return;
+	}
+	if (!newer(ver, folds, k->ver[b], k->folds[b])) {
 		c->st.duplicates++;
 		return;
 	}
-	first = h->block * c->conf.block;
-	for (i = 0; i < h->count; i++) {
-		memcpy(&v, data + i * 8, 8);
-		v = le64toh(v);
-		t->remote[first + i] ^= k->val[first + i] ^ v;
-		k->val[first + i] = v;
+	if (covered(t, instance, b)) {
+		c->st.dropped_collected++;
+		return;
 	}
-	k->ver[h->block] = h->counter;
-	t->dirty[h->block] = 1;
-	t->changed = true;
+	vals = zalloc(count, 8);
+	rvals(&r, vals, count);
+	take_block(c, t, k, b, ver, folds, vals);
+	free(vals);
+	log_block(c, t, k, b, NULL);
 	c->st.blocks_applied++;
+	/* A record waiting for this block's contributor, or for the block. */
+	apply_records(c, t);
+	if (collected_by(t, instance))
+		maybe_collect(c, t, k);
 }
 
-void akd_core_receive(struct akd_core *c, uint64_t now, enum akd_chan chan,
-		      const char *reply, const void *buf, size_t len)
+static void recv_hello(struct akd_core *c, struct peer *p, const struct msg *m)
 {
-	const uint8_t *data = buf;
-	struct table *t = NULL;
-	struct atomikd_hdr h;
-	bool appeared = false;
-	uint64_t *drop;
+	struct rbuf r = m->body;
+	uint64_t seq = r64(&r), digest = r64(&r);
+	uint32_t n = r32(&r), reserved = r32(&r), i;
+	unsigned int ti;
+
+	if (r.bad || r.left != (size_t)n * 16) {
+		c->st.dropped_size++;
+		return;
+	}
+	if (reserved || (m->flags & ~ATOMIKD_HELLO_STARTING)) {
+		c->st.dropped_format++;
+		return;
+	}
+	p->seq = seq;
+	p->digest = digest;
+	for (i = 0; i < n; i++) {
+		uint64_t key = r64(&r), instance = r64(&r);
+		struct table *t = find_table(c, key, &ti);
+		struct contrib *k;
+
+		if (!t)
+			continue;
+		p->lives[ti] = instance;
+		k = find(t, instance);
+		if (k && !k->own && k->node == m->sender)
+			k->live_seen = c->now;
+	}
+	if (!c->started)
+		return;
+	if ((m->flags & ATOMIKD_HELLO_STARTING) ||
+	    (digest != digest_hash(c) && c->now - p->digest_sent >= c->conf.hello_ns))
+		send_digests(c, p);
+}
+
+/* Whether this node holds everything entry says, as it says it. */
+static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
+{
+	struct rbuf r = m->body;
+	unsigned int ti = 0;
+	struct table *t = find_table(c, m->key, &ti);
+	uint32_t nr_addrs = r32(&r), bs = r32(&r), n = r32(&r), nr_rec = r32(&r), i;
+	uint64_t rec_hash = r64(&r);
+
+	if (r.bad || r.left != (size_t)n * 32) {
+		c->st.dropped_size++;
+		return;
+	}
+	if (!t) {
+		c->st.dropped_table++;
+		return;
+	}
+	if (!same_shape(c, t, nr_addrs, bs))
+		return;
+	c->st.digests_received++;
+	if (ti < 64)
+		p->digests_got |= 1ull << ti;
+	if (nr_rec != t->nr_rec || rec_hash != records_hash(t))
+		send_want(c, ti, p, 0, true);
+	for (i = 0; i < n; i++) {
+		uint64_t instance = r64(&r);
+		uint16_t node = r16(&r), flags = r16(&r), folds = r16(&r);
+		uint64_t h, max;
+		struct contrib *k;
+
+		r16(&r);
+		h = r64(&r);
+		max = r64(&r);
+		(void)max;
+		(void)folds;
+		if (!instance || !is_member(c, node) || (flags & ~ATOMIKD_C_FLAGS))
+			continue;
+		if (instance == t->instance) {
+			if (node != c->conf.node) {
+				c->st.dropped_identity++;
+				if (!c->serving)
+					set_fatal(c, "table %s: this node's table instance %016"
+						  PRIx64 " is held as node %u's: a node's id cannot "
+						  "change while its table lives (set node = %u, or "
+						  "reload the module)", t->conf.name, instance, node,
+						  node);
+			}
+			continue;
+		}
+		if (collected_by(t, instance))
+			continue;
+		k = find(t, instance);
+		if (k && k->node != node) {
+			c->st.dropped_identity++;
+			continue;
+		}
+		if (!k || vhash(c, t, k) != h)
+			send_want(c, ti, p, instance, false);
+	}
+}
+
+static void recv_want(struct akd_core *c, struct peer *p, const struct msg *m)
+{
+	struct rbuf r = m->body;
+	unsigned int ti = 0, i;
+	struct table *t = find_table(c, m->key, &ti);
+	uint64_t instance = r64(&r);
+	uint32_t nb = r32(&r), nr_rec = r32(&r), b;
+	struct contrib *k;
+	bool behind = false;
+
+	if (r.bad || r.left != (size_t)nb * 16) {
+		c->st.dropped_size++;
+		return;
+	}
+	if (!t) {
+		c->st.dropped_table++;
+		return;
+	}
+	if ((instance && nb != t->nr_blocks) || (!instance && nb)) {
+		c->st.dropped_block++;
+		return;
+	}
+	c->st.wants_answered++;
+	if (nr_rec)
+		for (i = 0; i < t->nr_rec; i++)
+			if (t->pending_state == PENDING_NONE ||
+			    t->rec[i].absorber != t->pending.absorber ||
+			    t->rec[i].fold != t->pending.fold)
+				send_rec(c, ti, &t->rec[i], m->sender);
+	k = instance ? find(t, instance) : NULL;
+	for (b = 0; k && b < nb; b++) {
+		uint64_t v = r64(&r);
+		uint16_t f = r16(&r);
+
+		r16(&r);
+		r16(&r);
+		r16(&r);
+		if (k->ver[b] && newer(k->ver[b], k->folds[b], v, f) &&
+		    (k->own || !covered(t, instance, b))) {
+			send_block(c, ti, k, b, m->sender);
+			c->st.blocks_repaired++;
+		} else if (newer(v, f, k->ver[b], k->folds[b])) {
+			behind = true;
+		}
+	}
+	send_done(c, ti, m->sender, instance);
+	if (behind)
+		send_want(c, ti, p, instance, false);
+}
+
+static void recv_done(struct akd_core *c, struct peer *p, const struct msg *m)
+{
+	struct rbuf r = m->body;
+
+	r64(&r);
+	if (r.bad || r.left) {
+		c->st.dropped_size++;
+		return;
+	}
+	if (p->wants_out)
+		p->wants_out--;
+}
+
+static void recv_record(struct akd_core *c, struct peer *p, const struct msg *m)
+{
+	struct rbuf r = m->body;
+	unsigned int ti = 0;
+	struct table *t = find_table(c, m->key, &ti);
+	struct record rec;
+	uint16_t reserved;
+
+	rec.absorber = r64(&r);
+	rec.instance = r64(&r);
+	rec.vhash = r64(&r);
+	rec.node = r16(&r);
+	rec.fold = r16(&r);
+	rec.absorber_node = r16(&r);
+	reserved = r16(&r);
+	if (r.bad || r.left) {
+		c->st.dropped_size++;
+		return;
+	}
+	if (reserved || !rec.fold || !rec.absorber || !rec.instance ||
+	    rec.absorber == rec.instance) {
+		c->st.dropped_format++;
+		return;
+	}
+	if (!t) {
+		c->st.dropped_table++;
+		return;
+	}
+	if (!is_member(c, rec.node) || !is_member(c, rec.absorber_node)) {
+		c->st.dropped_node++;
+		return;
+	}
+	if (rec.instance == t->instance || rec.node != rec.absorber_node) {
+		c->st.dropped_identity++;
+		return;
+	}
+	if (record_of(t, rec.absorber, rec.fold) || collected_by(t, rec.instance)) {
+		c->st.duplicates++;
+		return;
+	}
+	if (!add_record(c, t, &rec))
+		return;
+	log_rec(t, &rec, NULL);
+	apply_records(c, t);
+}
+
+void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t len)
+{
+	struct rbuf r = { buf, len, false };
+	struct msg m;
+	uint32_t magic;
+	uint8_t proto;
 	struct peer *p;
 
 	c->now = now;
 	c->st.messages_received++;
 	c->st.bytes_received += len;
-	memset(&h, 0, sizeof(h));
-	if (len >= sizeof(h)) {
-		memcpy(&h, data, sizeof(h));
-		atomikd_hdr_le(&h);
-	}
-	drop = invalid(c, &h, len, &t);
-	if (drop) {
-		(*drop)++;
+	magic = r32(&r);
+	proto = r8(&r);
+	m.type = r8(&r);
+	m.flags = r16(&r);
+	m.sender = r16(&r);
+	if (r.bad || len < 40) {
+		c->st.dropped_size++;
 		return;
 	}
-	if (h.sender == c->conf.node) {
-		/* Our own, back from the server; or another daemon with our node
-		 * id: a configuration error that would corrupt both nodes. */
-		if (own_instance(c, h.sender_instance)) {
-			c->st.own_echoes++;
-			return;
-		}
-		if (!c->said_twin)
-			say(c, "a message from another node configured as node %u "
-			    "(instance %016" PRIx64 "): dropped, as every such message will be",
-			    c->conf.node, h.sender_instance);
-		c->said_twin = true;
+	if (magic != ATOMIKD_MAGIC || proto != ATOMIKD_PROTO || r16(&r) || r32(&r) ||
+	    !m.type || m.type > ATOMIKD_TYPE_MAX ||
+	    (m.type != ATOMIKD_HELLO && m.flags)) {
+		c->st.dropped_format++;
+		return;
+	}
+	m.session = r64(&r);
+	m.sent_at = r64(&r);
+	m.key = r64(&r);
+	m.body = r;
+	if (!is_member(c, m.sender) || !m.session) {
 		c->st.dropped_node++;
 		return;
 	}
-	p = peer_seen(c, h.sender, h.sender_instance, &appeared);
-	if (appeared && c->serving)
-		c->republish_wanted = true;
-	switch (h.type) {
+	if (m.session == c->conf.session) {
+		c->st.own_echoes++;
+		return;
+	}
+	p = peer_for(c, m.sender, m.session);
+	p->last_seen = now;
+	p->messages++;
+	check_twins(c, p);
+	switch (m.type) {
 	case ATOMIKD_BLOCK:
-		apply_block(c, t, &h, data + sizeof(h));
-		if (h.contributor == h.sender && h.counter > p->last_version)
-			p->last_version = h.counter;
+		recv_block(c, p, &m);
 		break;
 	case ATOMIKD_HELLO:
-		if (chan == AKD_CHAN_RECOVER && reply && c->serving) {
-			/* A starting node: everything, then the end mark. */
-			send_everything(c, reply);
-			send_end(c, reply);
-			c->st.recover_answers++;
+		recv_hello(c, p, &m);
+		break;
+	case ATOMIKD_DIGEST:
+		recv_digest(c, p, &m);
+		break;
+	case ATOMIKD_WANT:
+		recv_want(c, p, &m);
+		break;
+	case ATOMIKD_DONE:
+		recv_done(c, p, &m);
+		break;
+	case ATOMIKD_RECORD:
+		recv_record(c, p, &m);
+		break;
+	}
+}
+
+/* ---- collection ---- */
+
+/* Every member's last hello, lately, says it holds what this node holds. */
+static bool all_members_agree(struct akd_core *c)
+{
+	uint64_t mine = digest_hash(c);
+	unsigned int n, i, agree = 0;
+
+	if (!c->nr_members)
+		return false;	/* "any node": membership is not known */
+	for (n = 1; n <= AKD_MAX_NODE; n++) {
+		if (!c->members[n] || n == c->conf.node)
+			continue;
+		for (i = 0; i < c->nr_peers; i++)
+			if (c->peers[i].node == n && c->peers[i].digest == mine &&
+			    c->now - c->peers[i].last_seen < 3 * c->conf.hello_ns)
+				break;
+		if (i == c->nr_peers)
+			return false;
+		agree++;
+	}
+	return agree == c->nr_members;
+}
+
+/* A collection record this node made, now on disk: it goes out. */
+static void collected(struct akd_core *c, unsigned int ti)
+{
+	struct table *t = &c->t[ti];
+
+	t->pending_state = PENDING_NONE;
+	send_rec(c, ti, &t->pending, 0);
+}
+
+static void collect(struct akd_core *c)
+{
+	unsigned int ti, i;
+	uint32_t b;
+
+	if (c->blocked || !c->serving || !all_members_agree(c))
+		return;
+	for (ti = 0; ti < c->nr_t; ti++) {
+		struct table *t = &c->t[ti];
+		struct contrib *me = t->c[0];
+
+		if (t->state != AKD_SERVING || me->folds_known == UINT16_MAX ||
+		    t->pending_state != PENDING_NONE)
+			continue;
+		for (i = 1; i < t->nr_c; i++) {
+			struct contrib *d = t->c[i];
+			struct record r;
+
+			/* This node's, on this machine, not the live one: dead. */
+			if (d->node != c->conf.node || d->host != c->conf.host ||
+			    c->now - d->first_seen < c->conf.collect_ns)
+				continue;
+			r = (struct record){ .absorber = me->instance, .instance = d->instance,
+					     .vhash = vhash(c, t, d), .node = d->node,
+					     .fold = me->folds_known + 1,
+					     .absorber_node = c->conf.node };
+			say(c, "table %s: collecting instance %016" PRIx64 ", this node's before its "
+			    "table was created again, into the live one (record %u)", t->conf.name,
+			    d->instance, r.fold);
+			add_record(c, t, &r);
+			log_rec(t, &r, NULL);
+			apply_records(c, t);
+			/* Sent once on disk: a restart must never find it missing. */
+			t->pending = r;
+			t->pending_state = PENDING_WRITING;
+			/* A block it gave values to that was never published now is. */
+			for (b = 0; b < t->nr_blocks; b++)
+				if (!me->ver[b] && me->folds[b])
+					t->changed[b] = 1;
+			if (!t->pub_due)
+				t->pub_due = c->now;
+			return;	/* one at a time: the members agree again first */
 		}
-		break;
-	case ATOMIKD_END:
-		if (chan == AKD_CHAN_NODE)
-			c->ends_received++;
-		break;
 	}
 }
 
@@ -715,144 +1864,403 @@ void akd_core_receive(struct akd_core *c, uint64_t now, enum akd_chan chan,
 
 void akd_core_start(struct akd_core *c, uint64_t now)
 {
+	unsigned int ti, i;
+
 	c->now = now;
-	c->recovering = true;
+	c->started = true;
+	for (ti = 0; ti < c->nr_t; ti++)
+		for (i = 0; i < c->t[ti].nr_c; i++)
+			c->t[ti].c[i]->first_seen = now;
 	c->recover_deadline = now + c->conf.recover_ns;
-	send_hello(c, AKD_CHAN_RECOVER);
+	c->next_recover = now + c->conf.recover_ns;
+	c->next_hello = now + c->conf.hello_ns;
+	for (ti = 0; ti < c->nr_t; ti++) {
+		struct table *t = &c->t[ti];
+		struct akd_range *v;
+
+		/* What the device holds already, before anything is written. */
+		c->out.verify = grow(c->out.verify, &c->out.cap_verify, c->out.nr_verify + 1,
+				     sizeof(*c->out.verify));
+		v = &c->out.verify[c->out.nr_verify++];
+		*v = (struct akd_range){ .table = ti, .first = 0, .count = t->nr_addrs };
+		if (!t->restored)
+			t->need_snapshot = true;
+	}
+	send_hello(c, true);
 }
 
-/* Recovery is over: the remote row as a whole, then serving. */
-static void serve(struct akd_core *c)
+/* Whether every member has sent its digests and answered every WANT. */
+static bool recovered(struct akd_core *c)
 {
-	unsigned int k;
+	uint64_t all = c->nr_t >= 64 ? ~0ull : (1ull << c->nr_t) - 1;
+	unsigned int n, i;
 
-	say(c, "recovered from %lu of %lu peers", c->ends_received, c->ends_expected);
-	c->recovering = false;
-	for (k = 0; k < c->nr_t; k++)
-		flush_remote(c, k);
-	/*
-	 * What a checkpoint had, and what the peers sent.  A table of which
-	 * nothing is known (no checkpoint, no peer) keeps its row until blocks
-	 * arrive.
-	 */
-	for (k = 0; k < c->nr_t; k++) {
-		struct table *t = &c->t[k];
-
-		if (t->restored || c->ends_received > 0 || t->nr_c) {
-			memset(t->dirty, 1, t->nr_blocks);
-			t->changed = true;
-		}
-		flush_remote(c, k);
+	if (!c->nr_members)
+		return false;
+	for (n = 1; n <= AKD_MAX_NODE; n++) {
+		if (!c->members[n] || n == c->conf.node)
+			continue;
+		for (i = 0; i < c->nr_peers; i++)
+			if (c->peers[i].node == n && !c->peers[i].wants_out &&
+			    ((c->peers[i].digests_got & all) == all ||
+			     c->peers[i].digest == digest_hash(c)))
+				break;
+		if (i == c->nr_peers)
+			return false;
 	}
-	c->serving = true;
-	publish_changes(c, true);
-	send_hello(c, AKD_CHAN_HELLO);
-	c->next_pub = c->now + c->conf.publish_ns;
-	c->next_rep = c->now + c->conf.republish_ns;
+	return true;
+}
+
+static void serve_table(struct akd_core *c, unsigned int ti)
+{
+	struct table *t = &c->t[ti];
+
+	t->state = AKD_SERVING;
+	t->need_snapshot = true;
+	memset(t->dirty, 1, t->nr_blocks);
+	memset(t->changed, 1, t->nr_blocks);
+	t->pub_due = c->now;
+}
+
+/* Recovery ends: the tables whose remote row cannot go back serve. */
+static void end_recovery(struct akd_core *c, bool complete)
+{
+	unsigned int ti;
+	bool all = true;
+
+	for (ti = 0; ti < c->nr_t; ti++) {
+		struct table *t = &c->t[ti];
+
+		if (t->state == AKD_SERVING)
+			continue;
+		if (t->restored || (t->dev_read && !t->dev_nonzero) || complete) {
+			serve_table(c, ti);
+			continue;
+		}
+		if (t->state != AKD_WAITING)
+			say(c, "table %s: no checkpoint, and the remote row holds values: it is "
+			    "kept as it is until every member has answered", t->conf.name);
+		t->state = AKD_WAITING;
+		all = false;
+	}
+	if (!c->serving) {
+		say(c, "%s from the peers", complete ? "recovered" : "recovery timed out");
+		c->serving = true;
+	}
+	(void)all;
+}
+
+static void tick_publish(struct akd_core *c, unsigned int ti)
+{
+	struct table *t = &c->t[ti];
+
+	if (t->pub_due && c->now >= t->pub_due)
+		publish(c, ti, false);
+}
+
+/* A few blocks of the remote row read back each hello: all in verify_ns. */
+static void verify_some(struct akd_core *c, struct table *t, unsigned int ti)
+{
+	uint64_t rounds = c->conf.verify_ns / c->conf.hello_ns;
+	uint32_t n, first, count;
+	struct akd_range *v;
+
+	if (t->state != AKD_SERVING || c->blocked || !c->conf.verify_ns)
+		return;
+	n = rounds ? (t->nr_blocks + rounds - 1) / rounds : t->nr_blocks;
+	if (!n)
+		n = 1;
+	if (t->verify_next >= t->nr_blocks)
+		t->verify_next = 0;
+	if (n > t->nr_blocks - t->verify_next)
+		n = t->nr_blocks - t->verify_next;
+	first = t->verify_next * c->conf.block;
+	count = (t->verify_next + n - 1) * c->conf.block +
+		block_len(c, t, t->verify_next + n - 1) - first;
+	c->out.verify = grow(c->out.verify, &c->out.cap_verify, c->out.nr_verify + 1,
+			     sizeof(*c->out.verify));
+	v = &c->out.verify[c->out.nr_verify++];
+	*v = (struct akd_range){ .table = ti, .first = first, .count = count };
+	t->verify_next += n;
+}
+
+void akd_core_tick(struct akd_core *c, uint64_t now)
+{
+	unsigned int ti, i;
+
+	c->now = now;
+	if (!c->started)
+		return;
+	if (!c->serving && (now >= c->recover_deadline || recovered(c)))
+		end_recovery(c, recovered(c));
+	if (c->serving) {
+		bool waiting = false;
+
+		for (ti = 0; ti < c->nr_t; ti++)
+			waiting |= c->t[ti].state == AKD_WAITING;
+		if (waiting && recovered(c))
+			end_recovery(c, true);
+		else if (waiting && now >= c->next_recover) {
+			/* Ask again: the members that did not answer may be back. */
+			for (i = 0; i < c->nr_peers; i++)
+				c->peers[i].wants_out = 0;
+			send_hello(c, true);
+			c->next_recover = now + c->conf.recover_ns;
+			c->next_hello = now + c->conf.hello_ns;
+		}
+		for (ti = 0; ti < c->nr_t; ti++) {
+			if (c->t[ti].pending_state == PENDING_WRITTEN)
+				collected(c, ti);
+			tick_publish(c, ti);
+		}
+	}
+	if (now >= c->next_hello) {
+		send_hello(c, !c->serving);
+		c->next_hello = now + c->conf.hello_ns;
+		if (c->blocked)
+			for (ti = 0; ti < c->nr_t; ti++)
+				c->t[ti].need_snapshot |= c->t[ti].snap_pending;
+		for (ti = 0; ti < c->nr_t; ti++)
+			verify_some(c, &c->t[ti], ti);
+		collect(c);
+	}
 }
 
 void akd_core_local(struct akd_core *c, uint64_t now, unsigned int ti, const uint64_t *vals)
 {
 	struct table *t = &c->t[ti];
+	uint32_t b, first, n;
+	bool any = false;
 
 	c->now = now;
-	memcpy(t->local, vals, t->nr_addrs * 8);
+	for (b = 0; b < t->nr_blocks; b++) {
+		first = b * c->conf.block;
+		n = block_len(c, t, b);
+		if (!memcmp(t->local + first, vals + first, n * 8))
+			continue;
+		memcpy(t->local + first, vals + first, n * 8);
+		t->changed[b] = 1;
+		any = true;
+	}
+	if (any && !t->pub_due)
+		t->pub_due = now - t->last_pub >= c->conf.publish_ns ? now :
+			     t->last_pub + c->conf.publish_ns;
+	if (any && c->serving && now >= t->pub_due)
+		publish(c, ti, false);
 }
 
 bool akd_core_wants_local(const struct akd_core *c, uint64_t now)
 {
-	return (c->recovering && (now >= c->recover_deadline ||
-				  (c->ends_expected && c->ends_received >= c->ends_expected))) ||
-	       (c->serving && now >= c->next_pub);
+	return false;
 }
 
 uint64_t akd_core_next_tick(const struct akd_core *c)
 {
-	if (c->recovering)
-		return c->recover_deadline;
-	return c->next_pub < c->next_rep ? c->next_pub : c->next_rep;
-}
+	uint64_t next = c->next_hello;
+	unsigned int ti;
 
-void akd_core_tick(struct akd_core *c, uint64_t now)
-{
-	unsigned int k;
-
-	c->now = now;
-	if (c->recovering) {
-		if (now >= c->recover_deadline ||
-		    (c->ends_expected && c->ends_received >= c->ends_expected))
-			serve(c);
-		return;
+	if (!c->serving && c->recover_deadline < next)
+		next = c->recover_deadline;
+	for (ti = 0; c->serving && ti < c->nr_t; ti++) {
+		if (c->t[ti].pub_due && c->t[ti].pub_due < next)
+			next = c->t[ti].pub_due;
+		if (c->t[ti].pending_state == PENDING_WRITTEN)
+			next = c->now;
 	}
-	if (!c->serving)
-		return;
-	if (now >= c->next_pub) {
-		publish_changes(c, false);
-		for (k = 0; k < c->nr_t; k++)
-			flush_remote(c, k);
-		c->next_pub += c->conf.publish_ns;
-		if (c->next_pub <= now)
-			c->next_pub = now + c->conf.publish_ns;
-	}
-	if (c->republish_wanted || now >= c->next_rep) {
-		c->republish_wanted = false;
-		send_hello(c, AKD_CHAN_HELLO);
-		send_everything(c, NULL);
-		c->st.republishes++;
-		c->next_rep = now + c->conf.republish_ns;
-	}
+	return next;
 }
 
 void akd_core_reconnected(struct akd_core *c, uint64_t now)
 {
 	c->now = now;
-	c->st.reconnects++;
-	say(c, "reconnected to NATS: republishing");
-	c->republish_wanted = true;
+	/* Everyone's digests again: whatever was lost meanwhile is repaired. */
+	if (c->started)
+		send_hello(c, true);
 }
 
 void akd_core_stop(struct akd_core *c, uint64_t now)
 {
-	unsigned int k;
+	unsigned int ti;
 
 	c->now = now;
 	if (!c->serving)
 		return;
-	publish_changes(c, false);
-	for (k = 0; k < c->nr_t; k++) {
-		flush_remote(c, k);
-		if (c->t[k].changed)
-			checkpoint(c, k);
-	}
-	c->serving = false;
+	for (ti = 0; ti < c->nr_t; ti++)
+		if (c->t[ti].pub_due)
+			publish(c, ti, false);
+	c->stopping = true;
 }
 
 /* ---- actions ---- */
 
+static void build(struct akd_core *c)
+{
+	unsigned int ti;
+
+	if (c->out.built)
+		return;
+	c->out.built = true;
+	/* Nothing is written while recovering (the device is not either): a
+	 * daemon that must not run leaves no checkpoint of its own. */
+	for (ti = 0; ti < c->nr_t && (!c->serving || c->fatal[0]); ti++) {
+		free(c->t[ti].log.p);
+		c->t[ti].log = (struct wbuf){ 0 };
+	}
+	for (ti = 0; ti < c->nr_t && c->serving && !c->fatal[0]; ti++) {
+		struct table *t = &c->t[ti];
+		struct akd_persist *p;
+		struct wbuf w = { 0 };
+		bool replace = false;
+
+		if (t->log_bytes > 2 * t->snap_bytes + (256u << 10))
+			t->need_snapshot = true;
+		if (c->blocked && !t->need_snapshot) {
+			/* A failed write may have left a torn tail: whole files only,
+			 * at the next hello. */
+			free(t->log.p);
+			t->log = (struct wbuf){ 0 };
+			continue;
+		}
+		if (t->need_snapshot) {
+			snapshot(c, t, &w);
+			replace = true;
+			free(t->log.p);
+			t->log = (struct wbuf){ 0 };
+		} else if (t->log.len) {
+			w = t->log;
+			t->log = (struct wbuf){ 0 };
+		} else {
+			continue;
+		}
+		c->out.persist = grow(c->out.persist, &c->out.cap_persist, c->out.nr_persist + 1,
+				      sizeof(*c->out.persist));
+		p = &c->out.persist[c->out.nr_persist++];
+		*p = (struct akd_persist){ .table = ti, .replace = replace, .buf = keep(c, w.p),
+					   .len = w.len };
+	}
+	if (c->blocked || c->fatal[0])
+		return;
+	for (ti = 0; ti < c->nr_t; ti++) {
+		struct table *t = &c->t[ti];
+		uint32_t b = 0, e, first, count;
+		struct akd_remote *w;
+
+		if (t->state != AKD_SERVING)
+			continue;
+		while (b < t->nr_blocks) {
+			if (!t->dirty[b]) {
+				b++;
+				continue;
+			}
+			for (e = b; e < t->nr_blocks && t->dirty[e]; e++)
+				;
+			first = b * c->conf.block;
+			count = (e - 1) * c->conf.block + block_len(c, t, e - 1) - first;
+			c->out.remote = grow(c->out.remote, &c->out.cap_remote,
+					     c->out.nr_remote + 1, sizeof(*c->out.remote));
+			w = &c->out.remote[c->out.nr_remote++];
+			*w = (struct akd_remote){ .table = ti, .first = first, .count = count,
+						  .vals = keep(c, memcpy(zalloc(count, 8),
+								  t->remote + first, count * 8)) };
+			b = e;
+		}
+	}
+}
+
 bool akd_core_ready(struct akd_core *c, struct akd_ready *rd)
 {
+	build(c);
 	rd->persist = c->out.persist;
 	rd->nr_persist = c->out.nr_persist;
 	rd->remote = c->out.remote;
 	rd->nr_remote = c->out.nr_remote;
-	rd->verify = NULL;
-	rd->nr_verify = 0;
+	rd->verify = c->out.verify;
+	rd->nr_verify = c->out.nr_verify;
 	rd->send = c->out.send;
 	rd->nr_send = c->out.nr_send;
-	return rd->nr_persist || rd->nr_remote || rd->nr_send;
+	return rd->nr_persist || rd->nr_remote || rd->nr_verify || rd->nr_send;
 }
 
 bool akd_core_persisted(struct akd_core *c, bool ok)
 {
-	/* The checkpoint is only logged: the device and the wire go on. */
-	if (!ok)
+	unsigned int i;
+
+	if (!ok) {
 		c->st.persist_failures++;
+		if (!c->blocked) {
+			c->blocked_since = c->now;
+			say(c, "a checkpoint cannot be written: the remote rows are not written "
+			    "until it can");
+		}
+		c->blocked = true;
+		for (i = 0; i < c->nr_t; i++) {
+			c->t[i].need_snapshot = false;	/* again at the next hello */
+			c->t[i].snap_pending = true;
+		}
+		return false;
+	}
+	for (i = 0; i < c->out.nr_persist; i++) {
+		struct table *t = &c->t[c->out.persist[i].table];
+
+		if (t->pending_state == PENDING_WRITING)
+			t->pending_state = PENDING_WRITTEN;
+		if (c->out.persist[i].replace) {
+			t->need_snapshot = false;
+			t->snap_pending = false;
+			t->snap_bytes = c->out.persist[i].len;
+			t->log_bytes = 0;
+		} else {
+			t->log_bytes += c->out.persist[i].len;
+		}
+	}
+	if (c->blocked) {
+		/* Only whole files end it: every table's written again. */
+		for (i = 0; i < c->nr_t; i++)
+			if (c->t[i].snap_pending)
+				return false;
+		c->blocked = false;
+		say(c, "the checkpoints are written again");
+		/* The device follows with the next ready set. */
+		return false;
+	}
+	for (i = 0; i < c->out.nr_remote; i++) {
+		const struct akd_remote *r = &c->out.remote[i];
+		struct table *t = &c->t[r->table];
+		uint32_t b;
+
+		for (b = r->first / c->conf.block; b * c->conf.block < r->first + r->count; b++)
+			t->dirty[b] = 0;
+		c->st.remote_writes++;
+	}
 	return true;
 }
 
-void akd_core_remote_read(struct akd_core *c, uint64_t now, unsigned int table, uint32_t first,
+void akd_core_remote_read(struct akd_core *c, uint64_t now, unsigned int ti, uint32_t first,
 			  uint32_t count, const uint64_t *vals)
 {
+	struct table *t = &c->t[ti];
+	uint32_t i, b;
+
+	c->now = now;
+	if (ti >= c->nr_t || first + count > t->nr_addrs || first + count < first)
+		return;
+	if (!t->dev_read) {
+		t->dev_read = true;
+		for (i = 0; i < count; i++)
+			t->dev_nonzero |= vals[i] != 0;
+		return;
+	}
+	if (t->state != AKD_SERVING || c->blocked)
+		return;
+	for (i = 0; i < count; i++) {
+		b = (first + i) / c->conf.block;
+		if (!t->dirty[b] && vals[i] != t->remote[first + i]) {
+			t->dirty[b] = 1;
+			c->st.remote_repairs++;
+			say(c, "table %s: the remote row at address %u differs from what this "
+			    "daemon wrote: written again", t->conf.name, first + i);
+		}
+	}
 }
 
 void akd_core_advance(struct akd_core *c)
@@ -862,6 +2270,8 @@ void akd_core_advance(struct akd_core *c)
 	for (i = 0; i < c->out.nr_bufs; i++)
 		free(c->out.bufs[i]);
 	c->out.nr_bufs = c->out.nr_send = c->out.nr_persist = c->out.nr_remote = 0;
+	c->out.nr_verify = 0;
+	c->out.built = false;
 }
 
 /* ---- what it holds ---- */
@@ -873,7 +2283,14 @@ const struct akd_stats *akd_core_stats(const struct akd_core *c)
 
 bool akd_core_serving(const struct akd_core *c)
 {
-	return c->serving;
+	unsigned int ti;
+
+	if (!c->serving)
+		return false;
+	for (ti = 0; ti < c->nr_t; ti++)
+		if (c->t[ti].state != AKD_SERVING)
+			return false;
+	return true;
 }
 
 void akd_core_table_info(const struct akd_core *c, unsigned int ti, struct akd_table_info *info)
@@ -882,17 +2299,20 @@ void akd_core_table_info(const struct akd_core *c, unsigned int ti, struct akd_t
 	uint32_t b;
 
 	memset(info, 0, sizeof(*info));
+	info->name = t->conf.name;
 	info->id = t->conf.id;
 	info->nr_addrs = t->nr_addrs;
 	info->nr_blocks = t->nr_blocks;
 	info->instance = t->instance;
+	info->state = t->state;
+	info->checkpoint_failing = c->blocked;
+	info->checkpoint_failing_since = c->blocked_since;
 	info->contributors = t->nr_c;
+	info->records = t->nr_rec;
+	info->size_error = t->size_error;
 	for (b = 0; b < t->nr_blocks; b++) {
-		uint32_t first = b * c->conf.block;
-
 		info->unwritten += t->dirty[b];
-		info->unpublished += !!memcmp(t->local + first, t->pub + first,
-					      block_len(c, t, b) * 8);
+		info->unpublished += t->changed[b];
 	}
 }
 
@@ -900,42 +2320,122 @@ bool akd_core_contrib(const struct akd_core *c, unsigned int ti, unsigned int i,
 		      struct akd_contrib_info *info)
 {
 	const struct table *t = &c->t[ti];
+	const struct contrib *k;
 	uint32_t b;
 
 	if (i >= t->nr_c)
 		return false;
+	k = t->c[i];
 	memset(info, 0, sizeof(*info));
-	info->node = t->c[i].node;
-	info->instance = t->c[i].instance;
+	info->node = k->node;
+	info->instance = k->instance;
+	info->folds = k->folds_known;
+	info->own = k->own;
+	info->live = live(c, k);
+	info->host = k->host;
 	for (b = 0; b < t->nr_blocks; b++)
-		if (t->c[i].ver[b] > info->version)
-			info->version = t->c[i].ver[b];
+		if (k->ver[b] > info->version)
+			info->version = k->ver[b];
 	return true;
 }
 
 bool akd_core_peer(const struct akd_core *c, unsigned int i, struct akd_peer_info *info)
 {
-	const struct peer *p = &c->peers[i];
+	const struct peer *p;
 
 	if (i >= c->nr_peers)
 		return false;
-	*info = (struct akd_peer_info){ .node = p->node, .instance = p->instance,
-					.version = p->last_version, .last_seen = p->last_seen,
-					.messages = p->messages };
+	p = &c->peers[i];
+	*info = (struct akd_peer_info){ .node = p->node, .session = p->session,
+					.last_seen = p->last_seen, .messages = p->messages,
+					.in_sync = p->digest == c->digest && !c->digest_stale };
 	return true;
+}
+
+/* The records by absorber, for akd_core_account(). */
+static int by_absorber(const void *a, const void *b)
+{
+	const struct record *x = a, *y = b;
+
+	if (x->absorber != y->absorber)
+		return x->absorber < y->absorber ? -1 : 1;
+	return x->fold - y->fold;
+}
+
+/*
+ * What instance brings into block b through its first upto records: each
+ * instance it collected, and what that one had collected, and so on (a
+ * chain as long as the node's restarts: walked with a stack, not recursion).
+ */
+static void account_records(const struct record *sorted, unsigned int n, uint64_t instance,
+			    uint16_t upto, uint32_t b, akd_account_fn *fn, void *arg)
+{
+	struct { uint64_t instance; uint16_t upto; } *stack, top;
+	unsigned int depth = 0, lo, hi, mid;
+
+	stack = zalloc(n + 1, sizeof(*stack));
+	stack[depth++] = (typeof(top)){ instance, upto };
+	while (depth) {
+		top = stack[--depth];
+		lo = 0;
+		hi = n;
+		while (lo < hi) {
+			mid = (lo + hi) / 2;
+			if (sorted[mid].absorber < top.instance)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < n && sorted[lo].absorber == top.instance &&
+		       sorted[lo].fold <= top.upto; lo++) {
+			fn(arg, sorted[lo].node, sorted[lo].instance, b, AKD_VERSION_COLLECTED);
+			if (depth < n)
+				stack[depth++] = (typeof(top)){ sorted[lo].instance, UINT16_MAX };
+		}
+	}
+	free(stack);
 }
 
 void akd_core_account(const struct akd_core *c, unsigned int ti, akd_account_fn *fn, void *arg)
 {
 	const struct table *t = &c->t[ti];
+	struct record *sorted = zalloc(t->nr_rec, sizeof(*sorted));
 	unsigned int i;
 	uint32_t b;
 
-	for (b = 0; b < t->nr_blocks; b++)
-		if (t->pub_ver[b])
-			fn(arg, c->conf.node, t->instance, b, t->pub_ver[b]);
-	for (i = 0; i < t->nr_c; i++)
-		for (b = 0; b < t->nr_blocks; b++)
-			if (t->c[i].ver[b])
-				fn(arg, t->c[i].node, t->c[i].instance, b, t->c[i].ver[b]);
+	memcpy(sorted, t->rec, t->nr_rec * sizeof(*sorted));
+	qsort(sorted, t->nr_rec, sizeof(*sorted), by_absorber);
+	for (i = 0; i < t->nr_c; i++) {
+		const struct contrib *k = t->c[i];
+
+		for (b = 0; b < t->nr_blocks; b++) {
+			if (!k->own && covered(t, k->instance, b))
+				continue;
+			if (k->ver[b])
+				fn(arg, k->node, k->instance, b, k->ver[b]);
+			if (k->folds[b])
+				account_records(sorted, t->nr_rec, k->instance, k->folds[b], b, fn,
+						arg);
+		}
+	}
+	free(sorted);
+}
+
+int akd_checkpoint_account(const void *buf, size_t len, uint16_t node, uint32_t host,
+			   const struct akd_table_conf *table, uint32_t block,
+			   akd_account_fn *fn, void *arg)
+{
+	struct akd_conf conf = { .node = node, .host = host, .block = block, .session = 1,
+				 .hello_ns = 1, .max_contributors = UINT32_MAX - 1 };
+	struct akd_core *c;
+	int ret;
+
+	ret = akd_core_create(&c, &conf, table, 1);
+	if (ret)
+		return ret;
+	ret = akd_core_restore(c, 0, buf, len);
+	if (!ret)
+		akd_core_account(c, 0, fn, arg);
+	akd_core_destroy(c);
+	return ret;
 }

@@ -4,13 +4,15 @@
  * the manner of etcd's raft package: the daemon (main.c and the files
  * around it) or the cluster simulator (sim.c) feeds it events, a message's
  * bytes, the time, the local contribution read from the device, what a
- * checkpoint held, and carries out what it asks for in a struct akd_ready:
- * checkpoint records to persist, blocks of the remote row to write, and
- * messages to send, in that order, then calls akd_core_advance().
+ * checkpoint held, the remote row read back, and carries out what it asks
+ * for in a struct akd_ready: checkpoint records to persist, blocks of the
+ * remote row to write and ranges to read back, and messages to send, in
+ * that order, then calls akd_core_advance().
  *
  * Nothing here opens a file, a socket or the device, reads a clock or
  * draws a random number: the same inputs give the same outputs, which is
  * what lets the simulator replay a run from its seed.
+ * Documentation/atomik/cluster.rst describes the protocol.
  */
 #ifndef ATOMIKD_CORE_H
 #define ATOMIKD_CORE_H
@@ -23,7 +25,7 @@
 #define AKD_MAX_NODE		65535
 #define AKD_MAX_TABLES		64
 #define AKD_MAX_BLOCK		8192	/* addresses in one block at most */
-#define AKD_NAME_MAX		32	/* a table's name on the wire, NUL included */
+#define AKD_NAME_MAX		32	/* a table's name, NUL included */
 
 struct akd_core;
 
@@ -36,33 +38,34 @@ struct akd_table_conf {
 
 struct akd_conf {
 	uint16_t node;
+	uint32_t host;			/* this machine, never 0 (its machine-id, hashed) */
 	const uint8_t *members;		/* [AKD_MAX_NODE + 1]: 1 for a member */
 	uint32_t block;			/* addresses per block */
 	uint64_t session;		/* this daemon's run: random, never 0 */
 	uint64_t publish_ns;		/* the longest a local change waits */
-	uint64_t republish_ns;		/* anti-entropy round */
+	uint64_t hello_ns;		/* heartbeat: a returning peer noticed */
 	uint64_t recover_ns;		/* waiting for peers at start */
-	uint64_t peer_timeout_ns;	/* silence after which a peer is new */
+	uint64_t peer_timeout_ns;	/* silence after which a peer is gone */
+	uint64_t verify_ns;		/* the remote row read back in this time */
+	uint64_t collect_ns;		/* a dead instance is held this long at least */
 	uint32_t max_contributors;	/* per table */
 	/* What the core has to say, for the log; may be NULL. */
 	void (*log)(void *arg, const char *fmt, va_list ap);
 	void *log_arg;
 };
 
-/* Where a message goes, or where it came from: the transport's subjects. */
+/* Where a message goes: the transport's subjects. */
 enum akd_chan {
 	AKD_CHAN_BLOCKS,	/* a table's blocks, to every node */
-	AKD_CHAN_HELLO,		/* heartbeats and digests, to every node */
-	AKD_CHAN_RECOVER,	/* a starting node's request, to every node */
-	AKD_CHAN_NODE,		/* to one node (node), or this node's inbox */
-	AKD_CHAN_REPLY,		/* to a request's reply address (reply) */
+	AKD_CHAN_HELLO,		/* heartbeats, to every node */
+	AKD_CHAN_RECORDS,	/* collection records, to every node */
+	AKD_CHAN_NODE,		/* to one node (node) */
 };
 
 struct akd_send {
 	enum akd_chan chan;
 	uint32_t table;		/* AKD_CHAN_BLOCKS: the table's index */
 	uint16_t node;		/* AKD_CHAN_NODE */
-	const char *reply;	/* AKD_CHAN_REPLY */
 	const void *buf;
 	size_t len;
 };
@@ -89,11 +92,11 @@ struct akd_range {
 };
 
 /*
- * What the core asks for, in this order: the driver persists every record,
- * tells akd_core_persisted() whether that worked, and only if it answers
- * true writes the remote blocks, reads back the ranges to verify (handing
- * each to akd_core_remote_read()) and sends the messages; then it calls
- * akd_core_advance().  The pointers live until then.
+ * What the core asks for, in this order: the driver persists every record
+ * and tells akd_core_persisted() whether that worked; if it answers true,
+ * the driver writes the remote blocks; either way it then reads back the
+ * ranges to verify (handing each to akd_core_remote_read()) and sends the
+ * messages; then it calls akd_core_advance().  The pointers live until then.
  */
 struct akd_ready {
 	const struct akd_persist *persist;
@@ -106,20 +109,26 @@ struct akd_ready {
 	unsigned int nr_send;
 };
 
+/* Why a message was dropped: counted by cause. */
 #define AKD_DROPS(X)							\
-	X(size, "its length is not a header and count values")	\
-	X(format, "bad magic, protocol, type or reserved word")		\
+	X(size, "its length does not match its header")			\
+	X(format, "bad magic, protocol, type, flag or reserved word")	\
 	X(node, "a sender or contributor outside the cluster's nodes")	\
 	X(table, "a table not replicated here, or of another size")	\
 	X(block, "a block or block size out of range")			\
 	X(version, "version 0, or from the future")			\
+	X(identity, "an instance already known as another node's")	\
+	X(collected, "a block of a contributor already collected")	\
+	X(behind, "folds records this node does not hold yet")		\
 	X(full, "too many contributors")
 
 #define AKD_COUNTERS(X)							\
 	X(messages_received) X(messages_sent) X(bytes_received) X(bytes_sent) \
 	X(blocks_published) X(blocks_applied) X(duplicates) X(own_echoes) \
-	X(recover_answers) X(republishes) X(reconnects) X(persist_failures) \
-	X(remote_writes)
+	X(hellos_sent) X(digests_sent) X(digests_received) X(wants_sent) \
+	X(wants_answered) X(blocks_repaired) X(records_applied) \
+	X(collected) X(persist_failures) X(remote_writes) X(remote_repairs) \
+	X(peers_appeared) X(twin_sessions)
 
 struct akd_stats {
 #define X(name) uint64_t name;
@@ -139,26 +148,29 @@ void akd_core_destroy(struct akd_core *c);
 
 /*
  * What table's checkpoint file held, before akd_core_start(): 0 when it was
- * taken, -ESTALE when it belongs to another table instance or configuration
- * and was ignored, -EBADMSG when it is damaged (ignored).  A message for the
- * log says why.
+ * taken (a damaged tail is dropped, and said), -EEXIST when it cannot be
+ * this daemon's (another node id, table name, size or block size: the
+ * daemon must not start; akd_core_fatal() says why), -EBADMSG when it is
+ * not a checkpoint at all (ignored).
  */
 int akd_core_restore(struct akd_core *c, unsigned int table, const void *buf, size_t len);
 
-/* Starts recovery from the peers; serving begins once it ends. */
+/* Starts: reads the remote row back, asks the peers for their digests. */
 void akd_core_start(struct akd_core *c, uint64_t now);
+
+/* Why the daemon must stop with exit status 2, or NULL. */
+const char *akd_core_fatal(const struct akd_core *c);
 
 /* ---- events ---- */
 
-/* A message's bytes, from chan (reply: its reply address, or NULL). */
-void akd_core_receive(struct akd_core *c, uint64_t now, enum akd_chan chan,
-		      const char *reply, const void *buf, size_t len);
+/* A message's bytes. */
+void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t len);
 
 /* The local contribution of table, as read from the device. */
 void akd_core_local(struct akd_core *c, uint64_t now, unsigned int table,
 		    const uint64_t *contribution);
 
-/* The time passes: publish, republish, end recovery. */
+/* The time passes. */
 void akd_core_tick(struct akd_core *c, uint64_t now);
 
 /* The transport's connection came back. */
@@ -169,12 +181,12 @@ void akd_core_stop(struct akd_core *c, uint64_t now);
 
 /* ---- actions ---- */
 
-/* The next time the core wants a tick (and the local contribution). */
+/* The next time the core wants a tick. */
 uint64_t akd_core_next_tick(const struct akd_core *c);
-/* Whether the core wants the local contribution at the next tick. */
+/* Whether the core wants the local contribution before the next tick. */
 bool akd_core_wants_local(const struct akd_core *c, uint64_t now);
 bool akd_core_ready(struct akd_core *c, struct akd_ready *rd);
-/* Whether every record of the ready set was persisted; true: go on. */
+/* Whether every record of the ready set was persisted; true: write the device. */
 bool akd_core_persisted(struct akd_core *c, bool ok);
 /* The remote row's values of a range akd_ready.verify asked for. */
 void akd_core_remote_read(struct akd_core *c, uint64_t now, unsigned int table, uint32_t first,
@@ -186,12 +198,25 @@ void akd_core_advance(struct akd_core *c);
 const struct akd_stats *akd_core_stats(const struct akd_core *c);
 bool akd_core_serving(const struct akd_core *c);
 
+enum akd_table_state {
+	AKD_RECOVERING,		/* asking the peers, the remote row untouched */
+	AKD_WAITING,		/* no checkpoint, a remote row already there:
+				   kept until every member has answered */
+	AKD_SERVING,
+};
+
 struct akd_table_info {
+	const char *name;
 	uint32_t id, nr_addrs, nr_blocks;
 	uint64_t instance;
-	unsigned int contributors;
+	enum akd_table_state state;
+	bool checkpoint_failing;	/* device writes stopped until it is written */
+	uint64_t checkpoint_failing_since;
+	unsigned int contributors;	/* held, this node's live instance included */
+	unsigned int records;		/* collection records */
 	unsigned int unpublished;	/* blocks changed, not yet published */
 	unsigned int unwritten;		/* remote blocks not yet written */
+	const char *size_error;		/* a peer's table of this name differs, or NULL */
 };
 void akd_core_table_info(const struct akd_core *c, unsigned int table,
 			 struct akd_table_info *info);
@@ -200,7 +225,10 @@ struct akd_contrib_info {
 	uint16_t node;
 	uint64_t instance;
 	uint64_t version;		/* the highest of its blocks held */
+	unsigned int folds;		/* collection records it includes */
+	uint32_t host;
 	bool own;			/* this node's live instance */
+	bool live;			/* announced live by its node lately */
 };
 /* Contributor i of table, i from 0; false past the last. */
 bool akd_core_contrib(const struct akd_core *c, unsigned int table, unsigned int i,
@@ -208,24 +236,27 @@ bool akd_core_contrib(const struct akd_core *c, unsigned int table, unsigned int
 
 struct akd_peer_info {
 	uint16_t node;
-	uint64_t instance;
-	uint64_t version;		/* the highest of its own blocks seen */
+	uint64_t session;
 	uint64_t last_seen;		/* the core's time */
 	uint64_t messages;
+	bool in_sync;			/* its last digest hash is this node's */
 };
 bool akd_core_peer(const struct akd_core *c, unsigned int i, struct akd_peer_info *info);
 
 /*
- * Every (contributor, block) whose values the remote row and the local
- * contribution count at this node, with the version counted: what the
- * simulator checks exactness against.  The live instance's own blocks are
- * reported with the version last published.
+ * Every (contributor, block) whose values this node counts, with the
+ * version counted: what the simulator checks exactness against.  A
+ * contributor collected into another is reported with AKD_VERSION_COLLECTED,
+ * its version then being the one every member held when it was collected.
  */
+#define AKD_VERSION_COLLECTED	UINT64_MAX
 typedef void akd_account_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block,
 			    uint64_t version);
 void akd_core_account(const struct akd_core *c, unsigned int table, akd_account_fn *fn,
 		      void *arg);
-/* The same of a checkpoint's bytes, without a core (0, or -EBADMSG). */
-int akd_checkpoint_account(const void *buf, size_t len, akd_account_fn *fn, void *arg);
+/* The same of a checkpoint's bytes, as a daemon of node would restore them. */
+int akd_checkpoint_account(const void *buf, size_t len, uint16_t node, uint32_t host,
+			   const struct akd_table_conf *table, uint32_t block,
+			   akd_account_fn *fn, void *arg);
 
 #endif

@@ -22,9 +22,11 @@ struct config {
 	int nr_servers;
 	uint8_t *allowed;		/* [AKD_MAX_NODE + 1]; NULL: any */
 	uint32_t tables[AKD_MAX_TABLES];
+	char names[AKD_MAX_TABLES][AKD_NAME_MAX];	/* on the wire */
 	int nr_tables;
 	char *prefix;
-	unsigned long publish_ms, republish_ms, recover_ms, peer_timeout_ms;
+	unsigned long publish_ms, hello_ms, recover_ms, peer_timeout_ms, verify_ms, collect_ms;
+	unsigned long republish_ms;	/* obsolete: anti-entropy is by digest */
 	unsigned long block, max_contributors;
 	char *state_dir;
 	char *device;
@@ -54,11 +56,13 @@ bool persist_write(const struct akd_table_conf *tc, const struct akd_persist *p)
 
 /* transport.c: NATS. */
 extern volatile int transport_connected;
-extern uint64_t transport_send_errors;
+extern uint64_t transport_send_errors, transport_dropped;
 void transport_start(uint64_t session);
 bool transport_reconnected(void);
-/* Waits up to timeout_ms for a message; hands it to the core. */
+/* Waits up to timeout_ms for messages; hands each to the core, then calls
+ * transport_after_message() (main.c), which carries out what it asked. */
 void transport_receive(struct akd_core *core, int64_t timeout_ms);
+void transport_after_message(struct akd_core *core);
 void transport_send(const struct akd_send *s);
 int transport_pending_bytes(void);
 void transport_stop(void);

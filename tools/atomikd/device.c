@@ -30,14 +30,16 @@ void device_open(struct akd_table_conf *tc)
 			ret = atomik_info(dev[i], &info);
 		if (ret)
 			die(1, "table %u: %s", ids[i], strerror(-ret));
+		/* A configuration error: exit 2, which systemd does not restart. */
 		if (!(info.table_flags & ATOMIK_TABLE_REPLICATED))
-			die(1, "table %u is not replicated (create it with "
-			    "ATOMIK_TABLE_REPLICATED, or load the module with replicated=1 "
-			    "for table 0)", ids[i]);
+			die(2, "table %u is not replicated: load the module with replicated=1 "
+			    "for table 0 (options atomik replicated=1 in "
+			    "/etc/modprobe.d/atomik.conf, then reload it), or create the table "
+			    "with 'atomik table create --replicated'", ids[i]);
 		if (!(info.features & ATOMIK_FEAT_INSTANCE) || !info.instance)
 			die(1, "the module does not report table instances: it is too old");
 		memset(&tc[i], 0, sizeof(tc[i]));
-		snprintf(tc[i].name, sizeof(tc[i].name), "%u", ids[i]);
+		snprintf(tc[i].name, sizeof(tc[i].name), "%s", cfg.names[i]);
 		tc[i].id = ids[i];
 		tc[i].nr_addrs = sizes[i] = info.nr_addrs;
 		tc[i].instance = info.instance;

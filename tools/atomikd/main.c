@@ -10,12 +10,14 @@
  * (atomikd.h), the configuration and what is guaranteed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -90,7 +92,7 @@ static void verify_remote(struct akd_core *core, const struct akd_range *r)
 }
 
 /* What the core asks for: checkpoints, then the device, then the wire. */
-static void carry_out(struct akd_core *core)
+static void carry_out_once(struct akd_core *core)
 {
 	struct akd_ready rd;
 	bool ok = true;
@@ -100,16 +102,32 @@ static void carry_out(struct akd_core *core)
 		return;
 	for (i = 0; ok && i < rd.nr_persist; i++)
 		ok = persist_write(&tc[rd.persist[i].table], &rd.persist[i]);
-	if (akd_core_persisted(core, ok)) {
+	if (akd_core_persisted(core, ok))
 		for (i = 0; i < rd.nr_remote; i++)
 			device_write_remote(rd.remote[i].table, rd.remote[i].first,
 					    rd.remote[i].count, rd.remote[i].vals);
-		for (i = 0; i < rd.nr_verify; i++)
-			verify_remote(core, &rd.verify[i]);
-		for (i = 0; i < rd.nr_send; i++)
-			transport_send(&rd.send[i]);
-	}
+	for (i = 0; i < rd.nr_verify; i++)
+		verify_remote(core, &rd.verify[i]);
+	for (i = 0; i < rd.nr_send; i++)
+		transport_send(&rd.send[i]);
 	akd_core_advance(core);
+	if (akd_core_fatal(core))
+		die(2, "%s", akd_core_fatal(core));
+}
+
+/* Until it has nothing more (each round's actions can make more). */
+static void carry_out(struct akd_core *core)
+{
+	struct akd_ready rd;
+	int rounds;
+
+	for (rounds = 0; rounds < 16 && akd_core_ready(core, &rd); rounds++)
+		carry_out_once(core);
+}
+
+void transport_after_message(struct akd_core *core)
+{
+	carry_out(core);
 }
 
 static void feed_local(struct akd_core *core)
@@ -122,25 +140,56 @@ static void feed_local(struct akd_core *core)
 	}
 }
 
+/*
+ * The pid file, locked for as long as the daemon runs: a second daemon
+ * with the same state directory (and so the same checkpoints) refuses to
+ * start.  The descriptor stays open, and the lock with it.
+ */
 static void write_pid_file(void)
 {
-	char path[PATH_MAX];
-	FILE *f;
+	char path[PATH_MAX], buf[32];
+	int fd, n;
 
+	snprintf(path, sizeof(path), "%s/" ATOMIKD_PID_FILE, cfg.state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die(1, "cannot write %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = 0;
+		buf[strcspn(buf, "\n")] = 0;
+		die(2, "another atomikd (pid %s) runs with state directory %s", n > 0 ? buf : "?",
+		    cfg.state_dir);
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || write(fd, buf, n) != n)
+		die(1, "cannot write %s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s/" ATOMIKD_STATUS_FILE, cfg.state_dir);
 	unlink(path);
-	snprintf(path, sizeof(path), "%s/" ATOMIKD_PID_FILE, cfg.state_dir);
-	f = fopen(path, "w");
-	if (!f)
-		die(1, "cannot write %s: %s", path, strerror(errno));
-	fprintf(f, "%d\n", (int)getpid());
-	fclose(f);
+}
+
+/* This machine, for the identity of its table instances: its machine-id. */
+static uint32_t machine_host(void)
+{
+	char id[128] = "";
+	uint64_t h = 0xcbf29ce484222325ull;
+	FILE *f = fopen("/etc/machine-id", "r");
+	size_t i;
+
+	if (!f || !fgets(id, sizeof(id), f))
+		gethostname(id, sizeof(id) - 1);
+	if (f)
+		fclose(f);
+	for (i = 0; id[i] && id[i] != '\n'; i++)
+		h = (h ^ (uint8_t)id[i]) * 0x100000001b3ull;
+	h ^= h >> 32;
+	return (uint32_t)h ? (uint32_t)h : 1;
 }
 
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t now, next, next_status, wait_until, session = 0;
+	uint64_t now, next, next_status, next_scan, wait_until, session = 0;
 	uint64_t started_ms;
 	struct akd_core *core;
 	struct akd_conf conf;
@@ -161,11 +210,14 @@ int main(int argc, char **argv)
 	while (!session)
 		if (getrandom(&session, sizeof(session), 0) != sizeof(session))
 			die(1, "getrandom: %s", strerror(errno));
+	if (cfg.republish_ms)
+		say("republish_interval_ms is obsolete (anti-entropy is by digest): ignored");
 	conf = (struct akd_conf){
-		.node = cfg.node, .members = cfg.allowed, .block = cfg.block, .session = session,
-		.publish_ns = cfg.publish_ms * 1000000, .republish_ns = cfg.republish_ms * 1000000,
-		.recover_ns = cfg.recover_ms * 1000000,
+		.node = cfg.node, .host = machine_host(), .members = cfg.allowed,
+		.block = cfg.block, .session = session, .publish_ns = cfg.publish_ms * 1000000,
+		.hello_ns = cfg.hello_ms * 1000000, .recover_ns = cfg.recover_ms * 1000000,
 		.peer_timeout_ns = cfg.peer_timeout_ms * 1000000,
+		.verify_ns = cfg.verify_ms * 1000000, .collect_ns = cfg.collect_ms * 1000000,
 		.max_contributors = cfg.max_contributors, .log = core_log,
 	};
 	ret = akd_core_create(&core, &conf, tc, cfg.nr_tables);
@@ -176,6 +228,8 @@ int main(int argc, char **argv)
 		if (!local[k])
 			die(1, "out of memory");
 		persist_restore(core, k, &tc[k]);
+		if (akd_core_fatal(core))
+			die(2, "%s", akd_core_fatal(core));
 	}
 	transport_start(session);
 	say("node %lu, %d table%s, subjects %s.*, %d server%s", cfg.node, cfg.nr_tables,
@@ -192,17 +246,23 @@ int main(int argc, char **argv)
 	carry_out(core);
 
 	next_status = 0;
+	next_scan = now_ns();
 	while (!stopping) {
 		now = now_ns();
 		next = akd_core_next_tick(core);
+		if (next_scan < next)
+			next = next_scan;
 		if (next > now)
 			transport_receive(core, (next - now + 999999) / 1000000 < 500 ?
 					  (next - now + 999999) / 1000000 : 500);
 		if (transport_reconnected())
 			akd_core_reconnected(core, now_ns());
 		now = now_ns();
-		if (akd_core_wants_local(core, now))
+		/* The local contribution, read every publish interval. */
+		if (now >= next_scan) {
 			feed_local(core);
+			next_scan = now + cfg.publish_ms * 1000000;
+		}
 		akd_core_tick(core, now);
 		carry_out(core);
 		if (akd_core_serving(core) && now >= next_status) {

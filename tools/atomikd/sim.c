@@ -178,6 +178,7 @@ struct dtable {
 
 struct node {
 	uint16_t id;			/* the configured node id */
+	uint32_t host;			/* its machine */
 	struct akd_core *core;		/* NULL: no daemon running */
 	uint64_t session;
 	uint64_t boot_at;		/* the simulated time its clock started */
@@ -189,14 +190,11 @@ struct node {
 	uint64_t link_free_at;
 	uint64_t bytes_sent, msgs_sent;
 	struct map legit;		/* (g, instance, block) -> version it may not lose */
+	struct map last;		/* its last account, (g, instance, block) -> version */
 };
 
 struct msg {
 	int from, to;
-	enum akd_chan chan;
-	unsigned int g;			/* AKD_CHAN_BLOCKS */
-	char reply[48];
-	uint64_t session;		/* AKD_CHAN_REPLY: the requester's */
 	uint8_t *buf;
 	size_t len;
 };
@@ -206,7 +204,7 @@ enum ev_type { EV_DELIVER, EV_TICK, EV_FAULT };
 enum fault {
 	F_ACCUM, F_LOAD, F_SWAP, F_CUT, F_HEAL, F_KILL, F_START, F_STOP, F_RELOAD, F_REBOOT,
 	F_PERSIST_FAIL, F_PERSIST_OK, F_SET_ID, F_DROP_CKPT, F_CORRUPT_REMOTE, F_MARK,
-	F_EXPECT_EQUAL,
+	F_EXPECT_EQUAL, F_MEMBER,
 };
 
 struct event {
@@ -222,7 +220,7 @@ struct sched {
 	unsigned int nodes, nr_g;
 	struct gtable g[MAX_TABLES];
 	uint32_t block;
-	uint64_t publish_ns, republish_ns, recover_ns, peer_timeout_ns;
+	uint64_t publish_ns, hello_ns, recover_ns, peer_timeout_ns, verify_ns, collect_ns;
 	uint32_t max_contributors;
 	uint32_t loss_ppm, dup_ppm;
 	uint64_t delay_max;		/* a message's extra delay, uniform */
@@ -230,7 +228,7 @@ struct sched {
 	uint64_t fault_end;		/* then the network heals and goes quiet */
 	uint64_t quiet_max;
 	bool persistent;
-	unsigned int max_contrib_check;	/* 0: nodes + CONTRIB_SLACK */
+	bool expect_collected;		/* every dead instance collected at the end */
 	uint8_t members[AKD_MAX_NODE + 1];
 };
 
@@ -248,6 +246,8 @@ static struct map snaps;		/* (g << 32 | block, instance, version) -> values */
 static struct map inst_g;		/* (instance, 0, 0) -> g + 1 */
 static struct map inst_node;		/* (instance, 0, 0) -> configured node id */
 static struct map required;		/* (g, instance, block) -> version */
+static struct map seen;			/* (g, instance, block) -> newest version counted */
+static struct map collected_at;		/* (g, instance, block) -> version collected + 1 */
 static unsigned int failures;
 static char first_failure[512];
 static int verbose;
@@ -356,6 +356,21 @@ struct acct {
 	bool dup;
 };
 
+/*
+ * The version a collected block was counted at: what the node that first
+ * reported it collected had counted of it just before.
+ */
+static uint64_t collected_version(struct node *n, unsigned int g, uint64_t instance, uint32_t b)
+{
+	struct key k = { g, instance, b };
+	struct slot *s = map_find(&collected_at, &k, true);
+
+	/* Stored plus one: 1 is "it had nothing there". */
+	if (!s->v)
+		s->v = map_get(&n->last, g, instance, b) + 1;
+	return s->v - 1;
+}
+
 static void acct_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block, uint64_t v)
 {
 	struct acct *a = arg;
@@ -365,6 +380,13 @@ static void acct_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block,
 
 	if (a->only_block && block != a->block)
 		return;
+	if (v == AKD_VERSION_COLLECTED) {
+		v = collected_version(a->n, t->g, instance, block);
+		if (!v)
+			return;	/* it had nothing there */
+	} else {
+		map_max(&seen, t->g, instance, block, v);
+	}
 	if (a->others && instance == t->instance)
 		return;
 	s = map_find(a->into, &k, true);
@@ -387,8 +409,14 @@ static void account(struct node *n, unsigned int ti, struct map *into, bool *dup
 static void ckpt_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block, uint64_t v)
 {
 	struct acct *a = arg;
+	unsigned int g = a->n->t[a->ti].g;
 
-	map_max(a->into, a->n->t[a->ti].g, instance, block, v);
+	if (v == AKD_VERSION_COLLECTED) {
+		v = map_get(&collected_at, g, instance, block);
+		v = v ? v - 1 : 0;
+	}
+	if (v)
+		map_max(a->into, g, instance, block, v);
 }
 
 static void legit_from_checkpoints(struct node *n)
@@ -399,14 +427,20 @@ static void legit_from_checkpoints(struct node *n)
 	for (ti = 0; ti < n->nr_t; ti++) {
 		struct acct a = { .n = n, .ti = ti, .into = &n->legit };
 
+		struct akd_table_conf tc = { .id = n->t[ti].id, .nr_addrs = n->t[ti].nr_addrs,
+					     .instance = n->t[ti].instance };
+
+		snprintf(tc.name, sizeof(tc.name), "%s", S.g[n->t[ti].g].name);
 		if (n->t[ti].ckpt)
-			akd_checkpoint_account(n->t[ti].ckpt, n->t[ti].ckpt_len, ckpt_fn, &a);
+			akd_checkpoint_account(n->t[ti].ckpt, n->t[ti].ckpt_len, n->id, n->host,
+					       &tc, S.block, ckpt_fn, &a);
 	}
 }
 
 /* After the core acted: new publishes of its own, and what it holds now. */
 static void observe(struct node *n)
 {
+	struct map last = { 0 };
 	unsigned int ti, i;
 
 	for (ti = 0; ti < n->nr_t; ti++) {
@@ -432,9 +466,12 @@ static void observe(struct node *n)
 				}
 			}
 			map_max(&n->legit, s->k.a, s->k.b, s->k.c, s->v);
+			map_max(&last, s->k.a, s->k.b, s->k.c, s->v);
 		}
 		map_clear(&m);
 	}
+	map_clear(&n->last);
+	n->last = last;
 }
 
 /* A remote write covered block b of table ti: what the row now counts. */
@@ -477,17 +514,27 @@ static void device_block_written(struct node *n, unsigned int ti, uint32_t b)
 		for (j = 0; j < blen(t, b); j++)
 			want[j] ^= v[j];
 	}
-	if (memcmp(want, t->remote + b * S.block, blen(t, b) * 8))
+	if (memcmp(want, t->remote + b * S.block, blen(t, b) * 8)) {
 		fail("node %u table %s: block %u of the remote row is not what the daemon "
 		     "counts", n->id, S.g[t->g].name, b);
+		if (verbose > 2)
+			printf("#     want %016" PRIx64 " have %016" PRIx64 "\n", want[0],
+			       t->remote[b * S.block]);
+		if (verbose > 2)
+			for (i = 0; i < m.cap; i++)
+				if (m.s[i].used)
+					printf("#     counts %016" PRIx64 " at %" PRIu64 ": %016" PRIx64 "\n",
+					       m.s[i].k.b, m.s[i].v,
+					       snapshot(t->g, m.s[i].k.b, b, m.s[i].v) ?
+					       snapshot(t->g, m.s[i].k.b, b, m.s[i].v)[0] : 0);
+	}
 	free(want);
 	map_clear(&m);
 }
 
 /* ---- the network ---- */
 
-static void send_one(int from, int to, const struct akd_send *s, const char *reply,
-		     uint64_t session)
+static void send_one(int from, int to, const struct akd_send *s)
 {
 	struct node *f = &nodes[from];
 	uint64_t depart, at;
@@ -504,11 +551,6 @@ static void send_one(int from, int to, const struct akd_send *s, const char *rep
 		m = xcalloc(1, sizeof(*m));
 		m->from = from;
 		m->to = to;
-		m->chan = s->chan == AKD_CHAN_REPLY ? AKD_CHAN_NODE : s->chan;
-		m->g = s->chan == AKD_CHAN_BLOCKS ? f->t[s->table].g : 0;
-		m->session = session;
-		if (reply)
-			snprintf(m->reply, sizeof(m->reply), "%s", reply);
 		m->buf = xcalloc(1, s->len);
 		memcpy(m->buf, s->buf, s->len);
 		m->len = s->len;
@@ -517,34 +559,17 @@ static void send_one(int from, int to, const struct akd_send *s, const char *rep
 	}
 }
 
+/* Every node but the sender (NATS without echo), or node s->node's daemons. */
 static void send(int from, const struct akd_send *s)
 {
 	struct node *f = &nodes[from];
-	char reply[48];
-	unsigned int to, rnode;
-	uint64_t rsession;
+	unsigned int to;
 
 	f->bytes_sent += s->len;
 	f->msgs_sent++;
-	switch (s->chan) {
-	case AKD_CHAN_BLOCKS:
-	case AKD_CHAN_HELLO:
-	case AKD_CHAN_RECOVER:
-		snprintf(reply, sizeof(reply), "r.%d.%" PRIx64, from, f->session);
-		for (to = 0; to < S.nodes; to++)
-			if ((int)to != from)
-				send_one(from, to, s, s->chan == AKD_CHAN_RECOVER ? reply : NULL, 0);
-		break;
-	case AKD_CHAN_NODE:
-		for (to = 0; to < S.nodes; to++)
-			if ((int)to != from && nodes[to].id == s->node)
-				send_one(from, to, s, NULL, 0);
-		break;
-	case AKD_CHAN_REPLY:
-		if (sscanf(s->reply, "r.%u.%" SCNx64, &rnode, &rsession) == 2 && rnode < S.nodes)
-			send_one(from, rnode, s, NULL, rsession);
-		break;
-	}
+	for (to = 0; to < S.nodes; to++)
+		if ((int)to != from && (s->chan != AKD_CHAN_NODE || nodes[to].id == s->node))
+			send_one(from, to, s);
 }
 
 /* ---- a node's daemon ---- */
@@ -606,11 +631,23 @@ static void carry_out(struct node *n)
 				akd_core_remote_read(n->core, node_clock(n), r->table, r->first,
 						     r->count, n->t[r->table].remote + r->first);
 			}
-			for (i = 0; i < rd.nr_send; i++)
-				send((int)(n - nodes), &rd.send[i]);
 		}
+		for (i = 0; i < rd.nr_send; i++)
+			send((int)(n - nodes), &rd.send[i]);
 		akd_core_advance(n->core);
 		observe(n);
+		if (akd_core_fatal(n->core)) {
+			/* The daemon exits with status 2 and is not restarted. */
+			if (verbose)
+				printf("#   at %.3f s node %u refuses to run: %s\n", now / 1e9, n->id,
+				       akd_core_fatal(n->core));
+			akd_core_destroy(n->core);
+			n->core = NULL;
+			n->refused = true;
+			refusals++;
+			legit_from_checkpoints(n);
+			return;
+		}
 	}
 	schedule_tick(n);
 }
@@ -647,9 +684,10 @@ static void daemon_start(struct node *n)
 		n->session = rnd();
 	while (!n->session);
 	conf = (struct akd_conf){
-		.node = n->id, .members = S.members, .block = S.block, .session = n->session,
-		.publish_ns = S.publish_ns, .republish_ns = S.republish_ns,
+		.node = n->id, .host = n->host, .members = S.members, .block = S.block,
+		.session = n->session, .publish_ns = S.publish_ns, .hello_ns = S.hello_ns,
 		.recover_ns = S.recover_ns, .peer_timeout_ns = S.peer_timeout_ns,
+		.verify_ns = S.verify_ns, .collect_ns = S.collect_ns,
 		.max_contributors = S.max_contributors, .log = core_log,
 		.log_arg = (void *)(intptr_t)n->id,
 	};
@@ -663,8 +701,11 @@ static void daemon_start(struct node *n)
 		if (!n->t[ti].ckpt)
 			continue;
 		ret = akd_core_restore(n->core, ti, n->t[ti].ckpt, n->t[ti].ckpt_len);
-		if (ret == -EEXIST || ret == -EPERM) {
+		if (ret == -EEXIST) {
 			/* The daemon refuses to start: exit status 2. */
+			if (verbose)
+				printf("#   at %.3f s node %u refuses to start: %s\n", now / 1e9, n->id,
+				       akd_core_fatal(n->core));
 			akd_core_destroy(n->core);
 			n->core = NULL;
 			n->refused = true;
@@ -717,10 +758,8 @@ static void deliver(struct msg *m)
 {
 	struct node *n = &nodes[m->to];
 
-	if (n->core && nodes[m->from].group == n->group &&
-	    (!m->session || m->session == n->session)) {
-		akd_core_receive(n->core, node_clock(n), m->chan, m->reply[0] ? m->reply : NULL,
-				 m->buf, m->len);
+	if (n->core && nodes[m->from].group == n->group) {
+		akd_core_receive(n->core, node_clock(n), m->buf, m->len);
 		carry_out(n);
 	}
 	free(m->buf);
@@ -744,6 +783,9 @@ static void fault(const struct event *e)
 	uint32_t addr;
 	uint64_t v;
 
+	if (verbose > 1 && e->f != F_ACCUM)
+		printf("#   %.3f fault %d on node %u (arg %" PRIu64 ")\n", now / 1e9, e->f, n->id,
+		       e->arg);
 	switch (e->f) {
 	case F_ACCUM:
 		for (i = 0; i < (e->arg ? e->arg : 1); i++) {
@@ -813,6 +855,9 @@ static void fault(const struct event *e)
 	case F_MARK:
 		mark_at[e->arg % 8] = now;
 		break;
+	case F_MEMBER:		/* arg joins (arg2 1) or leaves the members */
+		S.members[e->arg] = e->arg2;
+		break;
 	case F_EXPECT_EQUAL:	/* nodes node and arg read the same table ti */
 		for (i = 0; i < t->nr_addrs; i++)
 			if ((t->local[i] ^ t->remote[i]) !=
@@ -859,6 +904,15 @@ static bool converged(bool report)
 			BAD("node %u: no daemon serving at the end", nodes[k].id);
 	if (!ok)
 		return false;
+	for (k = 0; k < S.nodes && S.expect_collected; k++)
+		for (ti = 0; ti < nodes[k].nr_t; ti++) {
+			struct akd_table_info inf;
+
+			akd_core_table_info(nodes[k].core, ti, &inf);
+			if (inf.contributors > S.nodes)
+				BAD("node %u table %s: %u contributors held, %u nodes: a dead instance "
+				    "was not collected", nodes[k].id, inf.name, inf.contributors, S.nodes);
+		}
 	for (g = 0; g < S.nr_g; g++) {
 		struct map ref = { 0 };
 		int first = -1;
@@ -963,11 +1017,14 @@ static void setup_nodes(void)
 {
 	unsigned int k, g;
 
+	memset(S.members, 0, sizeof(S.members));
 	for (k = 0; k < S.nodes; k++) {
 		struct node *n = &nodes[k];
 
+		S.members[k + 1] = 1;
 		memset(n, 0, sizeof(*n));
 		n->id = k + 1;
+		n->host = 0x1000 + k;
 		n->persistent = S.persistent;
 		n->nr_t = S.nr_g;
 		for (g = 0; g < S.nr_g; g++) {
@@ -994,8 +1051,6 @@ static void create_tables(void)
 
 static void defaults(void)
 {
-	unsigned int k;
-
 	memset(&S, 0, sizeof(S));
 	S.nodes = 3;
 	S.nr_g = 1;
@@ -1003,16 +1058,16 @@ static void defaults(void)
 	S.g[0].nr_addrs = 16;
 	S.block = 4;
 	S.publish_ns = 100 * MS;
-	S.republish_ns = 1000 * MS;
+	S.hello_ns = 250 * MS;
 	S.recover_ns = 2000 * MS;
 	S.peer_timeout_ns = 3000 * MS;
+	S.verify_ns = 2000 * MS;
+	S.collect_ns = 10000 * MS;
 	S.max_contributors = 1024;
 	S.delay_max = 5 * MS;
 	S.link_bps = 4000000;
 	S.fault_end = 20 * SEC;
 	S.quiet_max = 120 * SEC;
-	for (k = 1; k <= MAX_NODES; k++)
-		S.members[k] = 1;
 }
 
 static void teardown(void)
@@ -1032,6 +1087,7 @@ static void teardown(void)
 			map_clear(&n->t[ti].dev);
 		}
 		map_clear(&n->legit);
+		map_clear(&n->last);
 	}
 	while (heap_n) {
 		struct event e = pop();
@@ -1048,6 +1104,8 @@ static void teardown(void)
 	map_clear(&inst_g);
 	map_clear(&inst_node);
 	map_clear(&required);
+	map_clear(&seen);
+	map_clear(&collected_at);
 }
 
 /* More messages in flight than this: a storm; the schedule stops there. */
@@ -1118,8 +1176,29 @@ static void run(void)
 			stable = 0;
 		}
 	}
-	if (!stormed)
-		converged(true);
+	if (!stormed && !converged(true) && verbose)
+		for (k = 0; k < S.nodes; k++) {
+			struct akd_contrib_info ci;
+			struct akd_table_info inf;
+			const struct akd_stats *st;
+
+			if (!nodes[k].core)
+				continue;
+			st = akd_core_stats(nodes[k].core);
+			for (ti = 0; ti < nodes[k].nr_t; ti++) {
+				akd_core_table_info(nodes[k].core, ti, &inf);
+				printf("#   node %u table %s: state %d, %u records, unwritten %u\n",
+				       nodes[k].id, inf.name, inf.state, inf.records, inf.unwritten);
+				for (i = 0; akd_core_contrib(nodes[k].core, ti, i, &ci); i++)
+					printf("#     %016" PRIx64 " node %u folds %u version %" PRIu64
+					       "%s%s\n", ci.instance, ci.node, ci.folds, ci.version,
+					       ci.own ? " own" : "", ci.live ? " live" : "");
+			}
+			printf("#     behind %" PRIu64 " collected %" PRIu64 " wants %" PRIu64
+			       " digests %" PRIu64 "/%" PRIu64 " identity %" PRIu64 "\n",
+			       st->dropped_behind, st->dropped_collected, st->wants_sent,
+			       st->digests_sent, st->digests_received, st->dropped_identity);
+		}
 }
 
 /* ---- schedules ---- */
@@ -1144,6 +1223,9 @@ static void random_schedule(void)
 	S.delay_max = below(3) ? below(50) * MS : below(3000) * MS;
 	S.persistent = chance(300000);
 	S.fault_end = (5 + below(25)) * SEC;
+	/* Collection waits past the longest a message is late. */
+	S.collect_ns = S.delay_max + (1 + below(5)) * SEC;
+	S.expect_collected = true;
 	setup_nodes();
 	for (k = 0; k < S.nodes; k++)
 		fault_at(below(2000) * MS, F_START, k, 0, 0);
@@ -1266,6 +1348,7 @@ static void case_restarts_setup(unsigned int arg)
 	uint64_t t = 3 * SEC;
 
 	defaults();
+	S.collect_ns = 2 * SEC;
 	start_all();
 	for (i = 0; i < arg; i++) {
 		fault_at(t, F_ACCUM, 1, 3, 0);
@@ -1311,6 +1394,7 @@ static void case_node_id_setup(unsigned int arg)
 {
 	defaults();
 	start_all();
+	S.members[5] = 1;
 	accum_all(3 * SEC, 5);
 	fault_at(6 * SEC, F_STOP, 1, 0, 0);
 	fault_at(6 * SEC + 1, F_SET_ID, 1, 5, 0);
@@ -1321,6 +1405,7 @@ static void case_node_id_setup(unsigned int arg)
 	fault_at(10 * SEC + 2, F_START, 1, 0, 0);
 	fault_at(14 * SEC, F_STOP, 1, 0, 0);
 	fault_at(14 * SEC + 1, F_SET_ID, 1, 2, 0);
+	fault_at(14 * SEC + 1, F_MEMBER, 1, 5, 0);
 	fault_at(14 * SEC + 2, F_START, 1, 0, 0);
 	S.fault_end = 18 * SEC;
 }

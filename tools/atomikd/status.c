@@ -33,6 +33,7 @@ void status_write(const struct akd_core *core, const char *state, uint64_t start
 	AKD_COUNTERS(X)
 #undef X
 	fprintf(f, "send_errors %" PRIu64 "\n", transport_send_errors);
+	fprintf(f, "receive_drops %" PRIu64 "\n", transport_dropped);
 #define X(name, text) fprintf(f, "dropped_" #name " %" PRIu64 "\n", st->dropped_##name);
 	AKD_DROPS(X)
 #undef X
@@ -47,9 +48,9 @@ void status_write(const struct akd_core *core, const char *state, uint64_t start
 				" version %" PRIu64 "\n", i, ti.id, ci.node, ci.instance, ci.version);
 	}
 	for (i = 0; akd_core_peer(core, i, &pi); i++)
-		fprintf(f, "peer %u instance %016" PRIx64 " version %" PRIu64
-			" last_ms %" PRIu64 " messages %" PRIu64 "\n", pi.node, pi.instance,
-			pi.version, pi.last_seen / 1000000, pi.messages);
+		fprintf(f, "peer %u instance %016" PRIx64 " version %d"
+			" last_ms %" PRIu64 " messages %" PRIu64 "\n", pi.node, pi.session,
+			pi.in_sync, pi.last_seen / 1000000, pi.messages);
 	if (fclose(f) == 0)
 		rename(tmp, path);
 	else

@@ -1,24 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * atomikd's transport: one NATS connection, the core's channels mapped to
- * subjects under the prefix (Documentation/atomik/cluster.rst, "The wire").
+ * subjects under the prefix (Documentation/atomik/cluster.rst, "The wire"),
+ * and only the subjects this node needs subscribed: the hellos, the
+ * records, its own node's, and its tables' blocks.  libnats calls back on
+ * its own thread; the messages wait in a queue for the daemon's loop.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include <nats/nats.h>
 
 #include "daemon.h"
 
 static natsConnection *nc;
-static natsSubscription *sub;
-static char inbox[128];
-static size_t prefix_len;
+static natsSubscription *subs[AKD_MAX_TABLES + 3];
+static int nr_subs;
 volatile int transport_connected;
-uint64_t transport_send_errors;
+uint64_t transport_send_errors, transport_dropped;
 static volatile int reconnected;
+
+/* Messages from libnats' thread to the daemon's. */
+#define QUEUE_MAX	65536
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static natsMsg *queue[QUEUE_MAX];
+static unsigned int qhead, qlen;
 
 static void on_reconnected(natsConnection *c, void *closure)
 {
@@ -36,11 +48,38 @@ static void on_disconnected(natsConnection *c, void *closure)
 	transport_connected = 0;
 }
 
+static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, void *closure)
+{
+	pthread_mutex_lock(&qlock);
+	if (qlen == QUEUE_MAX) {
+		/* Anti-entropy brings back what is dropped here. */
+		transport_dropped++;
+		natsMsg_Destroy(msg);
+	} else {
+		queue[(qhead + qlen++) % QUEUE_MAX] = msg;
+		pthread_cond_signal(&qcond);
+	}
+	pthread_mutex_unlock(&qlock);
+}
+
+static void subscribe(const char *subject)
+{
+	natsStatus s;
+
+	s = natsConnection_Subscribe(&subs[nr_subs], nc, subject, on_message, NULL);
+	if (s == NATS_OK)
+		s = natsSubscription_SetPendingLimits(subs[nr_subs], 1 << 20, 1 << 30);
+	if (s != NATS_OK)
+		die(1, "subscribing to %s: %s", subject, natsStatus_GetText(s));
+	nr_subs++;
+}
+
 void transport_start(uint64_t session)
 {
 	natsOptions *opts;
 	natsStatus s;
-	char subj[128], name[64];
+	char subj[160], name[64];
+	int i;
 
 	if (nats_Open(-1) != NATS_OK)
 		die(1, "cannot start the NATS library");
@@ -70,14 +109,17 @@ void transport_start(uint64_t session)
 	else if (s != NATS_NOT_YET_CONNECTED)
 		die(1, "connecting to NATS: %s", natsStatus_GetText(s));
 	natsOptions_Destroy(opts);
-	prefix_len = strlen(cfg.prefix);
-	snprintf(subj, sizeof(subj), "%s.>", cfg.prefix);
-	s = natsConnection_SubscribeSync(&sub, nc, subj);
-	if (s == NATS_OK)
-		s = natsSubscription_SetPendingLimits(sub, 1 << 20, 1 << 30);
-	if (s != NATS_OK)
-		die(1, "subscribing to %s: %s", subj, natsStatus_GetText(s));
-	snprintf(inbox, sizeof(inbox), "%s.inbox.%lu.%016" PRIx64, cfg.prefix, cfg.node, session);
+	snprintf(subj, sizeof(subj), "%s.hello", cfg.prefix);
+	subscribe(subj);
+	snprintf(subj, sizeof(subj), "%s.rec", cfg.prefix);
+	subscribe(subj);
+	snprintf(subj, sizeof(subj), "%s.node.%lu", cfg.prefix, cfg.node);
+	subscribe(subj);
+	for (i = 0; i < cfg.nr_tables; i++) {
+		snprintf(subj, sizeof(subj), "%s.blk.%s", cfg.prefix, cfg.names[i]);
+		subscribe(subj);
+	}
+	(void)session;
 }
 
 bool transport_reconnected(void)
@@ -88,65 +130,56 @@ bool transport_reconnected(void)
 	return true;
 }
 
-static enum akd_chan channel(const char *subject)
-{
-	if (!strcmp(subject, inbox))
-		return AKD_CHAN_NODE;
-	if (!strncmp(subject, cfg.prefix, prefix_len) && subject[prefix_len] == '.') {
-		subject += prefix_len + 1;
-		if (!strcmp(subject, "recover"))
-			return AKD_CHAN_RECOVER;
-		if (!strcmp(subject, "hello"))
-			return AKD_CHAN_HELLO;
-	}
-	return AKD_CHAN_BLOCKS;
-}
-
+/* Every message queued, or one within timeout_ms, to the core. */
 void transport_receive(struct akd_core *core, int64_t timeout_ms)
 {
-	natsMsg *msg = NULL;
-	natsStatus s;
+	struct timespec ts;
+	natsMsg *msg;
 
-	s = natsSubscription_NextMsg(&msg, sub, timeout_ms > 0 ? timeout_ms : 1);
-	if (s == NATS_OK) {
-		akd_core_receive(core, now_ns(), channel(natsMsg_GetSubject(msg)),
-				 natsMsg_GetReply(msg), natsMsg_GetData(msg),
-				 natsMsg_GetDataLength(msg));
-		natsMsg_Destroy(msg);
-	} else if (s == NATS_SLOW_CONSUMER) {
-		say("messages were lost: this node is slower than the cluster "
-		    "(anti-entropy brings them back)");
-	} else if (s != NATS_TIMEOUT) {
-		usleep(timeout_ms * 1000);
+	pthread_mutex_lock(&qlock);
+	if (!qlen && timeout_ms > 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += timeout_ms / 1000;
+		ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (!qlen && pthread_cond_timedwait(&qcond, &qlock, &ts) != ETIMEDOUT)
+			;
 	}
+	while (qlen) {
+		msg = queue[qhead];
+		qhead = (qhead + 1) % QUEUE_MAX;
+		qlen--;
+		pthread_mutex_unlock(&qlock);
+		akd_core_receive(core, now_ns(), natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+		natsMsg_Destroy(msg);
+		transport_after_message(core);
+		pthread_mutex_lock(&qlock);
+	}
+	pthread_mutex_unlock(&qlock);
 }
 
 void transport_send(const struct akd_send *m)
 {
 	char subj[160];
-	natsStatus s;
 
 	switch (m->chan) {
 	case AKD_CHAN_BLOCKS:
-		snprintf(subj, sizeof(subj), "%s.blk.%u", cfg.prefix, cfg.tables[m->table]);
+		snprintf(subj, sizeof(subj), "%s.blk.%s", cfg.prefix, cfg.names[m->table]);
 		break;
 	case AKD_CHAN_HELLO:
 		snprintf(subj, sizeof(subj), "%s.hello", cfg.prefix);
 		break;
-	case AKD_CHAN_RECOVER:
-		snprintf(subj, sizeof(subj), "%s.recover", cfg.prefix);
-		s = natsConnection_PublishRequest(nc, subj, inbox, m->buf, m->len);
-		if (s == NATS_OK)
-			natsConnection_FlushTimeout(nc, 1000);
-		else
-			transport_send_errors++;
-		return;
+	case AKD_CHAN_RECORDS:
+		snprintf(subj, sizeof(subj), "%s.rec", cfg.prefix);
+		break;
 	case AKD_CHAN_NODE:
 		snprintf(subj, sizeof(subj), "%s.node.%u", cfg.prefix, m->node);
 		break;
-	case AKD_CHAN_REPLY:
-		snprintf(subj, sizeof(subj), "%s", m->reply);
-		break;
+	default:
+		return;
 	}
 	if (natsConnection_Publish(nc, subj, m->buf, m->len) != NATS_OK)
 		transport_send_errors++;
@@ -159,8 +192,11 @@ int transport_pending_bytes(void)
 
 void transport_stop(void)
 {
+	int i;
+
 	natsConnection_FlushTimeout(nc, 2000);
-	natsSubscription_Destroy(sub);
+	for (i = 0; i < nr_subs; i++)
+		natsSubscription_Destroy(subs[i]);
 	natsConnection_Destroy(nc);
 	nats_CloseAndWait(2000);
 }
