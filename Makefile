@@ -107,7 +107,7 @@ $(LIB)/$(LIB_REAL): $(LIB_OBJS) libatomik/libatomik.map
 	ln -sf $(LIB_SONAME) $(LIB)/libatomik.so
 
 # The tools run inside the test VM as well, so they are linked statically.
-tools: $(TOOLS) $(DEVTOOLS) $(DAEMON)
+tools: $(TOOLS) $(DEVTOOLS) $(DAEMON) $(SIM)
 
 # The package's version, for atomik --version.
 TOOL_DEFS	:= -DATOMIK_PACKAGE_VERSION='"$(VERSION)"'
@@ -237,9 +237,9 @@ CHECK_POLL	:= $(firstword $(filter %-debug,$(KERNELS)) $(KERNELS))
 CHECK_RUNS	:= $(foreach k,$(KERNELS),$(k) $(k)+fpga) $(CHECK_POLL)+fpga-poll
 # The three-VM cluster tests run on these kernels.
 CLUSTER_KERNELS	?= 6.12
-CHECK_STEPS	:= host rtl $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) \
+CHECK_STEPS	:= host rtl sim $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) \
 			cluster-bench plot model
-CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap \
+CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap sim.tap \
 			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) cluster-bench.tap plot.tap model.tap)
 
 check:

@@ -148,67 +148,97 @@ static int replay(const char *path, uint64_t seed)
 	return 0;
 }
 
-static void put(uint8_t *buf, const struct atomikd_hdr *h)
+/* Little-endian writing, as on the wire. */
+static uint8_t *p16(uint8_t *p, uint16_t v)
 {
-	struct atomikd_hdr le = *h;
+	v = htole16(v);
+	memcpy(p, &v, 2);
+	return p + 2;
+}
 
-	atomikd_hdr_le(&le);
-	memcpy(buf, &le, sizeof(le));
+static uint8_t *p32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+	return p + 4;
+}
+
+static uint8_t *p64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+	return p + 8;
 }
 
 /*
  * A block message that would change the state if it were applied (every
- * value 0x5a5a...), made wrong in one way.
+ * value 0x5a5a...), of table NAME, made wrong in one way.  It comes from a
+ * session of its own, as node SENDER.
  */
-static int inject(const char *kind, unsigned int sender, uint32_t table, uint32_t nr_addrs,
+static int inject(const char *kind, unsigned int sender, const char *table, uint32_t nr_addrs,
 		  uint32_t block_size)
 {
-	struct atomikd_hdr h = {
-		.magic = ATOMIKD_MAGIC, .proto = ATOMIKD_PROTO, .type = ATOMIKD_BLOCK,
-		.sender = sender, .sender_instance = 0xdead0001, .sent_at = boot_ns(),
-		.table = table, .nr_addrs = nr_addrs, .contributor = sender,
-		.block = 0, .instance = 0xdead0001, .counter = 1000,
-		.count = nr_addrs < block_size ? nr_addrs : block_size,
-		.block_size = block_size,
-	};
-	size_t len;
-	uint8_t *buf;
+	uint32_t count = nr_addrs < block_size ? nr_addrs : block_size;
+	uint32_t magic = ATOMIKD_MAGIC, block = 0, reserved = 0, host = 0xdead;
+	uint16_t contributor = sender, flags = 0;
+	uint64_t key = atomikd_table_key(table), version = 1000, sent_at = boot_ns();
+	uint64_t instance = 0xdead0001;
+	size_t len = sizeof(struct atomikd_hdr) + sizeof(struct atomikd_block) + count * 8;
+	uint8_t *buf = malloc(len), *p;
 	char subj[128];
 	natsStatus s;
 
 	if (!strcmp(kind, "format"))
-		h.magic ^= 1;
+		magic ^= 1;
 	else if (!strcmp(kind, "reserved"))
-		h.reserved0 = 1;
+		reserved = 1;
 	else if (!strcmp(kind, "sender"))
-		h.sender = h.contributor = 999;
+		sender = contributor = 999;
 	else if (!strcmp(kind, "contributor"))
-		h.contributor = 999;
+		contributor = 999;
 	else if (!strcmp(kind, "table"))
-		h.table = table + 77;
+		key ^= 77;
 	else if (!strcmp(kind, "nr_addrs"))
-		h.nr_addrs = nr_addrs + 1;
+		nr_addrs++;
 	else if (!strcmp(kind, "block"))
-		h.block = (nr_addrs + block_size - 1) / block_size;
+		block = (nr_addrs + block_size - 1) / block_size;
 	else if (!strcmp(kind, "block_size"))
-		h.block_size = block_size * 2;
+		block_size *= 2;
 	else if (!strcmp(kind, "zero"))
-		h.counter = 0;
-	else if (!strcmp(kind, "future"))
-		h.counter = h.sent_at + 3600ull * 1000000000u;
-	else if (strcmp(kind, "short") && strcmp(kind, "truncated")) {
+		version = 0;
+	else if (!strcmp(kind, "future")) {
+		/* Its own live instance, sent by itself, past its clock. */
+		flags = ATOMIKD_BLOCK_LIVE;
+		version = sent_at + 3600ull * 1000000000u;
+	} else if (strcmp(kind, "short") && strcmp(kind, "truncated")) {
 		fprintf(stderr, "cluster_probe: unknown kind '%s'\n", kind);
 		return 2;
 	}
-	len = sizeof(h) + (size_t)h.count * 8;
-	buf = malloc(len);
 	memset(buf, 0x5a, len);
-	put(buf, &h);
+	p = p32(buf, magic);
+	*p++ = ATOMIKD_PROTO;
+	*p++ = ATOMIKD_BLOCK;
+	p = p16(p, flags);
+	p = p16(p, sender);
+	p = p16(p, reserved);
+	p = p32(p, 0);
+	p = p64(p, 0x5e55100000000000ull | getpid());
+	p = p64(p, sent_at);
+	p = p64(p, key);
+	p = p32(p, nr_addrs);
+	p = p32(p, block_size);
+	p = p32(p, block);
+	p = p32(p, count);
+	p = p16(p, contributor);
+	p = p16(p, 0);
+	p = p32(p, host);
+	p = p64(p, instance);
+	p64(p, version);
 	if (!strcmp(kind, "short"))
 		len = 10;
 	else if (!strcmp(kind, "truncated"))
 		len -= 8;
-	snprintf(subj, sizeof(subj), "%s.blk.%u", prefix, h.table);
+	snprintf(subj, sizeof(subj), "%s.blk.%s", prefix, table);
 	s = natsConnection_Publish(nc, subj, buf, len);
 	if (s == NATS_OK)
 		s = natsConnection_FlushTimeout(nc, 5000);
@@ -433,7 +463,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[0], "replay") && argc == 3)
 		ret = replay(argv[1], strtoull(argv[2], NULL, 0));
 	else if (!strcmp(argv[0], "inject") && argc == 6)
-		ret = inject(argv[1], atoi(argv[2]), strtoul(argv[3], NULL, 0),
+		ret = inject(argv[1], atoi(argv[2]), argv[3],
 			     strtoul(argv[4], NULL, 0), strtoul(argv[5], NULL, 0));
 	else
 		goto usage;

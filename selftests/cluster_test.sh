@@ -21,6 +21,12 @@
 #   restart-cut  node 2 restarted while node 1, the only node that holds its
 #                latest version, is cut off (--cut 3:8:30 --cut 1:18:90
 #                --restart 2:28)
+#   reload       node 3 cut off; node 2 accumulates (it reaches node 1 only),
+#                is cut off and its module reloaded; node 1's module is
+#                reloaded; heal: node 2's last deltas reach every node, and
+#                the two old instances are collected
+#   idle         two replicated tables (tables = 0 1); at rest, what each
+#                node sends
 set -u
 
 top=${ATOMIK_TOP:?run me in the VM rig}
@@ -28,9 +34,10 @@ probe=$top/build/selftests/cluster_probe
 atomik=$top/build/tools/atomik
 node=${ATOMIK_NODE:?} nodes=${ATOMIK_NODES:?} shared=${ATOMIK_SHARED:?}
 restarted=${ATOMIK_RESTARTED:-0}
-scenario=${1:?usage: cluster_test.sh basic|partition|restart|restart-cut}
+scenario=${1:?usage: cluster_test.sh basic|partition|restart|restart-cut|reload|idle}
 tap=${ATOMIK_OUT:-/tmp}/cluster.tap
-status_file=/run/atomik/status
+status_file=/run/atomik/status.json
+cn="sh $top/tools/testing/vm/cluster-node"
 t0=$(cut -d' ' -f1 /proc/uptime)
 failed=0
 n=$(grep -c '^\(not \)\{0,1\}ok ' "$tap" 2>/dev/null || echo 0)
@@ -77,7 +84,12 @@ await() {
 	[ -e "$1" ] || { notok "waited ${2} s for $(basename "$1")"; return 1; }
 }
 
-counter() { awk -v k="$1" '$1 == k { print $2 }' "$status_file"; }
+# A counter of atomikd's status (one per line in its JSON).
+counter() { sed -n "s/^  \"$1\": \([0-9]*\),\{0,1\}\$/\1/p" "$status_file" | head -1; }
+# A table's member in the status, from the table's line.
+table_field() {	# table_field NAME FIELD
+	sed -n "s/.*{\"name\": \"$1\", .*\"$2\": \([0-9]*\).*/\1/p" "$status_file"
+}
 
 # Every node's model file NAME: deltas.1 deltas.2 ...
 each_node() {
@@ -107,7 +119,16 @@ wait7() {	# wait7 VALUE SECONDS
 
 # No drop on any node but those the test causes.
 drops() {
-	awk '$1 ~ /^dropped_/ { printf "%s=%s ", substr($1, 9), $2 }' "$status_file"
+	sed -n '/^ "dropped": {/,/^ }/s/^  "\([a-z]*\)": \([0-9]*\).*/\1=\2/p' "$status_file" |
+		grep -v '^total=' | tr '\n' ' '
+}
+
+# Node 3's link cut (or healed), asked of the runner; back when it holds.
+link() {	# link cut|heal NODE
+	local want=off
+	[ "$1" = heal ] && want=on
+	: > "$shared/$1.$2"
+	await "$shared/link.$2.$want" 10
 }
 
 # Node 2 before a --restart: what it wrote is published; it waits to be
@@ -117,6 +138,24 @@ powered_off_soon() {
 	sleep 600
 	notok "node 2 was not powered off"
 	exit 1
+}
+
+# Every dead instance collected: as many contributors as nodes, within
+# SECONDS (collect_after_ms is 10 s).
+collected() {	# collected TABLE SECONDS
+	local i=0 c r
+	while [ $i -lt $(( $2 * 5 )) ]; do
+		c=$(table_field "$1" contributors)
+		[ "$c" = "$nodes" ] && break
+		sleep 0.2
+		i=$((i + 1))
+	done
+	r=$(table_field "$1" records)
+	if [ "$c" = "$nodes" ]; then
+		ok "table $1: $c contributors after $((i / 5)) s, $r collection records"
+	else
+		notok "table $1: $c contributors, not $nodes, after $2 s ($r records)"
+	fi
 }
 
 [ -e "$status_file" ] || { notok "atomikd is not serving on node $node"; exit 1; }
@@ -203,10 +242,10 @@ basic)
 		sh "$top/tools/testing/vm/cluster-node" start-atomikd
 	elif [ "$node" -eq 3 ]; then
 		sh "$top/tools/testing/vm/cluster-node" stop-atomikd
-		if grep -q '^state stopped$' "$status_file" && [ ! -e /run/atomik/atomikd.pid ]; then
+		if grep -q '"state": "stopped"' "$status_file" && [ ! -e /run/atomik/atomikd.pid ]; then
 			ok "atomikd stops cleanly on SIGTERM"
 		else
-			notok "atomikd after SIGTERM: $(head -1 "$status_file"), pid file $(ls /run/atomik)"
+			notok "atomikd after SIGTERM: $(grep '"state"' "$status_file"), pid file $(ls /run/atomik)"
 		fi
 		sh "$top/tools/testing/vm/cluster-node" start-atomikd
 	fi
@@ -241,8 +280,8 @@ partition)
 	check "a node cut off for 20 s while all wrote: exact convergence, after the link came back" \
 		"$probe" wait "$shared/expected" 60
 	# During the cut, node 3 heard nobody and nobody heard node 3.
-	ages=$(sed 's/}, {/\n/g; s/\[{/\n/g' "$shared/status.cut.$node" | grep '"node": [0-9]*, "instance"' |
-	       grep -v '"table"' | sed -n 's/.*"node": \([0-9]*\),.*"age_ms": \([0-9]*\).*/\1:\2/p')
+	ages=$(grep '"node": [0-9]*, "session"' "$shared/status.cut.$node" |
+	       sed -n 's/.*"node": \([0-9]*\),.*"age_ms": \([0-9]*\).*/\1:\2/p')
 	bad=""
 	for p in $ages; do
 		peer=${p%:*} age=${p#*:}
@@ -283,11 +322,7 @@ restart)
 	model "$shared/expected" $(each_node deltas) "$shared/deltas.2.new"
 	check "both instances of node 2 and every other node: exact convergence" \
 		"$probe" wait "$shared/expected" 60
-	c=$("$atomik" cluster status --json | grep -o '"table": 0, "node": 2, "instance"' | wc -l)
-	if [ "$node" -ne 2 ]; then
-		[ "$c" -eq 2 ] && ok "node 2's two instances are two contributors here" ||
-			notok "node 2 appears as $c contributors here, not 2"
-	fi
+	collected 0 40
 	;;
 
 restart-cut)
@@ -318,6 +353,87 @@ restart-cut)
 	await "$shared/link.1.on" 150 || exit 1
 	check "once node 1 is back, nothing node 2 had published is lost" \
 		"$probe" wait "$shared/expected" 60
+	;;
+
+reload)
+	barrier start || exit 1
+	"$probe" accum $((6000 + node)) 2000 3 "$shared/deltas.$node"
+	barrier written
+	model "$shared/expected.early" $(each_node deltas)
+	check "before the cuts: exact convergence" "$probe" wait "$shared/expected.early" 30
+	barrier cut3
+	[ "$node" -eq 1 ] && link cut 3
+	barrier cut3-done
+	if [ "$node" -eq 2 ]; then
+		"$probe" accum 6102 1000 2 "$shared/deltas.2.late"
+		sleep 2	# published: it reaches node 1 only
+		link cut 2
+		$cn reload-module || notok "node 2's module reloaded"
+	fi
+	barrier reloaded2 60
+	if [ "$node" -eq 1 ]; then
+		model "$shared/expected.late" $(each_node deltas) "$shared/deltas.2.late"
+		check "node 1 holds node 2's last deltas" "$probe" wait "$shared/expected.late" 10
+		$cn reload-module || notok "node 1's module reloaded"
+		link heal 2
+		link heal 3
+	fi
+	barrier healed 60
+	model "$shared/expected" $(each_node deltas) "$shared/deltas.2.late"
+	check "after both reloads and the heal, node 2's last deltas are on every node" \
+		"$probe" wait "$shared/expected" 60
+	rm -f "$shared/zero.$node"
+	"$probe" accum 0 0 0 "$shared/zero.$node" > /dev/null
+	[ "$node" -eq 3 ] ||
+		check "a reloaded node's new instance starts from nothing" \
+			"$probe" contribution "$shared/zero.$node"
+	collected 0 40
+	check "and collecting them changed nothing" "$probe" wait "$shared/expected" 0
+	;;
+
+idle)
+	barrier start || exit 1
+	# A second replicated table, and the configuration that names both.
+	id=$("$atomik" table create --replicated "$(cat /sys/module/atomik/parameters/nr_addrs)")
+	[ "$id" = 1 ] || notok "table 1 created (got '$id')"
+	sed -i 's/^tables = .*/tables = 0 1/' /etc/atomik/atomikd.conf
+	$cn stop-atomikd
+	$cn start-atomikd || notok "atomikd with tables 0 1"
+	barrier two-tables
+	"$probe" accum $((7000 + node)) 2000 2 "$shared/deltas.$node"
+	"$atomik" --table 1 accum $((node * 10)) $((node * 0x1111)) > /dev/null
+	barrier written
+	model "$shared/expected" $(each_node deltas)
+	check "table 0: exact convergence" "$probe" wait "$shared/expected" 30
+	t1() {	# every node's delta in table 1, within 20 s
+		local i=0
+		while [ $i -lt 100 ]; do
+			[ "$("$atomik" --table 1 read 10)" = 0x0000000000001111 ] &&
+			[ "$("$atomik" --table 1 read 20)" = 0x0000000000002222 ] &&
+			[ "$("$atomik" --table 1 read 30)" = 0x0000000000003333 ] &&
+			{ echo "after $((i / 5)).$((i % 5 * 2)) s"; return 0; }
+			sleep 0.2
+			i=$((i + 1))
+		done
+		"$atomik" --table 1 read 10 21
+		return 1
+	}
+	check "table 1: every node's delta" t1
+	barrier settled
+	sleep 5
+	# At rest: every byte this guest sends (NATS client and routes), 20 s.
+	tx() { awk '$1 == "eth0:" { print $10 }' /proc/net/dev; }
+	b0=$(tx) m0=$(counter messages_sent)
+	sleep 20
+	b1=$(tx) m1=$(counter messages_sent)
+	rate=$(( (b1 - b0) / 20 ))
+	msgs=$(( (m1 - m0) / 20 ))
+	echo "$node $rate $msgs" >> "$shared/idle.rates"
+	if [ "$rate" -le $((16 * 1024)) ]; then
+		ok "two 4096-address tables at rest: $rate bytes/s sent ($msgs atomikd messages/s), at most 16 KiB/s"
+	else
+		notok "two 4096-address tables at rest: $rate bytes/s sent ($msgs messages/s), more than 16 KiB/s"
+	fi
 	;;
 
 *)

@@ -946,14 +946,11 @@ static int cmd_bench(int argc, char **argv)
 }
 
 /*
- * What the cluster daemon says of itself: its status file, rewritten twice
- * a second while it serves (ATOMIK_STATE_DIR, default /run/atomik).
+ * What the cluster daemon says of itself: its status file, JSON of the
+ * schema atomikd(8) documents, rewritten twice a second while it serves
+ * (ATOMIK_STATE_DIR, default /run/atomik).  A small reader of JSON values
+ * is enough for it.
  */
-struct status_line {
-	char key[32];
-	char rest[224];
-};
-
 static uint64_t boot_ms(void)
 {
 	struct timespec ts;
@@ -962,26 +959,148 @@ static uint64_t boot_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A "word value" pair's value in rest, or 0. */
-static uint64_t field(const char *rest, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = rest;
+struct jv {
+	enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } type;
+	double num;
+	char *str;			/* J_STR; a member's name in an object */
+	struct jv *kids;		/* J_ARR, J_OBJ */
+	unsigned int n;
+	char *name;
+};
 
-	while ((p = strstr(p, name))) {
-		if ((p == rest || p[-1] == ' ') && p[n] == ' ')
-			return (uint64_t)strtoull(p + n + 1, NULL, 0);
-		p += n;
+static const char *jp;
+
+static void jws(void)
+{
+	while (*jp == ' ' || *jp == '\n' || *jp == '\t' || *jp == '\r')
+		jp++;
+}
+
+static int jparse(struct jv *v, int depth);
+
+static char *jstring(void)
+{
+	size_t cap = 16, n = 0;
+	char *s = malloc(cap);
+
+	if (*jp++ != '"' || !s)
+		return NULL;
+	while (*jp && *jp != '"') {
+		if (*jp == '\\' && jp[1])
+			jp++;
+		if (n + 2 > cap && !(s = realloc(s, cap *= 2)))
+			return NULL;
+		s[n++] = *jp++;
 	}
+	if (*jp++ != '"') {
+		free(s);
+		return NULL;
+	}
+	s[n] = 0;
+	return s;
+}
+
+static int jparse(struct jv *v, int depth)
+{
+	char *end;
+
+	memset(v, 0, sizeof(*v));
+	jws();
+	if (depth > 16)
+		return -1;
+	if (*jp == '{' || *jp == '[') {
+		char close = *jp == '{' ? '}' : ']';
+
+		v->type = *jp++ == '{' ? J_OBJ : J_ARR;
+		jws();
+		if (*jp == close) {
+			jp++;
+			return 0;
+		}
+		for (;;) {
+			struct jv kid;
+			char *name = NULL;
+
+			jws();
+			if (v->type == J_OBJ) {
+				name = jstring();
+				jws();
+				if (!name || *jp++ != ':')
+					return -1;
+			}
+			if (jparse(&kid, depth + 1))
+				return -1;
+			kid.name = name;
+			v->kids = realloc(v->kids, (v->n + 1) * sizeof(*v->kids));
+			if (!v->kids)
+				return -1;
+			v->kids[v->n++] = kid;
+			jws();
+			if (*jp == ',') {
+				jp++;
+				continue;
+			}
+			return *jp++ == close ? 0 : -1;
+		}
+	}
+	if (*jp == '"') {
+		v->type = J_STR;
+		v->str = jstring();
+		return v->str ? 0 : -1;
+	}
+	if (!strncmp(jp, "true", 4) || !strncmp(jp, "false", 5)) {
+		v->type = J_BOOL;
+		v->num = *jp == 't';
+		jp += *jp == 't' ? 4 : 5;
+		return 0;
+	}
+	if (!strncmp(jp, "null", 4)) {
+		jp += 4;
+		return 0;
+	}
+	v->type = J_NUM;
+	v->num = strtod(jp, &end);
+	if (end == jp)
+		return -1;
+	jp = end;
 	return 0;
 }
 
-static const char *hexfield(const char *rest, const char *name, char *buf)
+static const struct jv *jget(const struct jv *o, const char *name)
 {
-	const char *p = strstr(rest, name);
+	static const struct jv none;
+	unsigned int i;
 
-	if (!p || sscanf(p + strlen(name), " %16[0-9a-f]", buf) != 1)
-		strcpy(buf, "?");
+	for (i = 0; o && o->type == J_OBJ && i < o->n; i++)
+		if (!strcmp(o->kids[i].name, name))
+			return &o->kids[i];
+	return &none;
+}
+
+static uint64_t jnum(const struct jv *o, const char *name)
+{
+	return (uint64_t)jget(o, name)->num;
+}
+
+static const char *jtext(const struct jv *o, const char *name)
+{
+	const struct jv *v = jget(o, name);
+
+	return v->type == J_STR ? v->str : v->type == J_BOOL ? (v->num ? "yes" : "no") : "-";
+}
+
+static char *slurp(FILE *f)
+{
+	size_t cap = 4096, n = 0, got;
+	char *buf = malloc(cap);
+
+	while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (n + 1 == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	if (buf)
+		buf[n] = 0;
 	return buf;
 }
 
@@ -989,11 +1108,12 @@ static int cmd_cluster(int argc, char **argv)
 {
 	const char *u = "cluster status [--json]";
 	const char *dir = getenv("ATOMIK_STATE_DIR");
-	struct status_line *l = NULL;
-	unsigned int n = 0, i, first;
-	char path[512], line[256], hex[17];
-	uint64_t now, pid = 0, upd = 0, started = 0;
-	int json = 0, alive, state_ok = 0;
+	const struct jv *list, *c;
+	char path[512], *text;
+	struct jv doc;
+	uint64_t pid, age;
+	int json = 0, alive;
+	unsigned int i;
 	FILE *f;
 
 	parse_args(&argc, argv, u, (const struct flag[]){ { "json", &json }, { NULL } });
@@ -1003,121 +1123,75 @@ static int cmd_cluster(int argc, char **argv)
 	f = fopen(path, "r");
 	if (!f)
 		die(EXIT_NODEV, "atomikd is not running here (no %s: %s)", path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		l = realloc(l, (n + 1) * sizeof(*l));
-		if (!l)
-			die(EXIT_OPFAIL, "out of memory");
-		line[strcspn(line, "\n")] = 0;
-		l[n].rest[0] = 0;
-		if (sscanf(line, "%31s %223[^\n]", l[n].key, l[n].rest) < 1)
-			continue;
-		if (!strcmp(l[n].key, "pid"))
-			pid = strtoull(l[n].rest, NULL, 10);
-		else if (!strcmp(l[n].key, "now_ms"))
-			upd = strtoull(l[n].rest, NULL, 10);
-		else if (!strcmp(l[n].key, "started_ms"))
-			started = strtoull(l[n].rest, NULL, 10);
-		else if (!strcmp(l[n].key, "state"))
-			state_ok = 1;
-		n++;
-	}
+	text = slurp(f);
 	fclose(f);
-	if (!state_ok || !pid)
+	if (!text)
+		die(EXIT_OPFAIL, "out of memory");
+	jp = text;
+	if (jparse(&doc, 0) || doc.type != J_OBJ || jget(&doc, "schema")->type != J_NUM ||
+	    !(pid = jnum(&doc, "pid")))
 		die(EXIT_BADFILE, "%s is not atomikd's status file", path);
-	now = boot_ms();
+	if (jnum(&doc, "schema") != ATOMIKD_STATUS_SCHEMA)
+		die(EXIT_BADFILE, "%s is of status schema %" PRIu64 ", this command reads %d",
+		    path, jnum(&doc, "schema"), ATOMIKD_STATUS_SCHEMA);
 	alive = kill(pid, 0) == 0 || errno == EPERM;
+	age = boot_ms() - jnum(&doc, "now_ms");
 
 	if (json) {
-		printf("{\"running\": %s, \"updated_ms_ago\": %" PRIu64 ", \"uptime_ms\": %" PRIu64,
-		       alive ? "true" : "false", now - upd, upd - started);
-		for (i = 0; i < n; i++) {
-			const char *k = l[i].key;
-
-			if (!strcmp(k, "state") || !strcmp(k, "server"))
-				printf(", \"%s\": \"%s\"", k, l[i].rest);
-			else if (strcmp(k, "table") && strcmp(k, "peer") &&
-				 strcmp(k, "contributor") && strcmp(k, "now_ms") &&
-				 strcmp(k, "started_ms"))
-				printf(", \"%s\": %s", k, l[i].rest);
-		}
-		printf(", \"tables\": [");
-		for (i = 0, first = 1; i < n; i++) {
-			if (strcmp(l[i].key, "table"))
-				continue;
-			printf("%s{\"table\": %" PRIu64 ", \"instance\": \"%s\", \"nr_addrs\": %" PRIu64
-			       ", \"blocks\": %" PRIu64 ", \"contributors\": %" PRIu64
-			       ", \"unpublished\": %" PRIu64 ", \"unwritten\": %" PRIu64 "}",
-			       first ? "" : ", ", (uint64_t)strtoull(l[i].rest, NULL, 10),
-			       hexfield(l[i].rest, "instance", hex), field(l[i].rest, "nr_addrs"),
-			       field(l[i].rest, "blocks"), field(l[i].rest, "contributors"),
-			       field(l[i].rest, "unpublished"), field(l[i].rest, "unwritten"));
-			first = 0;
-		}
-		printf("], \"peers\": [");
-		for (i = 0, first = 1; i < n; i++) {
-			if (strcmp(l[i].key, "peer"))
-				continue;
-			printf("%s{\"node\": %" PRIu64 ", \"instance\": \"%s\", \"version\": %" PRIu64
-			       ", \"age_ms\": %" PRIu64 ", \"messages\": %" PRIu64 "}",
-			       first ? "" : ", ", (uint64_t)strtoull(l[i].rest, NULL, 10),
-			       hexfield(l[i].rest, "instance", hex), field(l[i].rest, "version"),
-			       now - field(l[i].rest, "last_ms"), field(l[i].rest, "messages"));
-			first = 0;
-		}
-		printf("], \"contributors\": [");
-		for (i = 0, first = 1; i < n; i++) {
-			if (strcmp(l[i].key, "contributor"))
-				continue;
-			printf("%s{\"table\": %" PRIu64 ", \"node\": %" PRIu64 ", \"instance\": \"%s\""
-			       ", \"version\": %" PRIu64 "}", first ? "" : ", ",
-			       field(l[i].rest, "table"), field(l[i].rest, "node"),
-			       hexfield(l[i].rest, "instance", hex), field(l[i].rest, "version"));
-			first = 0;
-		}
-		printf("]}\n");
-		free(l);
+		/* The daemon's document, and whether it still runs. */
+		jp = text;
+		jws();
+		printf("{\"running\": %s, \"updated_ms_ago\": %" PRIu64 ", %s",
+		       alive ? "true" : "false", age, jp + 1);
+		free(text);
 		return alive ? 0 : EXIT_OPFAIL;
 	}
-
-	for (i = 0; i < n; i++)
-		if (!strcmp(l[i].key, "state"))
-			printf("atomikd:   %s%s, pid %" PRIu64 ", up %.1f s, status %.1f s old\n",
-			       alive ? l[i].rest : "not running", alive ? "" : " (its last status)",
-			       pid, (upd - started) / 1e3, (now - upd) / 1e3);
-	for (i = 0; i < n; i++) {
-		const char *k = l[i].key, *r = l[i].rest;
-
-		if (!strcmp(k, "node"))
-			printf("node:      %s\n", r);
-		else if (!strcmp(k, "connected"))
-			printf("NATS:      %s\n", strcmp(r, "1") ? "disconnected" : "connected");
-		else if (!strcmp(k, "table"))
-			printf("table %s\n", r);
+	printf("atomikd:   %s%s, node %" PRIu64 ", pid %" PRIu64 ", up %.1f s, status %.1f s old\n",
+	       alive ? jtext(&doc, "state") : "not running", alive ? "" : " (its last status)",
+	       jnum(&doc, "node"), pid, (jnum(&doc, "now_ms") - jnum(&doc, "started_ms")) / 1e3,
+	       age / 1e3);
+	printf("NATS:      %s\n", jget(&doc, "connected")->num ? "connected" : "disconnected");
+	if (jget(&doc, "checkpoint_failing")->num)
+		printf("checkpoint: CANNOT BE WRITTEN: the remote rows are not written until it can\n");
+	list = jget(&doc, "tables");
+	for (i = 0; i < list->n; i++) {
+		c = &list->kids[i];
+		printf("table %s (id %" PRIu64 "): %s, %" PRIu64 " addresses, instance %s, "
+		       "%" PRIu64 " contributors, %" PRIu64 " records, %" PRIu64
+		       " blocks unpublished, %" PRIu64 " unwritten\n", jtext(c, "name"), jnum(c, "id"),
+		       jtext(c, "state"), jnum(c, "nr_addrs"), jtext(c, "instance"),
+		       jnum(c, "contributors"), jnum(c, "records"), jnum(c, "unpublished"),
+		       jnum(c, "unwritten"));
+		if (jget(c, "size_error")->type == J_STR)
+			printf("  %s\n", jtext(c, "size_error"));
 	}
 	printf("peers:\n");
-	for (i = 0; i < n; i++)
-		if (!strcmp(l[i].key, "peer"))
-			printf("  node %-5" PRIu64 " instance %s  version %-20" PRIu64
-			       " last message %.1f s ago, %" PRIu64 " messages\n",
-			       (uint64_t)strtoull(l[i].rest, NULL, 10), hexfield(l[i].rest, "instance", hex),
-			       field(l[i].rest, "version"),
-			       (now - field(l[i].rest, "last_ms")) / 1e3, field(l[i].rest, "messages"));
-	printf("contributors (other nodes, and earlier instances of any node):\n");
-	for (i = 0; i < n; i++)
-		if (!strcmp(l[i].key, "contributor"))
-			printf("  table %" PRIu64 " node %-5" PRIu64 " instance %s  version %" PRIu64 "\n",
-			       field(l[i].rest, "table"), field(l[i].rest, "node"),
-			       hexfield(l[i].rest, "instance", hex), field(l[i].rest, "version"));
-	printf("counters:\n");
-	for (i = 0; i < n; i++) {
-		const char *k = l[i].key;
-
-		if (strcmp(k, "state") && strcmp(k, "node") && strcmp(k, "pid") &&
-		    strcmp(k, "now_ms") && strcmp(k, "started_ms") && strcmp(k, "connected") &&
-		    strcmp(k, "table") && strcmp(k, "peer") && strcmp(k, "contributor"))
-			printf("  %-20s %s\n", k, l[i].rest);
+	list = jget(&doc, "peers");
+	for (i = 0; i < list->n; i++) {
+		c = &list->kids[i];
+		printf("  node %-5" PRIu64 " session %s  %s, last message %.1f s ago, %" PRIu64
+		       " messages\n", jnum(c, "node"), jtext(c, "session"),
+		       jget(c, "in_sync")->num ? "in sync" : "behind or ahead",
+		       jnum(c, "age_ms") / 1e3, jnum(c, "messages"));
 	}
-	free(l);
+	printf("contributors:\n");
+	list = jget(&doc, "contributors");
+	for (i = 0; i < list->n; i++) {
+		c = &list->kids[i];
+		printf("  table %s node %-5" PRIu64 " instance %s  version %-20" PRIu64 " %s%s\n",
+		       jtext(c, "table"), jnum(c, "node"), jtext(c, "instance"), jnum(c, "version"),
+		       jget(c, "own")->num ? "this node's" : jget(c, "live")->num ? "live" : "frozen",
+		       jnum(c, "folds") ? " (has collected earlier instances)" : "");
+	}
+	printf("counters:\n");
+	list = jget(&doc, "counters");
+	for (i = 0; i < list->n; i++)
+		printf("  %-20s %" PRIu64 "\n", list->kids[i].name, (uint64_t)list->kids[i].num);
+	printf("dropped, by cause:\n");
+	list = jget(&doc, "dropped");
+	for (i = 0; i < list->n; i++)
+		printf("  %-20s %" PRIu64 "\n", list->kids[i].name, (uint64_t)list->kids[i].num);
+	free(text);
 	return alive ? 0 : EXIT_OPFAIL;
 }
 

@@ -28,3 +28,8 @@ SEED		?= 1
 # make sim [SEEDS=N] [SEED=S]: the named cases, then N random schedules.
 sim: $(SIM)
 	$(SIM) --cases --seeds $(SEEDS) --seed $(SEED)
+
+# A step of make check: the cases and 10000 random schedules (about two
+# minutes on two CPUs), build/check/sim.tap.
+check-sim: $(SIM)
+	tools/testing/atomik-check sim

@@ -34,7 +34,7 @@ enum atomikd_type {
 };
 
 #define ATOMIKD_HELLO_STARTING	0x0001	/* hello: send me your digests */
-#define ATOMIKD_FLAGS		0x0001
+#define ATOMIKD_BLOCK_LIVE	0x0001	/* block: the sender's own live instance */
 
 struct atomikd_hdr {
 	uint32_t magic;
@@ -143,8 +143,9 @@ static inline uint64_t atomikd_table_key(const char *name)
 #define ATOMIKD_MAX_NODE	65535
 #define ATOMIKD_MAX_BLOCK	8192	/* addresses in one block at most */
 
-/* The status file (Documentation/atomik/cluster.rst), the pid file. */
-#define ATOMIKD_STATUS_FILE	"status"
+/* The status file (JSON, atomikd(8)) and its schema, the pid file. */
+#define ATOMIKD_STATUS_FILE	"status.json"
+#define ATOMIKD_STATUS_SCHEMA	1
 #define ATOMIKD_PID_FILE	"atomikd.pid"
 #define ATOMIKD_STATE_DIR	"/run/atomik"
 

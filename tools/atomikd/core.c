@@ -441,15 +441,6 @@ static bool counted(const struct table *t, const struct contrib *k, uint32_t b)
 	return !k->own && has(k, b) && !covered(t, k->instance, b);
 }
 
-static void xor_block(struct akd_core *c, struct table *t, uint32_t b, const uint64_t *v)
-{
-	uint32_t i, first = b * c->conf.block, n = block_len(c, t, b);
-
-	for (i = 0; i < n; i++)
-		t->remote[first + i] ^= v[first + i];
-	t->dirty[b] = 1;
-}
-
 static uint64_t vhash(struct akd_core *c, struct table *t, struct contrib *k)
 {
 	uint64_t h = FNV0;
@@ -776,33 +767,51 @@ static void set_fatal(struct akd_core *c, const char *fmt, ...)
 /* ---- taking blocks ---- */
 
 /*
- * Block b of contributor k becomes (ver, folds, vals), newer than what is
- * held: the remote row follows, and the records it newly includes stop
- * counting apart.
+ * Block b of the remote row from what is held: the collected values of
+ * this node's own instance, and every contributor counted apart.  Counting
+ * again, rather than following every change, keeps the row right through
+ * chains of collections; a block is a few contributors of a few values.
  */
+static void recount_block(struct akd_core *c, struct table *t, uint32_t b)
+{
+	uint32_t i, first = b * c->conf.block, n = block_len(c, t, b);
+	uint64_t v[AKD_MAX_BLOCK];
+	unsigned int k;
+
+	memcpy(v, t->adopted + first, n * 8);
+	for (k = 0; k < t->nr_c; k++)
+		if (counted(t, t->c[k], b))
+			for (i = 0; i < n; i++)
+				v[i] ^= t->c[k]->val[first + i];
+	if (memcmp(v, t->remote + first, n * 8)) {
+		memcpy(t->remote + first, v, n * 8);
+		t->dirty[b] = 1;
+	}
+}
+
+/* Every contributor every block of which is counted elsewhere goes. */
+static void sweep(struct akd_core *c, struct table *t)
+{
+	unsigned int i;
+
+	for (i = t->nr_c; i-- > 1;)
+		maybe_collect(c, t, t->c[i]);
+}
+
+/* Block b of contributor k becomes (ver, folds, vals), newer than what is held. */
 static void take_block(struct akd_core *c, struct table *t, struct contrib *k, uint32_t b,
 		       uint64_t ver, uint16_t folds, const uint64_t *vals)
 {
 	uint32_t first = b * c->conf.block, n = block_len(c, t, b);
-	uint16_t j;
+	unsigned int i;
 
-	if (counted(t, k, b))
-		xor_block(c, t, b, k->val);
-	/* The records it newly includes: counted apart until now. */
-	for (j = k->folds[b] + 1; j <= folds; j++) {
-		const struct record *r = record_of(t, k->instance, j);
-		struct contrib *d = r ? find(t, r->instance) : NULL;
-
-		if (d && counted(t, d, b)) {
-			xor_block(c, t, b, d->val);
-			changed_versions(c, d);
-		}
-	}
 	memcpy(k->val + first, vals, n * 8);
 	k->ver[b] = ver;
 	k->folds[b] = folds;
-	if (counted(t, k, b))
-		xor_block(c, t, b, k->val);
+	recount_block(c, t, b);
+	for (i = 0; i < t->nr_c; i++)
+		if (collected_by(t, t->c[i]->instance))
+			changed_versions(c, t->c[i]);
 	changed_versions(c, k);
 }
 
@@ -830,10 +839,11 @@ static void apply_record(struct akd_core *c, struct table *t, const struct recor
 						t->adopted[first + i] ^= d->val[first + i];
 				}
 			a->folds[b] = r->fold;
+			recount_block(c, t, b);
 		}
 		changed_versions(c, a);
 		changed_versions(c, d);
-		maybe_collect(c, t, d);
+		sweep(c, t);
 	}
 }
 
@@ -1030,14 +1040,10 @@ int akd_core_restore(struct akd_core *c, unsigned int ti, const void *buf, size_
 		say(c, "table %s: the checkpoint is damaged after %u records: the rest is "
 		    "dropped (the peers hold it)", t->conf.name, records);
 	apply_records(c, t);
-	for (i = t->nr_c; i-- > 1;)
-		maybe_collect(c, t, t->c[i]);
+	sweep(c, t);
 	/* The remote row from scratch: every block is written once serving. */
-	memcpy(t->remote, t->adopted, t->nr_addrs * 8);
-	for (i = 0; i < t->nr_c; i++)
-		for (b = 0; b < t->nr_blocks; b++)
-			if (counted(t, t->c[i], b))
-				xor_block(c, t, b, t->c[i]->val);
+	for (b = 0; b < t->nr_blocks; b++)
+		recount_block(c, t, b);
 	memset(t->dirty, 1, t->nr_blocks);
 	for (i = 0; i < t->nr_c; i++) {
 		t->c[i]->vhash_stale = true;
@@ -1090,7 +1096,7 @@ static void send_block(struct akd_core *c, unsigned int ti, const struct contrib
 	struct wbuf w = { 0 };
 	uint32_t n = block_len(c, t, b);
 
-	hdr(c, &w, ATOMIKD_BLOCK, 0, t->key);
+	hdr(c, &w, ATOMIKD_BLOCK, k->own ? ATOMIKD_BLOCK_LIVE : 0, t->key);
 	w32(&w, t->nr_addrs);
 	w32(&w, c->conf.block);
 	w32(&w, b);
@@ -1399,6 +1405,10 @@ static bool same_shape(struct akd_core *c, struct table *t, uint32_t nr_addrs, u
 {
 	if (nr_addrs == t->nr_addrs && block == c->conf.block)
 		return true;
+	if (block != c->conf.block) {
+		c->st.dropped_block++;
+		return false;
+	}
 	if (!t->size_error)
 		say(c, "table %s: a peer's has %u addresses in blocks of %u, this node's %u in "
 		    "blocks of %u: its messages are dropped", t->conf.name, nr_addrs, block,
@@ -1447,7 +1457,12 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 		return;
 	}
 	/* A contributor's own live instance, sent by it: not past its clock. */
-	if (node == m->sender && p->lives[ti] == instance && ver > m->sent_at) {
+	if ((m->flags & ATOMIKD_BLOCK_LIVE) && node != m->sender) {
+		c->st.dropped_identity++;
+		return;
+	}
+	if (node == m->sender && (p->lives[ti] == instance || (m->flags & ATOMIKD_BLOCK_LIVE)) &&
+	    ver > m->sent_at) {
 		c->st.dropped_version++;
 		return;
 	}
@@ -1507,8 +1522,7 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	c->st.blocks_applied++;
 	/* A record waiting for this block's contributor, or for the block. */
 	apply_records(c, t);
-	if (collected_by(t, instance))
-		maybe_collect(c, t, k);
+	sweep(c, t);
 }
 
 static void recv_hello(struct akd_core *c, struct peer *p, const struct msg *m)
@@ -1739,7 +1753,9 @@ void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t 
 	}
 	if (magic != ATOMIKD_MAGIC || proto != ATOMIKD_PROTO || r16(&r) || r32(&r) ||
 	    !m.type || m.type > ATOMIKD_TYPE_MAX ||
-	    (m.type != ATOMIKD_HELLO && m.flags)) {
+	    (m.type == ATOMIKD_HELLO && (m.flags & ~ATOMIKD_HELLO_STARTING)) ||
+	    (m.type == ATOMIKD_BLOCK && (m.flags & ~ATOMIKD_BLOCK_LIVE)) ||
+	    (m.type != ATOMIKD_HELLO && m.type != ATOMIKD_BLOCK && m.flags)) {
 		c->st.dropped_format++;
 		return;
 	}
@@ -2394,6 +2410,19 @@ static void account_records(const struct record *sorted, unsigned int n, uint64_
 		}
 	}
 	free(stack);
+}
+
+void akd_core_account_direct(const struct akd_core *c, unsigned int ti, akd_account_fn *fn,
+			     void *arg)
+{
+	const struct table *t = &c->t[ti];
+	unsigned int i;
+	uint32_t b;
+
+	for (i = 0; i < t->nr_c; i++)
+		for (b = 0; b < t->nr_blocks; b++)
+			if (t->c[i]->ver[b] && (t->c[i]->own || !covered(t, t->c[i]->instance, b)))
+				fn(arg, t->c[i]->node, t->c[i]->instance, b, t->c[i]->ver[b]);
 }
 
 void akd_core_account(const struct akd_core *c, unsigned int ti, akd_account_fn *fn, void *arg)

@@ -254,6 +254,9 @@ typedef void akd_account_fn(void *arg, uint16_t node, uint64_t instance, uint32_
 			    uint64_t version);
 void akd_core_account(const struct akd_core *c, unsigned int table, akd_account_fn *fn,
 		      void *arg);
+/* Only what is counted apart, not what collection records bring. */
+void akd_core_account_direct(const struct akd_core *c, unsigned int table,
+			     akd_account_fn *fn, void *arg);
 /* The same of a checkpoint's bytes, as a daemon of node would restore them. */
 int akd_checkpoint_account(const void *buf, size_t len, uint16_t node, uint32_t host,
 			   const struct akd_table_conf *table, uint32_t block,

@@ -68,6 +68,7 @@ int transport_pending_bytes(void);
 void transport_stop(void);
 
 /* status.c */
-void status_write(const struct akd_core *core, const char *state, uint64_t started_ms);
+void status_write(const struct akd_core *core, const char *state, uint64_t started_ms,
+		  uint32_t host, uint64_t session);
 
 #endif

@@ -70,6 +70,23 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
+/* The daemon's state for the status file: its tables' worst. */
+static const char *core_state(const struct akd_core *core)
+{
+	struct akd_table_info ti;
+	const char *state = "serving";
+	int k;
+
+	for (k = 0; k < cfg.nr_tables; k++) {
+		akd_core_table_info(core, k, &ti);
+		if (ti.state == AKD_RECOVERING)
+			return "recovering";
+		if (ti.state == AKD_WAITING)
+			state = "waiting";
+	}
+	return state;
+}
+
 static void on_signal(int sig)
 {
 	stopping = 1;
@@ -265,8 +282,8 @@ int main(int argc, char **argv)
 		}
 		akd_core_tick(core, now);
 		carry_out(core);
-		if (akd_core_serving(core) && now >= next_status) {
-			status_write(core, "serving", started_ms);
+		if (now >= next_status) {
+			status_write(core, core_state(core), started_ms, conf.host, session);
 			next_status = now + 500000000;
 		}
 	}
@@ -275,7 +292,7 @@ int main(int argc, char **argv)
 	feed_local(core);
 	akd_core_stop(core, now_ns());
 	carry_out(core);
-	status_write(core, "stopped", started_ms);
+	status_write(core, "stopped", started_ms, conf.host, session);
 	snprintf(path, sizeof(path), "%s/" ATOMIKD_PID_FILE, cfg.state_dir);
 	unlink(path);
 	transport_stop();

@@ -191,6 +191,7 @@ struct node {
 	uint64_t bytes_sent, msgs_sent;
 	struct map legit;		/* (g, instance, block) -> version it may not lose */
 	struct map last;		/* its last account, (g, instance, block) -> version */
+	unsigned int records_seen[MAX_TABLES];
 };
 
 struct msg {
@@ -445,9 +446,22 @@ static void observe(struct node *n)
 
 	for (ti = 0; ti < n->nr_t; ti++) {
 		struct dtable *t = &n->t[ti];
+		struct acct a = { .n = n, .ti = ti };
 		struct map m = { 0 };
 
-		account(n, ti, &m, NULL);
+		struct akd_table_info inf;
+
+		/* What is collected was seen when it was counted apart: the whole
+		 * account only when a record came, to resolve it while this
+		 * node's last account still has it. */
+		a.into = &m;
+		akd_core_table_info(n->core, ti, &inf);
+		if (inf.records != n->records_seen[ti]) {
+			n->records_seen[ti] = inf.records;
+			akd_core_account(n->core, ti, acct_fn, &a);
+			map_clear(&m);
+		}
+		akd_core_account_direct(n->core, ti, acct_fn, &a);
 		for (i = 0; i < m.cap; i++) {
 			struct slot *s = &m.s[i];
 
