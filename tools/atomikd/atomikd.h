@@ -61,7 +61,7 @@ struct atomikd_block {
 	uint16_t folds;		/* collection records included, see RECORD */
 	uint32_t host;		/* the contributor's machine (its machine-id, hashed) */
 	uint64_t instance;	/* the contributor's table instance */
-	uint64_t version;	/* > 0 */
+	uint64_t version;	/* > 0; 0 with folds: only collected values */
 };
 
 /* HELLO: count table entries follow. */

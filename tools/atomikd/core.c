@@ -245,12 +245,14 @@ struct peer {
 	uint16_t node;
 	uint64_t last_seen, seq, digest;
 	uint64_t digest_sent;		/* when this node last sent it digests */
+	uint64_t digest_gap;		/* ... and how long until it may again */
 	uint64_t lives[AKD_MAX_TABLES];	/* its live instance of each table */
 	uint64_t messages;
 	uint64_t want_sent_at;		/* recovery: a WANT answered by DONE */
 	unsigned int wants_out;
 	uint64_t digests_got;		/* bit per table index (the first 64) */
 	uint64_t first_seen;
+	uint64_t clock_offset;		/* its boot clock less this node's */
 	bool twin_said;
 };
 
@@ -460,6 +462,17 @@ static uint64_t vhash(struct akd_core *c, struct table *t, struct contrib *k)
 	return h;
 }
 
+static uint64_t contrib_max(const struct table *t, const struct contrib *k)
+{
+	uint64_t max = 0;
+	uint32_t b;
+
+	for (b = 0; b < t->nr_blocks; b++)
+		if (k->ver[b] > max)
+			max = k->ver[b];
+	return max;
+}
+
 /* Nothing held of it: no node needs to hear of it. */
 static bool empty(struct akd_core *c, struct table *t, struct contrib *k)
 {
@@ -472,10 +485,20 @@ static void changed_versions(struct akd_core *c, struct contrib *k)
 	c->digest_stale = true;
 }
 
+static void remove_contrib(struct akd_core *c, struct table *t, struct contrib *k)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->nr_c && t->c[i] != k; i++)
+		;
+	t->c[i] = t->c[--t->nr_c];
+	free_contrib(k);
+	c->digest_stale = true;
+}
+
 /* A contributor every block of which is counted elsewhere goes. */
 static void maybe_collect(struct akd_core *c, struct table *t, struct contrib *k)
 {
-	unsigned int i;
 	uint32_t b;
 
 	if (k->own || !collected_by(t, k->instance))
@@ -483,12 +506,8 @@ static void maybe_collect(struct akd_core *c, struct table *t, struct contrib *k
 	for (b = 0; b < t->nr_blocks; b++)
 		if (has(k, b) && !covered(t, k->instance, b))
 			return;
-	for (i = 0; i < t->nr_c && t->c[i] != k; i++)
-		;
-	t->c[i] = t->c[--t->nr_c];
-	free_contrib(k);
+	remove_contrib(c, t, k);
 	c->st.collected++;
-	c->digest_stale = true;
 }
 
 /* ---- checkpoints ---- */
@@ -1219,6 +1238,15 @@ static void send_digests(struct akd_core *c, struct peer *p)
 	for (ti = 0; ti < c->nr_t; ti++)
 		send_digest(c, ti, p->node);
 	p->digest_sent = c->now;
+	/*
+	 * A peer that stays apart while everyone writes is mostly only late:
+	 * its digests come less and less often (up to eight hellos apart)
+	 * until it agrees again.
+	 */
+	if (!p->digest_gap)
+		p->digest_gap = c->conf.hello_ns;
+	else if (p->digest_gap < 8 * c->conf.hello_ns)
+		p->digest_gap *= 2;
 }
 
 /* This node's versions of instance (none: zeros), to the node that has more. */
@@ -1429,6 +1457,7 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	uint64_t instance = r64(&r), ver = r64(&r);
 	struct contrib *k;
 	uint64_t *vals;
+	bool created = false;
 
 	if (r.bad || r.left != (size_t)count * 8) {
 		c->st.dropped_size++;
@@ -1452,7 +1481,8 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 		c->st.dropped_node++;
 		return;
 	}
-	if (!instance || !ver) {
+	/* Version 0 only for a block that holds only what it collected. */
+	if (!instance || (!ver && !folds)) {
 		c->st.dropped_version++;
 		return;
 	}
@@ -1499,20 +1529,21 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 			return;
 		}
 		apply_records(c, t);	/* its records may have come first */
+		created = true;
 	}
 	if (folds > k->folds_known) {
 		c->st.dropped_behind++;
 		if (c->now - p->digest_sent >= c->conf.hello_ns)
-			send_digests(c, p);
-		return;
+			send_digests(c, p);	/* records it lacks: at once */
+		goto drop;
 	}
 	if (!newer(ver, folds, k->ver[b], k->folds[b])) {
 		c->st.duplicates++;
-		return;
+		goto drop;
 	}
 	if (covered(t, instance, b)) {
 		c->st.dropped_collected++;
-		return;
+		goto drop;
 	}
 	vals = zalloc(count, 8);
 	rvals(&r, vals, count);
@@ -1523,6 +1554,11 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	/* A record waiting for this block's contributor, or for the block. */
 	apply_records(c, t);
 	sweep(c, t);
+	return;
+drop:
+	/* A contributor made for a block that was not taken goes again. */
+	if (created && !k->folds_known && empty(c, t, k))
+		remove_contrib(c, t, k);
 }
 
 static void recv_hello(struct akd_core *c, struct peer *p, const struct msg *m)
@@ -1557,11 +1593,30 @@ static void recv_hello(struct akd_core *c, struct peer *p, const struct msg *m)
 	if (!c->started)
 		return;
 	if ((m->flags & ATOMIKD_HELLO_STARTING) ||
-	    (digest != digest_hash(c) && c->now - p->digest_sent >= c->conf.hello_ns))
+	    (digest != digest_hash(c) && c->now - p->digest_sent >= p->digest_gap))
 		send_digests(c, p);
+	else if (digest == digest_hash(c))
+		p->digest_gap = 0;	/* in agreement: the next difference at once */
 }
 
 /* Whether this node holds everything entry says, as it says it. */
+/* Whether version of instance is one its live daemon made a moment ago. */
+static bool just_published(struct akd_core *c, unsigned int ti, uint64_t instance,
+			   uint64_t version)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nr_peers; i++) {
+		struct peer *q = &c->peers[i];
+		uint64_t clock = c->now + q->clock_offset;
+
+		if (q->lives[ti] == instance &&
+		    c->now - q->last_seen < 3 * c->conf.hello_ns && version <= clock)
+			return clock - version < 2 * c->conf.publish_ns + 2 * c->conf.hello_ns;
+	}
+	return false;
+}
+
 static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 {
 	struct rbuf r = m->body;
@@ -1594,7 +1649,6 @@ static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 		r16(&r);
 		h = r64(&r);
 		max = r64(&r);
-		(void)max;
 		(void)folds;
 		if (!instance || !is_member(c, node) || (flags & ~ATOMIKD_C_FLAGS))
 			continue;
@@ -1617,8 +1671,16 @@ static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 			c->st.dropped_identity++;
 			continue;
 		}
-		if (!k || vhash(c, t, k) != h)
-			send_want(c, ti, p, instance, false);
+		if (k && vhash(c, t, k) == h)
+			continue;
+		/* Ahead of it: the peer asks, and its WANT shows where it is ahead. */
+		if (k && max < contrib_max(t, k))
+			continue;
+		/* A live contributor that published a moment ago, by its own
+		 * clock: its newest block is on its way, not lost. */
+		if (k && max > contrib_max(t, k) && just_published(c, ti, instance, max))
+			continue;
+		send_want(c, ti, p, instance, false);
 	}
 }
 
@@ -1659,7 +1721,7 @@ static void recv_want(struct akd_core *c, struct peer *p, const struct msg *m)
 		r16(&r);
 		r16(&r);
 		r16(&r);
-		if (k->ver[b] && newer(k->ver[b], k->folds[b], v, f) &&
+		if (has(k, b) && newer(k->ver[b], k->folds[b], v, f) &&
 		    (k->own || !covered(t, instance, b))) {
 			send_block(c, ti, k, b, m->sender);
 			c->st.blocks_repaired++;
@@ -1774,6 +1836,7 @@ void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t 
 	p = peer_for(c, m.sender, m.session);
 	p->last_seen = now;
 	p->messages++;
+	p->clock_offset = m.sent_at - now;
 	check_twins(c, p);
 	switch (m.type) {
 	case ATOMIKD_BLOCK:
@@ -2349,6 +2412,7 @@ bool akd_core_contrib(const struct akd_core *c, unsigned int ti, unsigned int i,
 	info->own = k->own;
 	info->live = live(c, k);
 	info->host = k->host;
+	info->vhash = vhash((struct akd_core *)c, (struct table *)t, (struct contrib *)k);
 	for (b = 0; b < t->nr_blocks; b++)
 		if (k->ver[b] > info->version)
 			info->version = k->ver[b];

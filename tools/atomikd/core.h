@@ -226,6 +226,7 @@ struct akd_contrib_info {
 	uint64_t instance;
 	uint64_t version;		/* the highest of its blocks held */
 	unsigned int folds;		/* collection records it includes */
+	uint64_t vhash;			/* its blocks' versions, hashed */
 	uint32_t host;
 	bool own;			/* this node's live instance */
 	bool live;			/* announced live by its node lately */

@@ -608,6 +608,10 @@ static void carry_out(struct node *n)
 	unsigned int i, rounds;
 	bool ok;
 
+	/* What it holds now, even when it asks for nothing (a blocked node). */
+	if (n->core)
+		observe(n);
+
 	for (rounds = 0; n->core && akd_core_ready(n->core, &rd); rounds++) {
 		if (rounds > 1000) {
 			fail("node %u: the core keeps asking for actions", n->id);
@@ -1204,8 +1208,9 @@ static void run(void)
 				printf("#   node %u table %s: state %d, %u records, unwritten %u\n",
 				       nodes[k].id, inf.name, inf.state, inf.records, inf.unwritten);
 				for (i = 0; akd_core_contrib(nodes[k].core, ti, i, &ci); i++)
-					printf("#     %016" PRIx64 " node %u folds %u version %" PRIu64
-					       "%s%s\n", ci.instance, ci.node, ci.folds, ci.version,
+					printf("#     %016" PRIx64 " node %u folds %u vhash %016" PRIx64
+					       " version %" PRIu64 "%s%s\n", ci.instance, ci.node, ci.folds,
+					       ci.vhash, ci.version,
 					       ci.own ? " own" : "", ci.live ? " live" : "");
 			}
 			printf("#     behind %" PRIu64 " collected %" PRIu64 " wants %" PRIu64
@@ -1561,6 +1566,94 @@ static const struct sim_case cases[] = {
 	  .setup = case_outage_setup, .arg = 1 },
 };
 
+/* ---- scale ---- */
+
+/* Whether every node reads the same state of table 0. */
+static bool all_equal(void)
+{
+	unsigned int k, a;
+
+	for (k = 1; k < S.nodes; k++)
+		for (a = 0; a < S.g[0].nr_addrs; a++)
+			if ((nodes[k].t[0].local[a] ^ nodes[k].t[0].remote[a]) !=
+			    (nodes[0].t[0].local[a] ^ nodes[0].t[0].remote[a]))
+				return false;
+	return true;
+}
+
+/*
+ * What the protocol costs as the cluster grows: for N nodes, one table of
+ * 4096 addresses in blocks of 256, a reliable network, the shipped
+ * intervals.  At rest, and with every node writing RATE deltas a second
+ * (uniform addresses), the messages and bytes each node sends a second;
+ * and how long after the writes stop every node reads the same.
+ */
+static void scale(void)
+{
+	static const unsigned int sizes[] = { 3, 8, 16, 32 };
+	static const unsigned int rates[] = { 0, 10, 100, 1000 };
+	unsigned int i, r, k, d;
+
+	printf("# nodes  deltas/s/node  msgs/s/node  bytes/s/node  converged after (ms)\n");
+	for (i = 0; i < 4; i++)
+		for (r = 0; r < 4 - (sizes[i] > 16); r++) {
+			uint64_t m0 = 0, b0 = 0, m1 = 0, b1 = 0, t, stop, conv;
+
+			rng = 1;
+			quiet = false;
+			now = 0;
+			ev_seq = 0;
+			failures = 0;
+			defaults();
+			S.nodes = sizes[i];
+			S.g[0].nr_addrs = 4096;
+			S.block = 256;
+			S.delay_max = 2 * MS;
+			S.link_bps = 100000000;
+			setup_nodes();
+			create_tables();
+			for (k = 0; k < S.nodes; k++)
+				fault_at(k * 10 * MS, F_START, k, 0, 0);
+			/* Everyone has something, then 10 s to settle. */
+			for (k = 0; k < S.nodes; k++)
+				fault_at(3 * SEC, F_ACCUM, k, 64, 0);
+			run_events(13 * SEC);
+			for (k = 0; k < S.nodes; k++) {
+				m0 += nodes[k].msgs_sent;
+				b0 += nodes[k].bytes_sent;
+			}
+			/* 20 s measured: at rest, or every node writing. */
+			t = now;
+			for (d = 0; rates[r] && d < 20 * rates[r]; d++)
+				for (k = 0; k < S.nodes; k++)
+					fault_at(t + (uint64_t)d * SEC / rates[r] + below(SEC / rates[r]),
+						 F_ACCUM, k, 1, 0);
+			run_events(t + 20 * SEC);
+			for (k = 0; k < S.nodes; k++) {
+				m1 += nodes[k].msgs_sent;
+				b1 += nodes[k].bytes_sent;
+			}
+			stop = now;
+			conv = 0;
+			while (!all_equal() && now < stop + 30 * SEC)
+				run_events(now + 10 * MS);
+			conv = all_equal() ? (now - stop) / MS : 999999;
+			printf("%7u  %13u  %11.1f  %12.0f  %u\n", S.nodes, rates[r],
+			       (double)(m1 - m0) / 20 / S.nodes, (double)(b1 - b0) / 20 / S.nodes,
+			       (unsigned int)conv);
+			if (verbose) {
+				const struct akd_stats *st = akd_core_stats(nodes[0].core);
+
+				printf("#   node 1 in all: hellos %lu digests %lu wants %lu published %lu "
+				       "repaired %lu applied %lu dup %lu\n", (unsigned long)st->hellos_sent,
+				       (unsigned long)st->digests_sent, (unsigned long)st->wants_sent,
+				       (unsigned long)st->blocks_published, (unsigned long)st->blocks_repaired,
+				       (unsigned long)st->blocks_applied, (unsigned long)st->duplicates);
+			}
+			teardown();
+		}
+}
+
 /* ---- main ---- */
 
 static void run_case(const struct sim_case *c, unsigned int arg, uint64_t seed)
@@ -1620,6 +1713,7 @@ int main(int argc, char **argv)
 		{ "case", required_argument, NULL, 'c' },
 		{ "arg", required_argument, NULL, 'a' },
 		{ "cases", no_argument, NULL, 'C' },
+		{ "scale", no_argument, NULL, 'Z' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1663,6 +1757,10 @@ int main(int argc, char **argv)
 		case 'C':
 			all_cases = true;
 			break;
+		case 'Z':
+			setvbuf(stdout, NULL, _IOLBF, 0);
+			scale();
+			exit(0);
 		case 'l':
 			for (j = 0; j < sizeof(cases) / sizeof(cases[0]); j++)
 				printf("%s\n", cases[j].name);
