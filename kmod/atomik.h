@@ -59,6 +59,14 @@ struct atomik_table {
 	u64 *base;
 	u64 *remote;		/* replicated tables only, else NULL */
 	u64 **slots;		/* [nr_cpu_ids]; set for possible CPUs */
+	/*
+	 * The rows as a mapping shows them: CPU c's starts c * map_stride
+	 * bytes in, and page k of the mapping is map_pages[k] (NULL where
+	 * no possible CPU's row lies).
+	 */
+	struct page **map_pages;
+	u32 map_stride;
+	u32 map_nr_pages;
 	seqlock_t lock;		/* orders load and swap against reads */
 	size_t bytes;		/* memory held, charged to the module and owner */
 

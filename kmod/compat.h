@@ -38,4 +38,17 @@ static inline void __iomem *atomik_pcim_iomap(struct pci_dev *pdev, int bar,
 #endif
 }
 
+/*
+ * The largest order the page allocator serves: MAX_PAGE_ORDER from 6.8;
+ * before, MAX_ORDER, which up to 6.3 is one past it (and from 6.4 it, so
+ * that there this is one order short: still correct).
+ */
+#include <linux/mmzone.h>
+
+#ifdef ATOMIK_HAVE_MAX_PAGE_ORDER
+#define ATOMIK_MAX_PAGE_ORDER	MAX_PAGE_ORDER
+#else
+#define ATOMIK_MAX_PAGE_ORDER	(MAX_ORDER - 1)
+#endif
+
 #endif /* ATOMIK_COMPAT_H */
