@@ -69,6 +69,24 @@ static u64 atomik_fold(struct atomik_table *t, u32 addr)
 	return v;
 }
 
+/*
+ * One delta into a slot of this CPU's row, with the slot lock held.  A
+ * mapped writer of this CPU (atomik.h) runs only while this task is
+ * preempted, and only its own preemption restarts its sequence: were this
+ * task preempted between its load and its store, the writer's delta would
+ * be overwritten.  Without PREEMPT_RT the slot lock keeps preemption off
+ * already; under PREEMPT_RT it does not, and each delta does, for two
+ * instructions, which keeps a stretch preemptible between deltas.
+ */
+static __always_inline void atomik_slot_xor(u64 *slot, u64 delta)
+{
+	if (IS_ENABLED(CONFIG_PREEMPT_RT))
+		preempt_disable();
+	WRITE_ONCE(*slot, *slot ^ delta);
+	if (IS_ENABLED(CONFIG_PREEMPT_RT))
+		preempt_enable();
+}
+
 /* XOR n deltas into the CPU slots, whatever the accelerator. */
 static void atomik_slots_apply(struct atomik_table *t, const struct atomik_delta *d, u32 n)
 {
@@ -80,7 +98,7 @@ static void atomik_slots_apply(struct atomik_table *t, const struct atomik_delta
 		local_lock(&atomik_slot_lock);
 		slot = t->slots[smp_processor_id()];
 		for (; i < end; i++)
-			WRITE_ONCE(slot[d[i].addr], slot[d[i].addr] ^ d[i].delta);
+			atomik_slot_xor(&slot[d[i].addr], d[i].delta);
 		local_unlock(&atomik_slot_lock);
 		if (i < n)
 			cond_resched();
@@ -478,6 +496,16 @@ static void atomik_rows_free(struct atomik_table *t)
 		kvfree(t->map_pages);
 		t->map_pages = NULL;
 	}
+}
+
+/*
+ * Page pgoff of a mapping of t's rows, or NULL past its end or where no
+ * possible CPU's row lies.  The mapping holds an active reference, which
+ * keeps the rows.
+ */
+struct page *atomik_map_page(struct atomik_table *t, unsigned long pgoff)
+{
+	return pgoff < t->map_nr_pages ? t->map_pages[pgoff] : NULL;
 }
 
 /* Rows and the active counter; the structure itself stays for its users. */
