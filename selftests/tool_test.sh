@@ -269,7 +269,7 @@ grep -q "^atomik: unknown option '--frob'" "$tmp/err" ||
 	fail "unknown global option message: $(cat "$tmp/err")"
 $atomik accum 1 -- -1 2> "$tmp/err"; expect 2 $? "-- then a negative number"
 grep -q "delta '-1' is not a number" "$tmp/err" || fail "after --: $(cat "$tmp/err")"
-$atomik -V | grep -Eq '^atomik [0-9]+\.[0-9]+\.[0-9]+ \(libatomik 1\.1\.[0-9]+\)$' ||
+$atomik -V | grep -Eq '^atomik [0-9]+\.[0-9]+\.[0-9]+ \(libatomik 1\.2\.[0-9]+\)$' ||
 	fail "-V: $($atomik -V)"
 expect "$($atomik -V)" "$($atomik --version)" "--version"
 $atomik table create --help | grep -q -- '--replicated' || fail "table --help lists its options"
