@@ -309,7 +309,9 @@ $atomik bench --csv --threads 1 --sizes 16,256 --time 20 --repeat 1 > "$csv" ||
 	fail "bench --csv exit $?"
 expect "threads,path,batch,deltas_per_sec,ratio_to_userspace,ratio_min,ratio_max" \
 	"$(head -1 "$csv")" "csv header"
-expect 13 "$(wc -l < "$csv")" "csv rows"
+# A header, then 8 paths (userspace, 3 ioctl, 3 io_uring, 2 mmap) times 2 sizes.
+expect 17 "$(wc -l < "$csv")" "csv rows"
+echo "$out" | grep -q '^mmap-batch ' || fail "bench table: $out"
 expect "1,userspace,16," "$(grep '^1,userspace,16,' "$csv" | cut -d, -f1-3),"  "csv row"
 check bench
 
