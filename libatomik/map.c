@@ -79,8 +79,13 @@ static __thread struct rseq map_no_rseq __attribute__((tls_model("initial-exec")
 	.cpu_id = (uint32_t)RSEQ_CPU_ID_UNINITIALIZED,
 };
 
-/* One delta; 0 if the thread has no rseq area registered (nothing done). */
-static inline int map_rseq_xor(const struct atomik_map *m, uint64_t addr, uint64_t delta)
+/*
+ * One delta, if addr is below nr_addrs and the thread has an rseq area
+ * registered; 0 (nothing done) if either is not so.  Both are told by one
+ * test inside the sequence: cpu_id with its sign bit forced on when addr
+ * is out of range (one branch less to the short path).
+ */
+static inline int map_rseq_xor(const struct atomik_map *m, uint32_t addr, uint64_t delta)
 {
 	__asm__ __volatile__ goto (
 		".pushsection __rseq_cs, \"aw\"\n\t"
@@ -94,11 +99,15 @@ static inline int map_rseq_xor(const struct atomik_map *m, uint64_t addr, uint64
 		"movq %%rax, %%fs:%c[cs](%[off])\n"
 		"1:\n\t"
 		"movl %%fs:%c[cpu](%[off]), %%eax\n\t"
-		"testl %%eax, %%eax\n\t"
-		"js %l[unregistered]\n\t"
+		"movl %[addr], %%r11d\n\t"		/* zero-extended */
+		"cmpl %[nr], %%r11d\n\t"		/* CF: addr < nr */
+		"cmc\n\t"
+		"sbbl %%ecx, %%ecx\n\t"		/* -1 if addr >= nr */
+		"orl %%ecx, %%eax\n\t"
+		"js %l[refused]\n\t"
 		"imulq %[stride], %%rax\n\t"
 		"addq %[rows], %%rax\n\t"
-		"xorq %[delta], (%%rax, %[addr], 8)\n"
+		"xorq %[delta], (%%rax, %%r11, 8)\n"
 		"2:\n\t"
 		".pushsection __rseq_failure, \"ax\"\n\t"
 		".byte 0x0f, 0xb9, 0x3d\n\t"
@@ -108,11 +117,12 @@ static inline int map_rseq_xor(const struct atomik_map *m, uint64_t addr, uint64
 		".popsection\n"
 		:
 		: [off] "r" (m->rseq_off), [rows] "r" (m->rows), [stride] "r" (m->stride),
-		  [addr] "r" (addr), [delta] "r" (delta), MAP_RSEQ_OPERANDS
-		: "rax", "memory", "cc"
-		: unregistered);
+		  [nr] "m" (m->nr_addrs), [addr] "r" (addr), [delta] "r" (delta),
+		  MAP_RSEQ_OPERANDS
+		: "rax", "rcx", "r11", "memory", "cc"
+		: refused);
 	return 1;
-unregistered:
+refused:
 	return 0;
 }
 
@@ -287,12 +297,12 @@ static __attribute__((noinline)) int map_batch_ioctl(const struct atomik_map *m,
 
 int atomik_map_accum(struct atomik_map *m, uint32_t addr, uint64_t delta)
 {
-	if (addr >= m->nr_addrs)
-		return -EINVAL;
 #ifdef ATOMIK_MAP_RSEQ
 	if (map_rseq_xor(m, addr, delta))
 		return 0;
 #endif
+	if (addr >= m->nr_addrs)
+		return -EINVAL;
 	return map_accum_ioctl(m, addr, delta);
 }
 
