@@ -91,7 +91,7 @@ print-lib-version:
 print-version:
 	@echo $(VERSION)
 
-LIB_OBJS	:= $(LIB)/atomik.o $(LIB)/queue.o
+LIB_OBJS	:= $(LIB)/atomik.o $(LIB)/map.o $(LIB)/queue.o
 
 $(LIB)/%.o: libatomik/%.c libatomik/atomik.h uapi/linux/atomik.h
 	@mkdir -p $(dir $@)
@@ -163,7 +163,7 @@ install-lib: lib
 	ln -sf $(LIB_REAL) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libatomik.so
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' libatomik/libatomik.pc.in \
+	    -e 's|@VERSION@|$(LIB_VERSION)|' libatomik/libatomik.pc.in \
 	    > $(DESTDIR)$(LIBDIR)/pkgconfig/atomik.pc
 	install -m 0644 libatomik/atomik.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 uapi/linux/atomik.h $(DESTDIR)$(INCLUDEDIR)/linux/

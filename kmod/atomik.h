@@ -43,6 +43,16 @@
  * base, under the table's seqlock; reads retry if one ran meanwhile.  Each
  * slot is read once, untorn, so every delta is on exactly one side of a swap.
  * A CPU that goes offline keeps its slot, which reads still fold.
+ *
+ * The CPU rows are whole pages, which a writer may map (main.c): its
+ * process then XORs into the row of the CPU it runs on itself, inside a
+ * restartable sequence whose commit is the store, which the scheduler
+ * aborts if the task is preempted or migrated before the store.  Such a
+ * writer never runs between the load and the store of the kernel's own
+ * XOR into the same row: the kernel writes rows only in process context
+ * with the slot lock held, never from an interrupt (which does not abort
+ * a sequence), and with preemption off across each load and store
+ * (atomik_slot_xor()).
  */
 struct atomik_table {
 	u32 id;
@@ -59,6 +69,14 @@ struct atomik_table {
 	u64 *base;
 	u64 *remote;		/* replicated tables only, else NULL */
 	u64 **slots;		/* [nr_cpu_ids]; set for possible CPUs */
+	/*
+	 * The rows as a mapping shows them: CPU c's starts c * map_stride
+	 * bytes in, and page k of the mapping is map_pages[k] (NULL where
+	 * no possible CPU's row lies).
+	 */
+	struct page **map_pages;
+	u32 map_stride;
+	u32 map_nr_pages;
 	seqlock_t lock;		/* orders load and swap against reads */
 	size_t bytes;		/* memory held, charged to the module and owner */
 
@@ -68,7 +86,8 @@ struct atomik_table {
 	 * the table is destroyed so that new ones fail with -ENODEV.  Once
 	 * the last operation is done the rows are freed and their memory
 	 * leaves the account (rows_work), whoever still selects the table;
-	 * active holds one users reference, dropped then.
+	 * active holds one users reference, dropped then.  A mapping of the
+	 * rows is an operation in flight for as long as it exists.
 	 */
 	struct kref users;
 	struct percpu_ref active;
@@ -127,6 +146,7 @@ void atomik_read_many(struct atomik_table *t, u32 first, u32 n, bool accum_only,
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
 void atomik_remote_set(struct atomik_table *t, u32 first, u32 n, const u64 *v);
 void atomik_remote_read(struct atomik_table *t, u32 first, u32 n, u64 *v);
+struct page *atomik_map_page(struct atomik_table *t, unsigned long pgoff);
 
 /* Rows exist as long as an active reference is held. */
 static inline bool atomik_table_replicated(const struct atomik_table *t)
@@ -165,7 +185,8 @@ void atomik_cmd_exit(void);
 
 /* main.c: what an open descriptor holds and may do. */
 struct atomik_table *atomik_file_table(struct file *file);
-void atomik_file_select(struct file *file, struct atomik_table *t);
+bool atomik_file_mapped(struct file *file);
+int atomik_file_select(struct file *file, struct atomik_table *t);
 int atomik_file_own(struct file *file, struct atomik_table *t);
 int atomik_file_may_write(struct file *file, struct atomik_table *t);
 

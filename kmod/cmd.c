@@ -59,6 +59,8 @@ static int atomik_cmd_info(struct atomik_ctx *c)
 	if (atomik_table_replicated(c->t))
 		info->table_flags = ATOMIK_TABLE_REPLICATED;
 	info->instance = c->t->instance;
+	info->map_stride = c->t->map_stride;
+	info->map_bytes = (u64)c->t->map_nr_pages << PAGE_SHIFT;
 	return 0;
 }
 
@@ -461,6 +463,9 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 	if (req->flags & ~(ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED |
 			   ATOMIK_TABLE_DESTROY_ON_CLOSE) || req->reserved)
 		return -EINVAL;
+	/* A mapped file keeps its table (atomik_file_select()). */
+	if ((req->flags & ATOMIK_TABLE_SELECT) && atomik_file_mapped(file))
+		return -EBUSY;
 	/* The per-user limits bind all but CAP_SYS_RESOURCE. */
 	t = atomik_table_create(req->nr_addrs, req->flags & ATOMIK_TABLE_REPLICATED,
 				file->f_cred->fsuid, false,
@@ -471,19 +476,29 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 		kref_get(&t->users);
 		err = atomik_file_own(file, t);
 		if (err) {
-			/* Nobody was told its id: it goes as if never made. */
-			atomik_table_put(t);
-			atomik_table_destroy(t);
-			atomik_table_put(t);
-			return err;
+			atomik_table_put(t);	/* the file's, not kept */
+			goto unmake;
 		}
 	}
 	req->table_id = t->id;
-	if (req->flags & ATOMIK_TABLE_SELECT)
-		atomik_file_select(file, t);
-	else
+	if (req->flags & ATOMIK_TABLE_SELECT) {
+		/* A mapping made since the check above keeps the table. */
+		err = atomik_file_select(file, t);
+		if (err)
+			goto unmake;
+	} else {
 		atomik_table_put(t);
+	}
 	return 0;
+
+unmake:
+	/*
+	 * Nobody was told its id: it goes as if never made (a record of it
+	 * for destruction on close then finds it destroyed already).
+	 */
+	atomik_table_destroy(t);
+	atomik_table_put(t);
+	return err;
 }
 
 static int atomik_cmd_table_destroy(struct atomik_ctx *c)
@@ -508,6 +523,7 @@ static int atomik_cmd_table_select(struct atomik_ctx *c)
 {
 	struct atomik_table_req *req = &c->p->table;
 	struct atomik_table *t;
+	int err;
 
 	if (req->flags || req->reserved || req->nr_addrs)
 		return -EINVAL;
@@ -515,8 +531,10 @@ static int atomik_cmd_table_select(struct atomik_ctx *c)
 	if (!t)
 		return -ENOENT;
 	req->nr_addrs = t->nr_addrs;
-	atomik_file_select(c->file, t);
-	return 0;
+	err = atomik_file_select(c->file, t);
+	if (err)
+		atomik_table_put(t);
+	return err;
 }
 
 /*

@@ -38,4 +38,29 @@ static inline void __iomem *atomik_pcim_iomap(struct pci_dev *pdev, int bar,
 #endif
 }
 
+/* A mapping's flags: vm_flags_set() from 6.3, a plain field before. */
+#include <linux/mm.h>
+
+static inline void atomik_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+#ifdef ATOMIK_HAVE_VM_FLAGS_SET
+	vm_flags_set(vma, flags);
+#else
+	vma->vm_flags |= flags;
+#endif
+}
+
+/*
+ * The largest order the page allocator serves: MAX_PAGE_ORDER from 6.8;
+ * before, MAX_ORDER, which up to 6.3 is one past it (and from 6.4 it, so
+ * that there this is one order short: still correct).
+ */
+#include <linux/mmzone.h>
+
+#ifdef ATOMIK_HAVE_MAX_PAGE_ORDER
+#define ATOMIK_MAX_PAGE_ORDER	MAX_PAGE_ORDER
+#else
+#define ATOMIK_MAX_PAGE_ORDER	(MAX_ORDER - 1)
+#endif
+
 #endif /* ATOMIK_COMPAT_H */

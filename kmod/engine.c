@@ -5,6 +5,7 @@
 #include <linux/cache.h>
 #include <linux/capability.h>
 #include <linux/device.h>
+#include <linux/gfp.h>
 #include <linux/moduleparam.h>
 #include <linux/sysfs.h>
 #include <linux/log2.h>
@@ -16,10 +17,12 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/topology.h>
+#include <linux/vmalloc.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 
 #include "atomik.h"
+#include "compat.h"
 #include "debug.h"
 
 #define CREATE_TRACE_POINTS
@@ -66,6 +69,24 @@ static u64 atomik_fold(struct atomik_table *t, u32 addr)
 	return v;
 }
 
+/*
+ * One delta into a slot of this CPU's row, with the slot lock held.  A
+ * mapped writer of this CPU (atomik.h) runs only while this task is
+ * preempted, and only its own preemption restarts its sequence: were this
+ * task preempted between its load and its store, the writer's delta would
+ * be overwritten.  Without PREEMPT_RT the slot lock keeps preemption off
+ * already; under PREEMPT_RT it does not, and each delta does, for two
+ * instructions, which keeps a stretch preemptible between deltas.
+ */
+static __always_inline void atomik_slot_xor(u64 *slot, u64 delta)
+{
+	if (IS_ENABLED(CONFIG_PREEMPT_RT))
+		preempt_disable();
+	WRITE_ONCE(*slot, *slot ^ delta);
+	if (IS_ENABLED(CONFIG_PREEMPT_RT))
+		preempt_enable();
+}
+
 /* XOR n deltas into the CPU slots, whatever the accelerator. */
 static void atomik_slots_apply(struct atomik_table *t, const struct atomik_delta *d, u32 n)
 {
@@ -77,7 +98,7 @@ static void atomik_slots_apply(struct atomik_table *t, const struct atomik_delta
 		local_lock(&atomik_slot_lock);
 		slot = t->slots[smp_processor_id()];
 		for (; i < end; i++)
-			WRITE_ONCE(slot[d[i].addr], slot[d[i].addr] ^ d[i].delta);
+			atomik_slot_xor(&slot[d[i].addr], d[i].delta);
 		local_unlock(&atomik_slot_lock);
 		if (i < n)
 			cond_resched();
@@ -311,17 +332,24 @@ static size_t atomik_kv_bytes(const void *p, size_t size)
 }
 
 /*
- * A CPU's row must not share a cache line with another CPU's: rows of up to
- * a page are allocated as a power of two of at least a cache line, which
- * kmalloc() aligns to its size; larger ones come whole pages.
+ * The CPU rows are whole pages, so that a writer can map them.  A row must
+ * not share a cache line with another CPU's: rows of up to a page are a
+ * power of two of at least a cache line, several to a page; larger ones
+ * are whole pages each.  The stride is the distance from a CPU's row to
+ * the next CPU's, in the kernel's view and in a mapping alike.
  */
-static size_t atomik_cpu_row_bytes(u32 nr_addrs)
+static size_t atomik_map_stride(u32 nr_addrs)
 {
 	size_t row = array_size(nr_addrs, sizeof(u64));
 
 	if (row > PAGE_SIZE)
-		return row;
+		return PAGE_ALIGN(row);
 	return roundup_pow_of_two(max_t(size_t, row, SMP_CACHE_BYTES));
+}
+
+static size_t atomik_map_nr_pages(u32 nr_addrs)
+{
+	return DIV_ROUND_UP(array_size(nr_cpu_ids, atomik_map_stride(nr_addrs)), PAGE_SIZE);
 }
 
 /* The structure, its row pointers and its percpu_ref's two parts. */
@@ -337,12 +365,14 @@ static size_t atomik_table_fixed_bytes(void)
 /* The most a table of nr_addrs can take: what creation reserves. */
 static size_t atomik_table_bound(u32 nr_addrs, bool replicated)
 {
-	size_t row = array_size(nr_addrs, sizeof(u64)), bytes;
+	size_t row = array_size(nr_addrs, sizeof(u64)), pages, bytes;
 
 	/* ref, base and a replicated table's remote */
 	bytes = array_size(atomik_kv_bound(row), replicated ? 3 : 2);
-	bytes = size_add(bytes, array_size(atomik_kv_bound(atomik_cpu_row_bytes(nr_addrs)),
-					   num_possible_cpus()));
+	/* the CPU rows' pages, and the array of them */
+	pages = atomik_map_nr_pages(nr_addrs);
+	bytes = size_add(bytes, array_size(pages, PAGE_SIZE));
+	bytes = size_add(bytes, atomik_kv_bound(array_size(pages, sizeof(struct page *))));
 	return size_add(bytes, atomik_table_fixed_bytes());
 }
 
@@ -351,26 +381,137 @@ static size_t atomik_table_real_bytes(struct atomik_table *t)
 {
 	size_t row = array_size(t->nr_addrs, sizeof(u64));
 	size_t bytes = atomik_table_fixed_bytes();
-	int cpu;
+	u32 k;
 
 	bytes += atomik_kv_bytes(t->ref, row) + atomik_kv_bytes(t->base, row) +
 		 atomik_kv_bytes(t->remote, row);
-	for_each_possible_cpu(cpu)
-		bytes += atomik_kv_bytes(t->slots[cpu], atomik_cpu_row_bytes(t->nr_addrs));
+	bytes += atomik_kv_bytes(t->map_pages, array_size(t->map_nr_pages, sizeof(struct page *)));
+	for (k = 0; k < t->map_nr_pages; k++)
+		if (t->map_pages[k])
+			bytes += PAGE_SIZE;
 	return bytes;
+}
+
+/*
+ * A row of whole pages (n of them) for a CPU of node: physically contiguous
+ * when the page allocator has such a block, split into single pages and cut
+ * to the row's size, else single pages joined by vmap(), as kvmalloc() would
+ * fall back to vmalloc().  Its pages go into pages[]; the kernel's address
+ * of the row is returned, or NULL with nothing left allocated.
+ */
+static u64 *atomik_row_alloc(struct page **pages, u32 n, int node, gfp_t gfp)
+{
+	unsigned int order = get_order(array_size(n, PAGE_SIZE));
+	struct page *block = NULL;
+	u64 *v;
+	u32 i;
+
+	if (order <= ATOMIK_MAX_PAGE_ORDER)
+		block = alloc_pages_node(node, gfp, order);
+	if (block) {
+		split_page(block, order);
+		for (i = 0; i < 1U << order; i++) {
+			if (i < n)
+				pages[i] = block + i;
+			else
+				__free_page(block + i);
+		}
+		return page_address(block);
+	}
+	for (i = 0; i < n; i++) {
+		pages[i] = alloc_pages_node(node, gfp, 0);
+		if (!pages[i])
+			goto fail;
+		if (i % 1024 == 1023)
+			cond_resched();
+	}
+	v = vmap(pages, n, VM_MAP, PAGE_KERNEL);
+	if (v)
+		return v;
+fail:
+	while (i--) {
+		__free_page(pages[i]);
+		pages[i] = NULL;
+	}
+	return NULL;
+}
+
+/*
+ * The CPU rows and their pages (atomik_map_stride()); each page on the node
+ * of the first CPU whose row it holds.  -ENOMEM leaves what was allocated
+ * for atomik_rows_free().
+ */
+static int atomik_rows_alloc(struct atomik_table *t, gfp_t gfp)
+{
+	size_t stride = atomik_map_stride(t->nr_addrs), off;
+	struct page **page;
+	int cpu;
+
+	t->map_stride = stride;
+	t->map_nr_pages = atomik_map_nr_pages(t->nr_addrs);
+	t->map_pages = kvcalloc(t->map_nr_pages, sizeof(*t->map_pages),
+				GFP_KERNEL_ACCOUNT | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
+	t->slots = kcalloc(nr_cpu_ids, sizeof(*t->slots), GFP_KERNEL_ACCOUNT);
+	if (!t->map_pages || !t->slots)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu) {
+		off = array_size(cpu, stride);
+		page = &t->map_pages[off >> PAGE_SHIFT];
+		if (stride >= PAGE_SIZE) {
+			t->slots[cpu] = atomik_row_alloc(page, stride >> PAGE_SHIFT,
+							 cpu_to_node(cpu), gfp);
+			if (!t->slots[cpu])
+				return -ENOMEM;
+			continue;
+		}
+		if (!*page) {
+			*page = alloc_pages_node(cpu_to_node(cpu), gfp, 0);
+			if (!*page)
+				return -ENOMEM;
+		}
+		t->slots[cpu] = page_address(*page) + offset_in_page(off);
+	}
+	return 0;
+}
+
+static void atomik_rows_free(struct atomik_table *t)
+{
+	u32 k;
+	int cpu;
+
+	if (t->slots) {
+		for_each_possible_cpu(cpu)
+			if (t->slots[cpu] && is_vmalloc_addr(t->slots[cpu]))
+				vunmap(t->slots[cpu]);
+		kfree(t->slots);
+		t->slots = NULL;
+	}
+	if (t->map_pages) {
+		for (k = 0; k < t->map_nr_pages; k++) {
+			if (t->map_pages[k])
+				__free_page(t->map_pages[k]);
+			if (k % 1024 == 1023)
+				cond_resched();
+		}
+		kvfree(t->map_pages);
+		t->map_pages = NULL;
+	}
+}
+
+/*
+ * Page pgoff of a mapping of t's rows, or NULL past its end or where no
+ * possible CPU's row lies.  The mapping holds an active reference, which
+ * keeps the rows.
+ */
+struct page *atomik_map_page(struct atomik_table *t, unsigned long pgoff)
+{
+	return pgoff < t->map_nr_pages ? t->map_pages[pgoff] : NULL;
 }
 
 /* Rows and the active counter; the structure itself stays for its users. */
 static void atomik_table_free_rows(struct atomik_table *t)
 {
-	int cpu;
-
-	if (t->slots) {
-		for_each_possible_cpu(cpu)
-			kvfree(t->slots[cpu]);
-		kfree(t->slots);
-		t->slots = NULL;
-	}
+	atomik_rows_free(t);
 	kvfree(t->ref);
 	kvfree(t->base);
 	kvfree(t->remote);
@@ -465,7 +606,6 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs, bool replicated)
 			  __GFP_RETRY_MAYFAIL;
 	size_t row = array_size(nr_addrs, sizeof(u64));
 	struct atomik_table *t;
-	int cpu;
 
 	t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
 	if (!t)
@@ -478,20 +618,15 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs, bool replicated)
 	}
 	t->ref = kvmalloc(row, gfp);
 	t->base = kvmalloc(row, gfp);
-	t->slots = kcalloc(nr_cpu_ids, sizeof(*t->slots), GFP_KERNEL_ACCOUNT);
-	if (!t->ref || !t->base || !t->slots)
+	if (!t->ref || !t->base)
 		goto fail;
 	if (replicated) {
 		t->remote = kvmalloc(row, gfp);
 		if (!t->remote)
 			goto fail;
 	}
-	for_each_possible_cpu(cpu) {
-		t->slots[cpu] = kvmalloc_node(atomik_cpu_row_bytes(nr_addrs), gfp,
-					      cpu_to_node(cpu));
-		if (!t->slots[cpu])
-			goto fail;
-	}
+	if (atomik_rows_alloc(t, gfp))
+		goto fail;
 	seqlock_init(&t->lock);
 	kref_init(&t->users);
 	INIT_WORK(&t->rows_work, atomik_table_rows_work);

@@ -8,11 +8,13 @@
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
 #include "atomik.h"
+#include "compat.h"
 #include "fpga.h"
 #include "debug.h"
 
@@ -26,13 +28,16 @@ MODULE_PARM_DESC(replicated,
 		 "Table 0 is replicated: it has a remote row, set by a cluster daemon (default no)");
 
 /*
- * What an open file of /dev/atomik holds: the table it works on, and the
- * tables created through it with ATOMIK_TABLE_DESTROY_ON_CLOSE (a users
- * reference each), destroyed when it is released.
+ * What an open file of /dev/atomik holds: the table it works on, the
+ * mappings of that table's rows made through it (the table stays selected
+ * while there is any), and the tables created through it with
+ * ATOMIK_TABLE_DESTROY_ON_CLOSE (a users reference each), destroyed when it
+ * is released.
  */
 struct atomik_file {
 	struct atomik_table __rcu *table;
 	struct mutex select_lock;	/* serializes changes of table */
+	atomic_t maps;			/* mappings, counted from 0 under select_lock */
 	struct xarray owned;
 };
 
@@ -50,6 +55,7 @@ static int atomik_open(struct inode *inode, struct file *file)
 		return -ENODEV;
 	}
 	mutex_init(&af->select_lock);
+	atomic_set(&af->maps, 0);
 	xa_init_flags(&af->owned, XA_FLAGS_ALLOC);
 	RCU_INIT_POINTER(af->table, t);
 	file->private_data = af;
@@ -91,16 +97,33 @@ struct atomik_table *atomik_file_table(struct file *file)
 	return t;
 }
 
-/* Make t (a users reference, consumed) the descriptor's table. */
-void atomik_file_select(struct file *file, struct atomik_table *t)
+/* Has the descriptor's open file a mapping of its table? */
+bool atomik_file_mapped(struct file *file)
+{
+	struct atomik_file *af = file->private_data;
+
+	return atomic_read(&af->maps);
+}
+
+/*
+ * Make t (a users reference, consumed on success) the descriptor's table;
+ * -EBUSY while the file has a mapping of its table, which a library falls
+ * back on with the descriptor's own commands.
+ */
+int atomik_file_select(struct file *file, struct atomik_table *t)
 {
 	struct atomik_file *af = file->private_data;
 	struct atomik_table *old;
 
 	mutex_lock(&af->select_lock);
+	if (atomic_read(&af->maps)) {
+		mutex_unlock(&af->select_lock);
+		return -EBUSY;
+	}
 	old = rcu_replace_pointer(af->table, t, lockdep_is_held(&af->select_lock));
 	mutex_unlock(&af->select_lock);
 	atomik_table_put(old);
+	return 0;
 }
 
 /* Destroy t when the file is released; t's users reference is consumed. */
@@ -131,6 +154,86 @@ int atomik_file_may_write(struct file *file, struct atomik_table *t)
 	return -EPERM;
 }
 
+/*
+ * A mapping of a table's CPU rows (see uapi/linux/atomik.h) holds an active
+ * reference on the table, taken again for each copy of the mapping (fork,
+ * a split by munmap() or mremap()) and dropped as each goes: the rows live
+ * until the last one goes, even once the table is destroyed.  It also
+ * counts in its file's maps, so that the file's table stays selected.
+ */
+static void atomik_vma_open(struct vm_area_struct *vma)
+{
+	struct atomik_file *af = vma->vm_file->private_data;
+	struct atomik_table *t = vma->vm_private_data;
+
+	percpu_ref_get(&t->active);
+	atomic_inc(&af->maps);
+}
+
+static void atomik_vma_close(struct vm_area_struct *vma)
+{
+	struct atomik_file *af = vma->vm_file->private_data;
+	struct atomik_table *t = vma->vm_private_data;
+
+	atomic_dec(&af->maps);
+	percpu_ref_put(&t->active);
+}
+
+static vm_fault_t atomik_vma_fault(struct vm_fault *vmf)
+{
+	struct page *page = atomik_map_page(vmf->vma->vm_private_data, vmf->pgoff);
+
+	if (!page)
+		return VM_FAULT_SIGBUS;
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct atomik_vm_ops = {
+	.open	= atomik_vma_open,
+	.close	= atomik_vma_close,
+	.fault	= atomik_vma_fault,
+};
+
+/*
+ * mmap() of the current table's CPU rows, whole, shared, through a
+ * descriptor that may write the table: -EACCES (not opened for writing),
+ * -ENODEV (the table was destroyed), -EPERM (another user's table), -EINVAL
+ * (not MAP_SHARED, an offset, or another length than the rows').
+ */
+static int atomik_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct atomik_file *af = file->private_data;
+	struct atomik_table *t;
+	int ret;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EACCES;
+	mutex_lock(&af->select_lock);
+	t = atomik_file_table(file);
+	if (!t) {
+		mutex_unlock(&af->select_lock);
+		return -ENODEV;
+	}
+	ret = atomik_file_may_write(file, t);
+	if (!ret && (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff ||
+		     vma_pages(vma) != t->map_nr_pages))
+		ret = -EINVAL;
+	if (ret) {
+		mutex_unlock(&af->select_lock);
+		percpu_ref_put(&t->active);
+		return ret;
+	}
+	atomic_inc(&af->maps);
+	mutex_unlock(&af->select_lock);
+	/* The active reference is the mapping's from now on. */
+	vma->vm_private_data = t;
+	vma->vm_ops = &atomik_vm_ops;
+	atomik_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	return 0;
+}
+
 static const struct file_operations atomik_fops = {
 	.owner		= THIS_MODULE,
 	.open		= atomik_open,
@@ -138,6 +241,7 @@ static const struct file_operations atomik_fops = {
 	.unlocked_ioctl	= atomik_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.uring_cmd	= atomik_uring_cmd,
+	.mmap		= atomik_mmap,
 };
 
 static struct miscdevice atomik_misc = {

@@ -22,7 +22,7 @@
  * minor counts additions to the interface, the patch fixes.
  */
 #define ATOMIK_VERSION_MAJOR	1
-#define ATOMIK_VERSION_MINOR	1
+#define ATOMIK_VERSION_MINOR	2
 #define ATOMIK_VERSION_PATCH	0
 
 #ifdef __cplusplus
@@ -77,6 +77,26 @@ int atomik_remote_set(struct atomik *a, uint32_t first, uint32_t count,
 		      const uint64_t *values);
 int atomik_remote_read(struct atomik *a, uint32_t first, uint32_t count,
 		       uint64_t *values);
+
+/*
+ * Accumulates without a system call: the handle's current table's CPU rows
+ * mapped into the process, each delta XORed into the row of the CPU the
+ * thread runs on inside a restartable sequence (rseq(2), x86-64 with
+ * glibc 2.35 or later).  Where the thread has no rseq area registered, on
+ * another architecture, or with ATOMIK_NO_RSEQ set in the environment when
+ * the map is made, the same calls use the ioctls (ACCUM, ACCUM_BATCH), with
+ * the same results.  A map may be used by several threads at once; it keeps
+ * the table selected on the handle's open file (atomik_table_select():
+ * -EBUSY) until atomik_unmap().  Since 1.2.
+ */
+struct atomik_map;
+
+int atomik_map(struct atomik *a, struct atomik_map **m);
+void atomik_unmap(struct atomik_map *m);
+int atomik_map_accum(struct atomik_map *m, uint32_t addr, uint64_t delta);
+/* n deltas, every address checked before any is applied. */
+int atomik_map_accum_batch(struct atomik_map *m, const struct atomik_delta *d,
+			   size_t n);
 
 /*
  * Asynchronous queue over io_uring (IORING_OP_URING_CMD).  Operations are

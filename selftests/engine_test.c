@@ -347,7 +347,7 @@ TEST(info_describes_device)
 {
 	struct atomik *a = open_dev(O_RDONLY);
 	struct atomik_info info;
-	uint64_t mem;
+	uint64_t mem, page;
 	int ids, tries;
 
 	/* Tables destroyed by earlier tests give their memory back after a
@@ -376,7 +376,14 @@ TEST(info_describes_device)
 	ASSERT_EQ(info.table_flags, 0);
 	ASSERT_TRUE(info.features & ATOMIK_FEAT_INSTANCE);
 	ASSERT_NE(info.instance, 0);
-	ASSERT_EQ(info.reserved0 | info.reserved[0] | info.reserved[1], 0);
+	/* Table 0's mapping: a row per CPU id, each at least its addresses,
+	 * whole pages in all (the layout map_test writes through). */
+	ASSERT_TRUE(info.features & ATOMIK_FEAT_MMAP);
+	ASSERT_GE(info.map_stride, info.nr_addrs * 8);
+	ASSERT_EQ(info.map_stride % 64, 0);
+	page = sysconf(_SC_PAGESIZE);
+	ASSERT_EQ(info.map_bytes, ((uint64_t)ids * info.map_stride + page - 1) / page * page);
+	ASSERT_EQ(info.reserved1, 0);
 	x_close(a);
 }
 

@@ -16,7 +16,7 @@ out=${ATOMIK_OUT:-/tmp}
 # second accelerator run that tests another way of completing.
 fpga=0
 backends="fpga auto"
-tests="engine_test concurrency_test errors_test"
+tests="engine_test concurrency_test errors_test map_test"
 if [ "${1-}" = --fpga ] || [ "${1-}" = --fpga-device ]; then
 	fpga=1
 	if [ "$1" = --fpga-device ]; then
@@ -59,8 +59,9 @@ done
 
 # With the co-simulated accelerator (tools/testing/atomik-vm --fpga): the engine's
 # behaviour tests with the device bound and the backend forced to the device,
-# then mixed (auto), each over both transports; then fpga_test, which ends by
-# killing the co-simulation.
+# then mixed (auto), each over both transports, and map_test, whose mapped
+# writers of table 0 must leave the device alone; then fpga_test, which ends
+# by killing the co-simulation.
 if [ $fpga -eq 1 ]; then
 	sys=/sys/class/misc/atomik
 	dev=$(grep -l 0x1110 /sys/bus/pci/devices/*/device | head -1)

@@ -269,7 +269,7 @@ grep -q "^atomik: unknown option '--frob'" "$tmp/err" ||
 	fail "unknown global option message: $(cat "$tmp/err")"
 $atomik accum 1 -- -1 2> "$tmp/err"; expect 2 $? "-- then a negative number"
 grep -q "delta '-1' is not a number" "$tmp/err" || fail "after --: $(cat "$tmp/err")"
-$atomik -V | grep -Eq '^atomik [0-9]+\.[0-9]+\.[0-9]+ \(libatomik 1\.1\.[0-9]+\)$' ||
+$atomik -V | grep -Eq '^atomik [0-9]+\.[0-9]+\.[0-9]+ \(libatomik 1\.2\.[0-9]+\)$' ||
 	fail "-V: $($atomik -V)"
 expect "$($atomik -V)" "$($atomik --version)" "--version"
 $atomik table create --help | grep -q -- '--replicated' || fail "table --help lists its options"
@@ -309,7 +309,9 @@ $atomik bench --csv --threads 1 --sizes 16,256 --time 20 --repeat 1 > "$csv" ||
 	fail "bench --csv exit $?"
 expect "threads,path,batch,deltas_per_sec,ratio_to_userspace,ratio_min,ratio_max" \
 	"$(head -1 "$csv")" "csv header"
-expect 13 "$(wc -l < "$csv")" "csv rows"
+# A header, then 8 paths (userspace, 3 ioctl, 3 io_uring, 2 mmap) times 2 sizes.
+expect 17 "$(wc -l < "$csv")" "csv rows"
+echo "$out" | grep -q '^mmap-batch ' || fail "bench table: $out"
 expect "1,userspace,16," "$(grep '^1,userspace,16,' "$csv" | cut -d, -f1-3),"  "csv row"
 check bench
 

@@ -48,6 +48,7 @@ struct worker {
 	unsigned int size;
 	struct atomik *a;
 	struct atomik_queue *q;
+	struct atomik_map *m;
 	struct atomik_delta *pairs;
 	uint64_t *private;	/* the baseline's array */
 	uint32_t nr_addrs;
@@ -135,6 +136,12 @@ static int round_once(struct worker *w, unsigned int i)
 		ret = atomik_queue_accum_batch(w->q, d, n, 0);
 		sent = 1;
 		break;
+	case P_MMAP_SINGLE:
+		for (k = 0; k < n && !ret; k++)
+			ret = atomik_map_accum(w->m, d[k].addr, d[k].delta);
+		return ret;
+	case P_MMAP_BATCH:
+		return atomik_map_accum_batch(w->m, d, n);
 	default:
 		return -EINVAL;
 	}
@@ -339,6 +346,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "atomik-bench: cannot set up an io_uring queue\n");
 			return 1;
 		}
+		ret = atomik_map(w->a, &w->m);
+		if (ret) {
+			fprintf(stderr, "atomik-bench: cannot map table 0: %s\n", strerror(-ret));
+			return 1;
+		}
 		w->cpu = t % ncpu;
 		w->pairs = calloc(NR_PAIRS, sizeof(*w->pairs));
 		w->private = calloc(w->nr_addrs, sizeof(uint64_t));
@@ -416,9 +428,16 @@ int main(int argc, char **argv)
 			printf("  %u thread(s), batch %u: %s / userspace = %.3f [%.3f, %.3f]\n",
 			       threads[t], sizes[s], path_names[p], ratio[t][p][s].med,
 			       ratio[t][p][s].min, ratio[t][p][s].max);
+		for (p = P_MMAP_SINGLE; p <= P_MMAP_BATCH; p++)
+			printf("  %u thread(s), batch %u: %s / userspace = %.3f [%.3f, %.3f]\n",
+			       threads[t], sizes[s], path_names[p], ratio[t][p][s].med,
+			       ratio[t][p][s].min, ratio[t][p][s].max);
 		printf("  %u thread(s), batch %u: uring-batch / ioctl-single = %.1f\n",
 		       threads[t], sizes[s],
 		       rate[t][P_URING_BATCH][s] / rate[t][P_IOCTL_SINGLE][s]);
+		printf("  %u thread(s), batch %u: mmap-single / ioctl-single = %.1f\n",
+		       threads[t], sizes[s],
+		       rate[t][P_MMAP_SINGLE][s] / rate[t][P_IOCTL_SINGLE][s]);
 	}
 	if (nthreads > 1) {
 		s = nsizes - 1;

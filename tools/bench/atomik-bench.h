@@ -12,6 +12,8 @@
 	X(IOCTL_BATCH, "ioctl-batch")				\
 	X(URING_SINGLE, "uring-single")				\
 	X(URING_INLINE, "uring-inline")				\
-	X(URING_BATCH, "uring-batch")
+	X(URING_BATCH, "uring-batch")				\
+	X(MMAP_SINGLE, "mmap-single")				\
+	X(MMAP_BATCH, "mmap-batch")
 
 #endif /* ATOMIK_BENCH_H */

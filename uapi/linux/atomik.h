@@ -42,11 +42,13 @@
 #define ATOMIK_FEAT_URING_CMD	_BITULL(5)	/* IORING_OP_URING_CMD, see below */
 #define ATOMIK_FEAT_REPLICATED	_BITULL(6)	/* ATOMIK_TABLE_REPLICATED, REMOTE_* */
 #define ATOMIK_FEAT_INSTANCE	_BITULL(7)	/* atomik_info.instance */
+#define ATOMIK_FEAT_MMAP	_BITULL(8)	/* mmap() of the CPU rows, see below */
 /* Every feature this header defines (a module may offer more later). */
 #define ATOMIK_FEAT_ALL		(ATOMIK_FEAT_TABLES | ATOMIK_FEAT_SWAP | \
 				 ATOMIK_FEAT_OP_BATCH | ATOMIK_FEAT_READ_RANGE | \
 				 ATOMIK_FEAT_READ_ACCUM | ATOMIK_FEAT_URING_CMD | \
-				 ATOMIK_FEAT_REPLICATED | ATOMIK_FEAT_INSTANCE)
+				 ATOMIK_FEAT_REPLICATED | ATOMIK_FEAT_INSTANCE | \
+				 ATOMIK_FEAT_MMAP)
 
 struct atomik_info {
 	__u32 abi_version;	/* ATOMIK_ABI_VERSION */
@@ -59,11 +61,14 @@ struct atomik_info {
 	__u32 nr_tables;	/* tables that exist, table 0 included */
 	__u32 nr_slots;		/* slots a read folds (possible CPUs) */
 	__u32 table_flags;	/* that table's: ATOMIK_TABLE_REPLICATED */
-	__u32 reserved0;
+	__u32 map_stride;	/* that table's mapping: bytes from one CPU's
+				 * row to the next's (see below)
+				 */
 	__u64 instance;		/* that table's, drawn at random when it was
 				 * created: its contents live as long as it
 				 */
-	__u64 reserved[2];
+	__u64 map_bytes;	/* that table's mapping: its length */
+	__u64 reserved1;
 };
 
 /* One address and one value: LOAD, ACCUM, READ. */
@@ -208,5 +213,20 @@ struct atomik_inline_deltas {
  */
 #define ATOMIK_URING_CMD_BYTES		16	/* sqe->cmd of a 64-byte SQE */
 #define ATOMIK_URING_CMD128_BYTES	80	/* of a 128-byte SQE */
+
+/*
+ * mmap(): a descriptor opened for writing, and allowed to write its current
+ * table, maps that table's CPU rows with MAP_SHARED at offset 0 and length
+ * atomik_info.map_bytes.  The row of CPU c (for every possible CPU, c below
+ * the kernel's nr_cpu_ids) starts c * atomik_info.map_stride bytes into the
+ * mapping and holds one __u64 per address.  A process may XOR a delta into
+ * the row of the CPU it runs on, and only from that CPU: with a restartable
+ * sequence (rseq(2)) whose commit is the store, as libatomik's
+ * atomik_map_accum() does.  Nothing else may be written there.  The mapping
+ * keeps the rows, and so the table's memory, until it goes, even past the
+ * table's destruction.  While the descriptor's open file has a mapping, its
+ * current table cannot change (TABLE_SELECT: -EBUSY).
+ * Documentation/atomik/uapi.rst has the errors.
+ */
 
 #endif /* _UAPI_LINUX_ATOMIK_H */
