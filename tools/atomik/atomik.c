@@ -1121,45 +1121,92 @@ static int cmd_cluster(int argc, char **argv)
 	return alive ? 0 : EXIT_OPFAIL;
 }
 
+static int cmd_load(int argc, char **argv)
+{
+	return cmd_load_accum(argc, argv, 1);
+}
+
+static int cmd_accum(int argc, char **argv)
+{
+	return cmd_load_accum(argc, argv, 0);
+}
+
+/*
+ * The commands: the one list that usage() prints and that --list-commands
+ * gives the bash completion; make check-host checks that atomik(1) names
+ * every command and option listed here.  words are what completes after
+ * the name: subcommands, options (OPTION=FILE takes a file name), FILE for
+ * a file argument.  Each usage line is "SYNOPSIS\tWHAT IT DOES".
+ */
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *words;
+	const char *usage[4];
+} commands[] = {
+	{ "info", cmd_info, "--json", { "info [--json]\tdevice facts" } },
+	{ "stat", cmd_stat, "--json", { "stat [--json]\toperation counters" } },
+	{ "load", cmd_load, "", { "load ADDR VALUE\tset the state of ADDR" } },
+	{ "accum", cmd_accum, "", { "accum ADDR DELTA\tXOR DELTA into ADDR" } },
+	{ "read", cmd_read, "--dec --accum",
+	  { "read [--dec] [--accum] ADDR [COUNT]\tprint states" } },
+	{ "batch", cmd_batch, "FILE", { "batch [FILE]\taccumulate 'ADDR DELTA' lines" } },
+	{ "save", cmd_save, "FILE", { "save FILE\tsave the table" } },
+	{ "restore", cmd_restore, "FILE", { "restore FILE\trestore a saved table" } },
+	{ "table", cmd_table, "create list destroy --replicated --json",
+	  { "table create [--replicated] N\tcreate a table of N addresses",
+	    "table list [--json]\tlist the tables",
+	    "table destroy ID\tdestroy a table" } },
+	{ "cluster", cmd_cluster, "status --json",
+	  { "cluster status [--json]\twhat the cluster daemon sees" } },
+	{ "demo", cmd_demo, "", { "demo\tthree nodes converge" } },
+	{ "bench", cmd_bench, "--plot=FILE --from=FILE --csv --time --repeat --threads --sizes",
+	  { "bench [--plot FILE.png [--from CSV]] [...]\trun the benchmark, or draw it" } },
+};
+
+#define NR_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+/* The options before a command, as --list-commands gives them. */
+#define GLOBAL_WORDS	"--device=FILE --table --help --version --list-commands"
+
 static void usage(FILE *to)
 {
-	fprintf(to,
-		"usage: atomik [--device PATH] [--table ID] COMMAND [ARGS...]\n"
-		"commands:\n"
-		"  info [--json]                  device facts\n"
-		"  stat [--json]                  operation counters\n"
-		"  load ADDR VALUE                set the state of ADDR\n"
-		"  accum ADDR DELTA               XOR DELTA into ADDR\n"
-		"  read [--dec] [--accum] ADDR [COUNT]\n"
-		"                                 print states\n"
-		"  batch [FILE]                   accumulate 'ADDR DELTA' lines\n"
-		"  save FILE                      save the table\n"
-		"  restore FILE                   restore a saved table\n"
-		"  table create [--replicated] N  create a table of N addresses\n"
-		"  table list [--json]            list the tables\n"
-		"  table destroy ID               destroy a table\n"
-		"  cluster status [--json]        what the cluster daemon sees\n"
-		"  demo                           three nodes converge\n"
-		"  bench [--plot FILE.png [--from CSV]] [...]\n"
-		"                                 run the benchmark, or draw it\n"
-		"'atomik COMMAND --help' for one command; atomik(1) for all.\n");
+	const char *const *u;
+	unsigned int i;
+	int len;
+
+	fprintf(to, "usage: atomik [--device PATH] [--table ID] COMMAND [ARGS...]\n"
+		"commands:\n");
+	for (i = 0; i < NR_COMMANDS; i++) {
+		for (u = commands[i].usage; u < commands[i].usage + 4 && *u; u++) {
+			len = (int)strcspn(*u, "\t");
+			if (len <= 30)
+				fprintf(to, "  %-30.*s %s\n", len, *u, *u + len + 1);
+			else
+				fprintf(to, "  %.*s\n  %-30s %s\n", len, *u, "", *u + len + 1);
+		}
+	}
+	fprintf(to, "'atomik COMMAND --help' for one command; atomik(1) for all.\n");
+}
+
+/* For the bash completion: a line per command, its name and its words,
+ * and a line '-' with the options that go before a command. */
+static void list_commands(void)
+{
+	unsigned int i;
+
+	printf("- %s\n", GLOBAL_WORDS);
+	for (i = 0; i < NR_COMMANDS; i++)
+		printf("%s%s%s\n", commands[i].name, *commands[i].words ? " " : "",
+		       commands[i].words);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char **argv);
-	} cmds[] = {
-		{ "info", cmd_info }, { "stat", cmd_stat }, { "read", cmd_read },
-		{ "batch", cmd_batch }, { "save", cmd_save },
-		{ "restore", cmd_restore }, { "demo", cmd_demo },
-		{ "bench", cmd_bench }, { "table", cmd_table },
-		{ "cluster", cmd_cluster },
-	};
 	static const struct option opts[] = {
 		GLOBAL_OPTIONS,
 		{ "version", no_argument, NULL, 'V' },
+		{ "list-commands", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned int i;
@@ -1178,6 +1225,9 @@ int main(int argc, char **argv)
 			printf("atomik %s (libatomik %d.%d.%d)\n", ATOMIK_PACKAGE_VERSION,
 			       ATOMIK_VERSION_MAJOR, ATOMIK_VERSION_MINOR, ATOMIK_VERSION_PATCH);
 			return 0;
+		case 'L':
+			list_commands();
+			return 0;
 		default:
 			bad_option(NULL, argv);
 			usage(stderr);
@@ -1190,13 +1240,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "load"))
-		return cmd_load_accum(argc - 1, argv + 1, 1);
-	if (!strcmp(argv[1], "accum"))
-		return cmd_load_accum(argc - 1, argv + 1, 0);
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+	for (i = 0; i < NR_COMMANDS; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "atomik: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
