@@ -67,7 +67,7 @@ include python/Build.mk
 
 .PHONY: all module modules clean check lint lib tools examples selftests python demo fpga-sim fpga-syn cosim bench-rt bench-scan \
 	bench-cluster check-cluster-bench \
-	print-lib-version print-version check-host check-rtl check-plot check-model \
+	print-lib-version print-version check-host check-rtl check-plot check-metrics check-model \
 	install install-userspace install-lib install-tools install-udev install-system install-python \
 	install-module install-dkms $(addprefix module-,$(KERNELS))
 
@@ -248,10 +248,10 @@ CHECK_RUNS	:= $(foreach k,$(KERNELS),$(k) $(k)+fpga) $(CHECK_POLL)+fpga-poll
 # The three-VM cluster tests run on these kernels.
 CLUSTER_KERNELS	?= 6.12
 CHECK_STEPS	:= host rtl $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) \
-			cluster-bench plot model
+			cluster-bench plot metrics model
 CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap \
 			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) cluster-bench.tap \
-			plot.tap model.tap)
+			plot.tap metrics.tap model.tap)
 
 check:
 	tools/testing/atomik-kernels --setup $(KERNELS)
@@ -282,6 +282,11 @@ check-cluster-bench: lib tools
 
 check-plot: tools
 	tools/testing/atomik-check plot
+
+# Prometheus' promtool on what atomik stat --prometheus printed in each
+# VM run (after them).
+check-metrics:
+	tools/testing/atomik-check metrics
 
 # The replication protocol's Promela model, checked with SPIN (Debian's
 # spin package): the protocol as built passes safety and liveness, each

@@ -60,6 +60,44 @@ $atomik stat --json | grep -q "^{\"deltas\": $((before + 1)), \"batches\": " ||
 	fail "stat --json: $($atomik stat --json)"
 check stat
 
+# The counters as Prometheus metrics: every value sysfs's, each metric with
+# its HELP and TYPE lines.  The file stays for make check, whose host step
+# runs promtool check metrics on it.
+ok=1
+prom=${ATOMIK_OUT:-$tmp}/stat.prom
+$atomik stat --prometheus > "$prom" || fail "stat --prometheus exit $?"
+metric() {	# metric NAME SYSFS-FILE TYPE
+	expect "$(cat /sys/class/misc/atomik/$2)" \
+		"$(awk -v m="$1" '$1 == m { print $2 }' "$prom")" "$1"
+	grep -qx "# TYPE ${1%%\{*} $3" "$prom" || fail "$1: no TYPE $3 line"
+	grep -q "^# HELP ${1%%\{*} [A-Z]" "$prom" || fail "$1: no HELP line"
+}
+metric atomik_deltas_total deltas counter
+metric atomik_batches_total batches counter
+metric atomik_reads_total reads counter
+metric atomik_loads_total loads counter
+metric atomik_swaps_total swaps counter
+metric atomik_errors_total errors counter
+metric atomik_tables nr_tables gauge
+metric 'atomik_table_addresses{table="0"}' nr_addrs gauge
+metric atomik_memory_bytes memory_bytes gauge
+metric atomik_memory_cap_bytes memory_cap gauge
+metric atomik_fpga_deltas_total fpga_deltas counter
+metric atomik_fpga_batches_total fpga_batches counter
+metric atomik_fpga_failures_total fpga_failures counter
+metric atomik_fpga_interrupts_total fpga_interrupts counter
+# Fourteen metrics, three lines each, nothing else.
+expect 42 "$(wc -l < "$prom")" "stat --prometheus lines"
+$atomik accum 0 1 || fail "accum exit $?"
+expect $(($(awk '$1 == "atomik_deltas_total" { print $2 }' "$prom") + 1)) \
+	"$($atomik stat --prometheus | awk '$1 == "atomik_deltas_total" { print $2 }')" \
+	"atomik_deltas_total after an accum"
+out=$($atomik stat --json --prometheus 2>&1)
+expect 2 $? "stat --json --prometheus exit"
+expect "atomik: usage: atomik [--device PATH] [--table ID] stat [--json | --prometheus]" \
+	"$out" "stat --json --prometheus message"
+check stat_prometheus
+
 ok=1
 $atomik load 5 0x10 && $atomik accum 5 0x01 || fail "load/accum exit"
 expect 0x0000000000000011 "$($atomik read 5)" "read hex"
@@ -296,6 +334,9 @@ expect 3 $? "stat without module"
 out=$($atomik stat --json 2>/dev/null)
 expect 3 $? "stat --json without module"
 expect "" "$out" "stat --json prints nothing without the module"
+out=$($atomik stat --prometheus 2>/dev/null)
+expect 3 $? "stat --prometheus without module"
+expect "" "$out" "stat --prometheus prints nothing without the module"
 # shellcheck disable=SC2086
 insmod "$ATOMIK_KO" $ATOMIK_MODPARAMS || fail insmod
 check error_messages

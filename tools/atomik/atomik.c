@@ -415,38 +415,92 @@ static int cmd_table(int argc, char **argv)
 	return 0;
 }
 
-static const char *const counters[] = {
-	"deltas", "batches", "reads", "loads", "swaps", "errors",
+/*
+ * The module's counters and sizes in /sys/class/misc/atomik/: the first
+ * six are the operation counters that stat prints; --prometheus prints
+ * them all as metrics, named and typed as Documentation/atomik/metrics.rst
+ * says.  A file the module does not have (an older module) is left out of
+ * the metrics; the operation counters must be there.
+ */
+#define NR_COUNTERS	6
+
+static const struct stat_file {
+	const char *file;
+	const char *metric;	/* with its labels */
+	const char *type;
+	const char *help;
+} stat_files[] = {
+	{ "deltas", "atomik_deltas_total", "counter",
+	  "Deltas accumulated, on every table and by every path." },
+	{ "batches", "atomik_batches_total", "counter",
+	  "Batch calls that applied their elements (ACCUM_BATCH, OP_BATCH, ACCUM_INLINE)." },
+	{ "reads", "atomik_reads_total", "counter",
+	  "States (or accumulated deltas) read." },
+	{ "loads", "atomik_loads_total", "counter", "States loaded." },
+	{ "swaps", "atomik_swaps_total", "counter", "Swaps done." },
+	{ "errors", "atomik_errors_total", "counter",
+	  "Calls on /dev/atomik that failed, whatever the error." },
+	{ "nr_tables", "atomik_tables", "gauge", "Tables that exist, table 0 included." },
+	{ "nr_addrs", "atomik_table_addresses{table=\"0\"}", "gauge",
+	  "Addresses in a table." },
+	{ "memory_bytes", "atomik_memory_bytes", "gauge",
+	  "Bytes charged to all tables together." },
+	{ "memory_cap", "atomik_memory_cap_bytes", "gauge",
+	  "The most bytes all tables together may be charged." },
+	{ "fpga_deltas", "atomik_fpga_deltas_total", "counter",
+	  "Deltas handed to an accelerator." },
+	{ "fpga_batches", "atomik_fpga_batches_total", "counter",
+	  "Calls handed to an accelerator." },
+	{ "fpga_failures", "atomik_fpga_failures_total", "counter",
+	  "Accelerators dropped because they stopped answering." },
+	{ "fpga_interrupts", "atomik_fpga_interrupts_total", "counter",
+	  "Interrupts taken from accelerators." },
 };
 
-#define NR_COUNTERS	(sizeof(counters) / sizeof(counters[0]))
+#define NR_STAT_FILES	(sizeof(stat_files) / sizeof(stat_files[0]))
 
 static int cmd_stat(int argc, char **argv)
 {
-	const char *u = "stat [--json]";
-	int json = 0;
-	char buf[NR_COUNTERS][64];
-	unsigned int i;
+	const char *u = "stat [--json | --prometheus]";
+	int json = 0, prom = 0;
+	char buf[NR_STAT_FILES][64];
+	unsigned int i, n;
+	size_t len;
 	int ret;
 
-	parse_args(&argc, argv, u, (const struct flag[]){ { "json", &json }, { NULL } });
-	if (argc != 1)
+	parse_args(&argc, argv, u, (const struct flag[]){
+		{ "json", &json }, { "prometheus", &prom }, { NULL } });
+	if (argc != 1 || (json && prom))
 		usage_error(u);
-	/* Every counter is read before anything is printed. */
-	for (i = 0; i < NR_COUNTERS; i++) {
-		ret = sysfs_read(counters[i], buf[i], sizeof(buf[i]));
+	/* Every file is read before anything is printed. */
+	n = prom ? NR_STAT_FILES : NR_COUNTERS;
+	for (i = 0; i < n; i++) {
+		ret = sysfs_read(stat_files[i].file, buf[i], sizeof(buf[i]));
+		if (ret == -ENOENT && i >= NR_COUNTERS) {
+			buf[i][0] = 0;
+			continue;
+		}
 		if (ret == -ENOENT)
 			die(EXIT_NODEV, "%s is missing: the atomik module is not loaded",
 			    SYSFS);
+		if (!ret && parse_u64(buf[i], &(uint64_t){ 0 }) != 1)
+			ret = -EPROTO;
 		if (ret)
-			die(EXIT_OPFAIL, "reading %s%s: %s", SYSFS, counters[i],
+			die(EXIT_OPFAIL, "reading %s%s: %s", SYSFS, stat_files[i].file,
 			    strerror(-ret));
 	}
-	for (i = 0; i < NR_COUNTERS; i++) {
-		if (json)
-			printf("%s\"%s\": %s", i ? ", " : "{", counters[i], buf[i]);
-		else
-			printf("%-8s %s\n", counters[i], buf[i]);
+	for (i = 0; i < n; i++) {
+		const struct stat_file *f = &stat_files[i];
+
+		if (prom && buf[i][0]) {
+			len = strcspn(f->metric, "{");
+			printf("# HELP %.*s %s\n# TYPE %.*s %s\n%s %s\n", (int)len, f->metric,
+			       f->help, (int)len, f->metric, f->type, f->metric, buf[i]);
+		} else if (json) {
+			printf("%s\"%s\": %s", i ? ", " : "{", f->file, buf[i]);
+		} else if (!prom) {
+			printf("%-8s %s\n", f->file, buf[i]);
+		}
 	}
 	if (json)
 		printf("}\n");
@@ -1145,7 +1199,8 @@ static const struct command {
 	const char *usage[4];
 } commands[] = {
 	{ "info", cmd_info, "--json", { "info [--json]\tdevice facts" } },
-	{ "stat", cmd_stat, "--json", { "stat [--json]\toperation counters" } },
+	{ "stat", cmd_stat, "--json --prometheus",
+	  { "stat [--json | --prometheus]\toperation counters" } },
 	{ "load", cmd_load, "", { "load ADDR VALUE\tset the state of ADDR" } },
 	{ "accum", cmd_accum, "", { "accum ADDR DELTA\tXOR DELTA into ADDR" } },
 	{ "read", cmd_read, "--dec --accum",
