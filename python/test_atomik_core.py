@@ -106,6 +106,24 @@ class TestBrief(Case):
             b.close()
 
 
+class TestReadme(Case):
+    """The README's Python example, taken from the README itself."""
+
+    def test_readme_example(self):
+        readme = os.path.join(HERE, "..", "README.md")
+        code, block = [], False
+        with open(readme) as f:
+            for line in f:
+                if line.rstrip() in ("```python", "```"):
+                    block = line.rstrip() == "```python"
+                    if not block and code:
+                        break
+                elif block:
+                    code.append(line)
+        self.assertGreater(len(code), 5, "no python block in README.md")
+        exec(compile("".join(code), "README.md", "exec"), {})
+
+
 class TestStream(Case):
     def test_private_table_lives_as_long_as_the_stream(self):
         s = DeltaStream()
@@ -609,7 +627,7 @@ class TapResult(unittest.TestResult):
 def main():
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
-    for cls in (TestBrief, TestStream, TestBatch, TestBadInput, TestDeviceErrors,
+    for cls in (TestBrief, TestReadme, TestStream, TestBatch, TestBadInput, TestDeviceErrors,
                 TestWithoutModule):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     result = TapResult(suite.countTestCases())
