@@ -267,9 +267,12 @@ check-host: all
 check-rtl:
 	tools/testing/atomik-check rtl
 
+# The Python module's tests run in one VM run, the first kernel's.
+CHECK_PYTHON	:= $(firstword $(KERNELS))
+
 check-vm-%: lib tools selftests examples python
 	@case '$*' in *+fpga*) $(MAKE) -s cosim;; esac
-	tools/testing/atomik-check vm $*
+	ATOMIK_CHECK_PYTHON=$(CHECK_PYTHON) tools/testing/atomik-check vm $*
 
 # The cluster: selftests/cluster_test.sh's scenarios on three VMs.
 check-cluster-%: lib tools selftests
