@@ -61,12 +61,17 @@ SYSTEMDLIBDIR	?= /usr/lib
 COMPLETIONDIR	?= /usr/share/bash-completion/completions
 DKMSDIR		?= /usr/src/atomik-$(VERSION)
 
-.PHONY: all module modules clean check lint sim check-sim lib tools examples selftests demo fpga-sim fpga-syn cosim bench-rt bench-scan \
-	bench-cluster check-cluster-bench \
-	print-lib-version print-version check-host check-rtl check-plot check-model \
-	install install-lib install-tools install-udev install-system install-module install-dkms $(addprefix module-,$(KERNELS))
+# The Python module, a folder of its own with its fragment (PYTHON_TARGETS,
+# install-python).
+include python/Build.mk
 
-all: module lib tools examples selftests
+.PHONY: all module modules clean check lint sim check-sim lib tools examples selftests python demo fpga-sim fpga-syn cosim bench-rt bench-scan \
+	bench-cluster check-cluster-bench \
+	print-lib-version print-version check-host check-rtl check-plot check-metrics check-model \
+	install install-userspace install-lib install-tools install-udev install-system install-python \
+	install-module install-dkms $(addprefix module-,$(KERNELS))
+
+all: module lib tools examples selftests python
 
 # The recipes' kernel tree: KDIR, or the fetched 6.1 headers.
 KDIR_SH		= kdir='$(KDIR)'; \
@@ -105,6 +110,8 @@ $(LIB)/$(LIB_REAL): $(LIB_OBJS) libatomik/libatomik.map
 		-Wl,--version-script=libatomik/libatomik.map -o $@ $(LIB_OBJS) -luring
 	ln -sf $(LIB_REAL) $(LIB)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(LIB)/libatomik.so
+
+python: $(PYTHON_TARGETS)
 
 # The tools run inside the test VM as well, so they are linked statically.
 tools: $(TOOLS) $(DEVTOOLS) $(DAEMON) $(SIM)
@@ -149,11 +156,14 @@ $(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h selftes
 
 # make install [DESTDIR=...] [PREFIX=/usr/local]: the module (for KDIR), the
 # library, its headers and pkg-config file, the tools, the man pages, the
-# udev rule, and the system's files: the module loaded at boot, an example of
-# its options, the atomik group, a unit that keeps table 0 across reboots (not
-# enabled) and bash completion.  Without DESTDIR, depmod and ldconfig run.
-# install-dkms puts the module's sources where DKMS wants them.
-install: install-module install-lib install-tools install-udev install-system
+# udev rule, the Python module, and the system's files: the module loaded at
+# boot, an example of its options, the atomik group, a unit that keeps table
+# 0 across reboots (not enabled) and bash completion.  Without DESTDIR,
+# depmod and ldconfig run.  install-userspace is all but the module, for a
+# module that DKMS installs from the sources install-dkms puts in place.
+install: install-module install-userspace
+
+install-userspace: install-lib install-tools install-udev install-system install-python
 
 install-lib: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/linux \
@@ -238,9 +248,10 @@ CHECK_RUNS	:= $(foreach k,$(KERNELS),$(k) $(k)+fpga) $(CHECK_POLL)+fpga-poll
 # The three-VM cluster tests run on these kernels.
 CLUSTER_KERNELS	?= 6.12
 CHECK_STEPS	:= host rtl sim $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) \
-			cluster-bench plot model
+			cluster-bench plot metrics model
 CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap sim.tap \
-			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) cluster-bench.tap plot.tap model.tap)
+			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) cluster-bench.tap \
+			plot.tap metrics.tap model.tap)
 
 check:
 	tools/testing/atomik-kernels --setup $(KERNELS)
@@ -256,9 +267,12 @@ check-host: all
 check-rtl:
 	tools/testing/atomik-check rtl
 
-check-vm-%: lib tools selftests examples
+# The Python module's tests run in one VM run, the first kernel's.
+CHECK_PYTHON	:= $(firstword $(KERNELS))
+
+check-vm-%: lib tools selftests examples python
 	@case '$*' in *+fpga*) $(MAKE) -s cosim;; esac
-	tools/testing/atomik-check vm $*
+	ATOMIK_CHECK_PYTHON=$(CHECK_PYTHON) tools/testing/atomik-check vm $*
 
 # The cluster: selftests/cluster_test.sh's scenarios on three VMs.
 check-cluster-%: lib tools selftests
@@ -271,6 +285,11 @@ check-cluster-bench: lib tools
 
 check-plot: tools
 	tools/testing/atomik-check plot
+
+# Prometheus' promtool on what atomik stat --prometheus printed in each
+# VM run (after them).
+check-metrics:
+	tools/testing/atomik-check metrics
 
 # The replication protocol's Promela model, checked with SPIN (Debian's
 # spin package): the protocol as built passes safety and liveness, each

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The README's example, run as a user would run it.
+ * The examples in C, run as a user would run them: the library's
+ * (libatomik/examples/two_streams.c) and the README's.
  */
 #include "util.h"
 
@@ -26,14 +27,14 @@ static void run_example(const char *rel)
 	ASSERT_EQ(sysfs_u64("nr_tables"), tables);
 }
 
-TEST(readme_two_streams_converge)
+TEST(library_example_two_streams_converge)
 {
 	run_example("build/examples/two_streams");
 }
 
-/* The same program built against the installed library through pkg-config
- * by make check's host checks. */
-TEST(installed_library_two_streams_converge)
+/* The README's own C example, built against the installed library through
+ * pkg-config by make check's host checks. */
+TEST(readme_example_through_installed_library_converges)
 {
-	run_example("build/check/host/two_streams_pkgconfig");
+	run_example("build/check/host/readme_example");
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Runs inside the VM (tools/testing/atomik-vm -- selftests/run_tests.sh [NAME...]):
-# every selftest program, or the named ones, then unloads the module, which
+# Runs inside the VM (tools/testing/atomik-vm -- selftests/run_tests.sh
+# [--skip NAME]... [NAME...]): every selftest program, or the named ones,
+# less those skipped, then unloads the module, which
 # must succeed, and on a kernel with kmemleak checks that nothing leaked.
 # The programs that test the engine run each test over ioctl and over
 # io_uring (their variants).  TAP goes to stdout and, when the VM runner
@@ -14,6 +15,13 @@ out=${ATOMIK_OUT:-/tmp}
 # --fpga: the accelerator's passes (below); --fpga-device: only the pass
 # with the backend forced to the device, without concurrency_test, for a
 # second accelerator run that tests another way of completing.
+# --skip NAME: not this program (make check runs python_test on one
+# kernel only: Documentation/atomik/testing.rst).
+skip=" "
+while [ "${1-}" = --skip ] && [ $# -ge 2 ]; do
+	skip="$skip$2 "
+	shift 2
+done
 fpga=0
 backends="fpga auto"
 tests="engine_test concurrency_test errors_test map_test"
@@ -54,6 +62,9 @@ run() {	# name tapfile
 }
 
 for name in "$@"; do
+	case $skip in
+	*" $name "*) echo "# selftest $name: skipped (--skip)"; continue ;;
+	esac
 	run "$name" "$out/$name.tap"
 done
 

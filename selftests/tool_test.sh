@@ -60,6 +60,61 @@ $atomik stat --json | grep -q "^{\"deltas\": $((before + 1)), \"batches\": " ||
 	fail "stat --json: $($atomik stat --json)"
 check stat
 
+# The counters as Prometheus metrics: every value sysfs's, each metric with
+# its HELP and TYPE lines.  The file stays for make check, whose host step
+# runs promtool check metrics on it.
+ok=1
+prom=${ATOMIK_OUT:-$tmp}/stat.prom
+$atomik stat --prometheus > "$prom" || fail "stat --prometheus exit $?"
+# NAME SYSFS-FILE TYPE, each value read by the shell itself: a process
+# costs a fraction of a second on the debug kernel.
+want=""
+for m in "atomik_deltas_total deltas counter" "atomik_batches_total batches counter" \
+	 "atomik_reads_total reads counter" "atomik_loads_total loads counter" \
+	 "atomik_swaps_total swaps counter" "atomik_errors_total errors counter" \
+	 "atomik_tables nr_tables gauge" 'atomik_table_addresses{table="0"} nr_addrs gauge' \
+	 "atomik_memory_bytes memory_bytes gauge" "atomik_memory_cap_bytes memory_cap gauge" \
+	 "atomik_fpga_deltas_total fpga_deltas counter" \
+	 "atomik_fpga_batches_total fpga_batches counter" \
+	 "atomik_fpga_failures_total fpga_failures counter" \
+	 "atomik_fpga_interrupts_total fpga_interrupts counter"; do
+	set -- $m
+	read -r v < "/sys/class/misc/atomik/$2"
+	want="$want$1 $v $3;"
+done
+# Every metric's value, its TYPE and HELP lines; fourteen metrics, three
+# lines each, nothing else.
+problems=$(awk -v want="$want" '
+	/^# TYPE / { type[$3] = $4; next }
+	/^# HELP [a-z_]+ [A-Z]/ { help[$3] = 1; next }
+	{ value[$1] = $2 }
+	END {
+		n = split(want, w, ";")
+		for (i = 1; i <= n; i++) {
+			if (split(w[i], f, " ") != 3)
+				continue
+			name = f[1]; sub(/\{.*/, "", name)
+			if (value[f[1]] != f[2])
+				print f[1] ": " value[f[1]] ", sysfs " f[2]
+			if (type[name] != f[3])
+				print f[1] ": TYPE " type[name] ", not " f[3]
+			if (!help[name])
+				print f[1] ": no HELP line"
+		}
+		if (NR != 42)
+			print NR " lines, not 42"
+	}' "$prom")
+[ -z "$problems" ] || fail "stat --prometheus: $problems"
+$atomik accum 0 1 || fail "accum exit $?"
+expect $(($(awk '$1 == "atomik_deltas_total" { print $2 }' "$prom") + 1)) \
+	"$($atomik stat --prometheus | awk '$1 == "atomik_deltas_total" { print $2 }')" \
+	"atomik_deltas_total after an accum"
+out=$($atomik stat --json --prometheus 2>&1)
+expect 2 $? "stat --json --prometheus exit"
+expect "atomik: usage: atomik [--device PATH] [--table ID] stat [--json | --prometheus]" \
+	"$out" "stat --json --prometheus message"
+check stat_prometheus
+
 ok=1
 $atomik load 5 0x10 && $atomik accum 5 0x01 || fail "load/accum exit"
 expect 0x0000000000000011 "$($atomik read 5)" "read hex"
@@ -296,6 +351,9 @@ expect 3 $? "stat without module"
 out=$($atomik stat --json 2>/dev/null)
 expect 3 $? "stat --json without module"
 expect "" "$out" "stat --json prints nothing without the module"
+out=$($atomik stat --prometheus 2>/dev/null)
+expect 3 $? "stat --prometheus without module"
+expect "" "$out" "stat --prometheus prints nothing without the module"
 # shellcheck disable=SC2086
 insmod "$ATOMIK_KO" $ATOMIK_MODPARAMS || fail insmod
 check error_messages

@@ -415,38 +415,92 @@ static int cmd_table(int argc, char **argv)
 	return 0;
 }
 
-static const char *const counters[] = {
-	"deltas", "batches", "reads", "loads", "swaps", "errors",
+/*
+ * The module's counters and sizes in /sys/class/misc/atomik/: the first
+ * six are the operation counters that stat prints; --prometheus prints
+ * them all as metrics, named and typed as Documentation/atomik/metrics.rst
+ * says.  A file the module does not have (an older module) is left out of
+ * the metrics; the operation counters must be there.
+ */
+#define NR_COUNTERS	6
+
+static const struct stat_file {
+	const char *file;
+	const char *metric;	/* with its labels */
+	const char *type;
+	const char *help;
+} stat_files[] = {
+	{ "deltas", "atomik_deltas_total", "counter",
+	  "Deltas accumulated, on every table and by every path." },
+	{ "batches", "atomik_batches_total", "counter",
+	  "Batch calls that applied their elements (ACCUM_BATCH, OP_BATCH, ACCUM_INLINE)." },
+	{ "reads", "atomik_reads_total", "counter",
+	  "States (or accumulated deltas) read." },
+	{ "loads", "atomik_loads_total", "counter", "States loaded." },
+	{ "swaps", "atomik_swaps_total", "counter", "Swaps done." },
+	{ "errors", "atomik_errors_total", "counter",
+	  "Calls on /dev/atomik that failed, whatever the error." },
+	{ "nr_tables", "atomik_tables", "gauge", "Tables that exist, table 0 included." },
+	{ "nr_addrs", "atomik_table_addresses{table=\"0\"}", "gauge",
+	  "Addresses in a table." },
+	{ "memory_bytes", "atomik_memory_bytes", "gauge",
+	  "Bytes charged to all tables together." },
+	{ "memory_cap", "atomik_memory_cap_bytes", "gauge",
+	  "The most bytes all tables together may be charged." },
+	{ "fpga_deltas", "atomik_fpga_deltas_total", "counter",
+	  "Deltas handed to an accelerator." },
+	{ "fpga_batches", "atomik_fpga_batches_total", "counter",
+	  "Calls handed to an accelerator." },
+	{ "fpga_failures", "atomik_fpga_failures_total", "counter",
+	  "Accelerators dropped because they stopped answering." },
+	{ "fpga_interrupts", "atomik_fpga_interrupts_total", "counter",
+	  "Interrupts taken from accelerators." },
 };
 
-#define NR_COUNTERS	(sizeof(counters) / sizeof(counters[0]))
+#define NR_STAT_FILES	(sizeof(stat_files) / sizeof(stat_files[0]))
 
 static int cmd_stat(int argc, char **argv)
 {
-	const char *u = "stat [--json]";
-	int json = 0;
-	char buf[NR_COUNTERS][64];
-	unsigned int i;
+	const char *u = "stat [--json | --prometheus]";
+	int json = 0, prom = 0;
+	char buf[NR_STAT_FILES][64];
+	unsigned int i, n;
+	size_t len;
 	int ret;
 
-	parse_args(&argc, argv, u, (const struct flag[]){ { "json", &json }, { NULL } });
-	if (argc != 1)
+	parse_args(&argc, argv, u, (const struct flag[]){
+		{ "json", &json }, { "prometheus", &prom }, { NULL } });
+	if (argc != 1 || (json && prom))
 		usage_error(u);
-	/* Every counter is read before anything is printed. */
-	for (i = 0; i < NR_COUNTERS; i++) {
-		ret = sysfs_read(counters[i], buf[i], sizeof(buf[i]));
+	/* Every file is read before anything is printed. */
+	n = prom ? NR_STAT_FILES : NR_COUNTERS;
+	for (i = 0; i < n; i++) {
+		ret = sysfs_read(stat_files[i].file, buf[i], sizeof(buf[i]));
+		if (ret == -ENOENT && i >= NR_COUNTERS) {
+			buf[i][0] = 0;
+			continue;
+		}
 		if (ret == -ENOENT)
 			die(EXIT_NODEV, "%s is missing: the atomik module is not loaded",
 			    SYSFS);
+		if (!ret && parse_u64(buf[i], &(uint64_t){ 0 }) != 1)
+			ret = -EPROTO;
 		if (ret)
-			die(EXIT_OPFAIL, "reading %s%s: %s", SYSFS, counters[i],
+			die(EXIT_OPFAIL, "reading %s%s: %s", SYSFS, stat_files[i].file,
 			    strerror(-ret));
 	}
-	for (i = 0; i < NR_COUNTERS; i++) {
-		if (json)
-			printf("%s\"%s\": %s", i ? ", " : "{", counters[i], buf[i]);
-		else
-			printf("%-8s %s\n", counters[i], buf[i]);
+	for (i = 0; i < n; i++) {
+		const struct stat_file *f = &stat_files[i];
+
+		if (prom && buf[i][0]) {
+			len = strcspn(f->metric, "{");
+			printf("# HELP %.*s %s\n# TYPE %.*s %s\n%s %s\n", (int)len, f->metric,
+			       f->help, (int)len, f->metric, f->type, f->metric, buf[i]);
+		} else if (json) {
+			printf("%s\"%s\": %s", i ? ", " : "{", f->file, buf[i]);
+		} else if (!prom) {
+			printf("%-8s %s\n", f->file, buf[i]);
+		}
 	}
 	if (json)
 		printf("}\n");
@@ -1195,45 +1249,93 @@ static int cmd_cluster(int argc, char **argv)
 	return alive ? 0 : EXIT_OPFAIL;
 }
 
+static int cmd_load(int argc, char **argv)
+{
+	return cmd_load_accum(argc, argv, 1);
+}
+
+static int cmd_accum(int argc, char **argv)
+{
+	return cmd_load_accum(argc, argv, 0);
+}
+
+/*
+ * The commands: the one list that usage() prints and that --list-commands
+ * gives the bash completion; make check-host checks that atomik(1) names
+ * every command and option listed here.  words are what completes after
+ * the name: subcommands, options (OPTION=FILE takes a file name), FILE for
+ * a file argument.  Each usage line is "SYNOPSIS\tWHAT IT DOES".
+ */
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *words;
+	const char *usage[4];
+} commands[] = {
+	{ "info", cmd_info, "--json", { "info [--json]\tdevice facts" } },
+	{ "stat", cmd_stat, "--json --prometheus",
+	  { "stat [--json | --prometheus]\toperation counters" } },
+	{ "load", cmd_load, "", { "load ADDR VALUE\tset the state of ADDR" } },
+	{ "accum", cmd_accum, "", { "accum ADDR DELTA\tXOR DELTA into ADDR" } },
+	{ "read", cmd_read, "--dec --accum",
+	  { "read [--dec] [--accum] ADDR [COUNT]\tprint states" } },
+	{ "batch", cmd_batch, "FILE", { "batch [FILE]\taccumulate 'ADDR DELTA' lines" } },
+	{ "save", cmd_save, "FILE", { "save FILE\tsave the table" } },
+	{ "restore", cmd_restore, "FILE", { "restore FILE\trestore a saved table" } },
+	{ "table", cmd_table, "create list destroy --replicated --json",
+	  { "table create [--replicated] N\tcreate a table of N addresses",
+	    "table list [--json]\tlist the tables",
+	    "table destroy ID\tdestroy a table" } },
+	{ "cluster", cmd_cluster, "status --json",
+	  { "cluster status [--json]\twhat the cluster daemon sees" } },
+	{ "demo", cmd_demo, "", { "demo\tthree nodes converge" } },
+	{ "bench", cmd_bench, "--plot=FILE --from=FILE --csv --time --repeat --threads --sizes",
+	  { "bench [--plot FILE.png [--from CSV]] [...]\trun the benchmark, or draw it" } },
+};
+
+#define NR_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+/* The options before a command, as --list-commands gives them. */
+#define GLOBAL_WORDS	"--device=FILE --table --help --version --list-commands"
+
 static void usage(FILE *to)
 {
-	fprintf(to,
-		"usage: atomik [--device PATH] [--table ID] COMMAND [ARGS...]\n"
-		"commands:\n"
-		"  info [--json]                  device facts\n"
-		"  stat [--json]                  operation counters\n"
-		"  load ADDR VALUE                set the state of ADDR\n"
-		"  accum ADDR DELTA               XOR DELTA into ADDR\n"
-		"  read [--dec] [--accum] ADDR [COUNT]\n"
-		"                                 print states\n"
-		"  batch [FILE]                   accumulate 'ADDR DELTA' lines\n"
-		"  save FILE                      save the table\n"
-		"  restore FILE                   restore a saved table\n"
-		"  table create [--replicated] N  create a table of N addresses\n"
-		"  table list [--json]            list the tables\n"
-		"  table destroy ID               destroy a table\n"
-		"  cluster status [--json]        what the cluster daemon sees\n"
-		"  demo                           three nodes converge\n"
-		"  bench [--plot FILE.png [--from CSV]] [...]\n"
-		"                                 run the benchmark, or draw it\n"
-		"'atomik COMMAND --help' for one command; atomik(1) for all.\n");
+	const char *const *u;
+	unsigned int i;
+	int len;
+
+	fprintf(to, "usage: atomik [--device PATH] [--table ID] COMMAND [ARGS...]\n"
+		"commands:\n");
+	for (i = 0; i < NR_COMMANDS; i++) {
+		for (u = commands[i].usage; u < commands[i].usage + 4 && *u; u++) {
+			len = (int)strcspn(*u, "\t");
+			if (len <= 30)
+				fprintf(to, "  %-30.*s %s\n", len, *u, *u + len + 1);
+			else
+				fprintf(to, "  %.*s\n  %-30s %s\n", len, *u, "", *u + len + 1);
+		}
+	}
+	fprintf(to, "'atomik COMMAND --help' for one command; atomik(1) for all.\n");
+}
+
+/* For the bash completion: a line per command, its name and its words,
+ * and a line '-' with the options that go before a command. */
+static void list_commands(void)
+{
+	unsigned int i;
+
+	printf("- %s\n", GLOBAL_WORDS);
+	for (i = 0; i < NR_COMMANDS; i++)
+		printf("%s%s%s\n", commands[i].name, *commands[i].words ? " " : "",
+		       commands[i].words);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char **argv);
-	} cmds[] = {
-		{ "info", cmd_info }, { "stat", cmd_stat }, { "read", cmd_read },
-		{ "batch", cmd_batch }, { "save", cmd_save },
-		{ "restore", cmd_restore }, { "demo", cmd_demo },
-		{ "bench", cmd_bench }, { "table", cmd_table },
-		{ "cluster", cmd_cluster },
-	};
 	static const struct option opts[] = {
 		GLOBAL_OPTIONS,
 		{ "version", no_argument, NULL, 'V' },
+		{ "list-commands", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned int i;
@@ -1252,6 +1354,9 @@ int main(int argc, char **argv)
 			printf("atomik %s (libatomik %d.%d.%d)\n", ATOMIK_PACKAGE_VERSION,
 			       ATOMIK_VERSION_MAJOR, ATOMIK_VERSION_MINOR, ATOMIK_VERSION_PATCH);
 			return 0;
+		case 'L':
+			list_commands();
+			return 0;
 		default:
 			bad_option(NULL, argv);
 			usage(stderr);
@@ -1264,13 +1369,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "load"))
-		return cmd_load_accum(argc - 1, argv + 1, 1);
-	if (!strcmp(argv[1], "accum"))
-		return cmd_load_accum(argc - 1, argv + 1, 0);
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+	for (i = 0; i < NR_COMMANDS; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "atomik: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
