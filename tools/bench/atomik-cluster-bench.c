@@ -70,6 +70,9 @@
  *   js-replay FILE SECONDS    a node's state rebuilt by replaying the whole
  *                             stream (an ordered consumer): the seconds
  *                             and events until it holds FILE
+ *   am COMMAND [ARG...]       a command to this node's Automerge program
+ *                             (tools/bench/automerge/am-node.mjs), its
+ *                             answer on stdout
  *
  * Each prints "name value" lines on stdout (n, p50, p99, max of samples in
  * ms, latencies in us; seconds; accepted, refused, written, rate); exits 1
@@ -1474,8 +1477,6 @@ static int cmd_rate(enum sys sys, unsigned int rate, unsigned int seconds, uint3
 		} else if (sys == ETCD_TXN && txn_call) {
 			h2_pump(0);
 		}
-		if (offered >= (uint64_t)rate * seconds)
-			break;
 		sleep_ms(1);
 	}
 	/* Offered load that fell behind is dropped: count what was offered. */
@@ -1889,6 +1890,57 @@ static int cmd_js_replay(const char *path, unsigned int seconds)
 	return 0;
 }
 
+/* A command to this node's Automerge program (am-node.mjs, on
+ * 127.0.0.1:7792 or AM_CTL_PORT): its lines, less the closing "ok". */
+static int cmd_am(int argc, char **argv)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(7792) };
+	char line[8192], *p = line, *nl;
+	size_t o = 0, have = 0;
+	const char *port = getenv("AM_CTL_PORT");
+	int fd, i;
+	ssize_t r;
+
+	if (port)
+		sa.sin_port = htons(atoi(port));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (i = 0; i < argc; i++)
+		o += snprintf(line + o, sizeof(line) - o, "%s%s", i ? " " : "", argv[i]);
+	if (o + 2 > sizeof(line))
+		die("am: a command of %zu bytes", o);
+	line[o++] = '\n';
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		die("am: the Automerge node does not answer on port %d", ntohs(sa.sin_port));
+	if (write(fd, line, o) != (ssize_t)o)
+		die("am: %s", strerror(errno));
+	/* The answer, line by line: the last says how it went. */
+	for (;;) {
+		r = read(fd, line + have, sizeof(line) - 1 - have);
+		if (r <= 0)
+			break;
+		have += r;
+		line[have] = 0;
+		p = line;
+		while ((nl = strchr(p, '\n'))) {
+			*nl = 0;
+			if (!strcmp(p, "ok")) {
+				close(fd);
+				return 0;
+			}
+			if (!strncmp(p, "error ", 6))
+				die("am %s: %s", argv[0], p + 6);
+			puts(p);
+			p = nl + 1;
+		}
+		have -= p - line;
+		memmove(line, p, have);
+		if (have >= sizeof(line) - 1)
+			die("am: a line too long");
+	}
+	die("am %s: the Automerge node closed without an answer", argv[0]);
+}
+
 static unsigned int num(const char *s)
 {
 	char *e;
@@ -1948,6 +2000,8 @@ int main(int argc, char **argv)
 		return cmd_etcd_wait_count(argv[2], num(argv[3]), num(argv[4]));
 	if (!strcmp(c, "etcd-wait-load") && argc == 4)
 		return cmd_etcd_wait_load(num(argv[2]), num(argv[3]));
+	if (!strcmp(c, "am") && argc >= 3)
+		return cmd_am(argc - 2, argv + 2);
 	if (!strcmp(c, "js-setup") && argc == 3)
 		return cmd_js_setup(num(argv[2]));
 	if (!strcmp(c, "js-load") && argc == 4)
@@ -1960,6 +2014,6 @@ int main(int argc, char **argv)
 		"  spread SYSTEM SECONDS RATE TAG MODEL | save FILE | xor OUT FILE... |\n"
 		"  etcd-ready SECONDS | etcd-load COUNT | etcd-wait-count PREFIX COUNT SECONDS |\n"
 		"  etcd-wait-load COUNT SECONDS | js-setup SECONDS | js-load COUNT MODEL |\n"
-		"  js-replay FILE SECONDS\n");
+		"  js-replay FILE SECONDS | am COMMAND [ARG...]\n");
 	return 2;
 }
