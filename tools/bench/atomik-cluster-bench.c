@@ -63,8 +63,9 @@
  *                             until the local member counts COUNT keys k/
  *                             and k/COUNT-1 holds its value (serializable,
  *                             every 200 ms)
- *   js-setup SECONDS          the stream EV (subject ev, file storage, R3)
- *                             made anew, once the cluster has a leader
+ *   js-setup SECONDS LEADER   the stream EV (subject ev, file storage, R3)
+ *                             made anew, once the cluster has a leader,
+ *                             its leader the server named LEADER
  *   js-load COUNT MODEL       COUNT events on 65536 addresses, published
  *                             asynchronously; MODEL = their XOR
  *   js-replay FILE SECONDS    a node's state rebuilt by replaying the whole
@@ -1020,6 +1021,8 @@ static int cmd_latency(unsigned int ops, unsigned int puts)
 
 	if (!v)
 		die("out of memory");
+	if (!ops)
+		goto etcd;
 	for (i = 0; i < ops; i++) {
 		double t = now();
 
@@ -1046,6 +1049,7 @@ static int cmd_latency(unsigned int ops, unsigned int puts)
 	}
 	atomik_queue_exit(q);
 	percentiles("uring.", v, ops, 1e-6);
+etcd:
 	if (puts)
 		latency_etcd(puts);
 	return 0;
@@ -1308,15 +1312,21 @@ static void rate_reap(struct rate_run *r)
 static struct call *txn_call;
 static uint32_t txn_keys;
 
+/* At most this many keys a transaction (etcd's own limit is 128 by
+ * default, raised for the benchmark): the keys changed beyond them wait
+ * for the next one.  A transaction of 62000 keys outlasted etcd's request
+ * timeout under emulation. */
+#define TXN_MAX_KEYS	8192
+
 static void rate_txn_send(struct rate_run *r)
 {
-	char **k = malloc(r->ndirty * sizeof(char *)), **v = malloc(r->ndirty * sizeof(char *));
-	uint32_t i;
+	uint32_t n = r->ndirty < TXN_MAX_KEYS ? r->ndirty : TXN_MAX_KEYS, i;
+	char **k = malloc(n * sizeof(char *)), **v = malloc(n * sizeof(char *));
 
 	if (!k || !v)
 		die("out of memory");
-	for (i = 0; i < r->ndirty; i++) {
-		uint32_t a = r->dlist[i];
+	for (i = 0; i < n; i++) {
+		uint32_t a = r->dlist[r->ndirty - n + i];
 
 		k[i] = malloc(48);
 		v[i] = malloc(24);
@@ -1326,15 +1336,15 @@ static void rate_txn_send(struct rate_run *r)
 		snprintf(v[i], 24, "%016" PRIx64, r->m[a]);
 		r->dirty[a] = 0;
 	}
-	txn_call = etcd_txn_start(k, v, r->ndirty);
-	txn_keys = r->ndirty;
-	for (i = 0; i < r->ndirty; i++) {
+	txn_call = etcd_txn_start(k, v, n);
+	txn_keys = n;
+	for (i = 0; i < n; i++) {
 		free(k[i]);
 		free(v[i]);
 	}
 	free(k);
 	free(v);
-	r->ndirty = 0;
+	r->ndirty -= n;
 	if (!txn_call)
 		die("rate: etcd transaction: %s", etcd_err);
 	r->calls++;
@@ -1504,9 +1514,10 @@ static int cmd_rate(enum sys sys, unsigned int rate, unsigned int seconds, uint3
 	}
 	if (sys == ETCD_TXN) {
 		rate_txn_reap(&r, true);
-		if (r.ndirty)
+		while (r.ndirty) {
 			rate_txn_send(&r);
-		rate_txn_reap(&r, true);
+			rate_txn_reap(&r, true);
+		}
 	}
 	if (sys == JETSTREAM) {
 		jsPubOptions po;
@@ -1555,6 +1566,22 @@ static void cmp_kv(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, voi
 		e->match++;
 }
 
+/* A node of the rig that failed (a file failed.N in ATOMIK_SHARED): no
+ * file it was to make will come. */
+static void check_failed(void)
+{
+	const char *sh = getenv("ATOMIK_SHARED");
+	char p[512];
+	struct stat st;
+	int i;
+
+	for (i = 1; sh && i <= 3; i++) {
+		snprintf(p, sizeof(p), "%s/failed.%d", sh, i);
+		if (!stat(p, &st))
+			die("node %d of the rig failed", i);
+	}
+}
+
 static bool wait_file(const char *path, double end)
 {
 	struct stat st;
@@ -1562,6 +1589,7 @@ static bool wait_file(const char *path, double end)
 	while (stat(path, &st)) {
 		if (now() > end)
 			return false;
+		check_failed();
 		sleep_ms(50);
 	}
 	return true;
@@ -1797,9 +1825,10 @@ static int cmd_etcd_wait_load(unsigned int count, unsigned int seconds)
 	return 0;
 }
 
-static int cmd_js_setup(unsigned int seconds)
+static int cmd_js_setup(unsigned int seconds, const char *want)
 {
 	double t = now(), end = t + seconds;
+	int tries;
 	const char *subjects[] = { "ev" };
 	jsStreamConfig cfg;
 	jsStreamInfo *si = NULL;
@@ -1823,6 +1852,26 @@ static int cmd_js_setup(unsigned int seconds)
 			    (int)je);
 		sleep_ms(500);
 	}
+	/* Its leader on the writers' node, node 1 (as etcd's is): a leader
+	 * elsewhere is asked to step down until node 1 is elected. */
+	for (tries = 0;; tries++) {
+		const char *l = si && si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";
+		natsMsg *reply = NULL;
+
+		if (!strcmp(l, want))
+			break;
+		if (tries == 20 || now() > end)
+			die("js-setup: the stream's leader is %s, not %s, after %d step-downs", l, want,
+			    tries);
+		natsConnection_RequestString(&reply, nc, "$JS.API.STREAM.LEADER.STEPDOWN.EV", "",
+					     5000);
+		natsMsg_Destroy(reply);
+		sleep_ms(1000);
+		jsStreamInfo_Destroy(si);
+		si = NULL;
+		js_GetStreamInfo(&si, js, "EV", NULL, NULL);
+	}
+	printf("leader %s\nstepdowns %d\n", want, tries);
 	jsStreamInfo_Destroy(si);
 	/* Ready when it takes an event. */
 	while (!js_publish(0, 0)) {
@@ -2002,8 +2051,8 @@ int main(int argc, char **argv)
 		return cmd_etcd_wait_load(num(argv[2]), num(argv[3]));
 	if (!strcmp(c, "am") && argc >= 3)
 		return cmd_am(argc - 2, argv + 2);
-	if (!strcmp(c, "js-setup") && argc == 3)
-		return cmd_js_setup(num(argv[2]));
+	if (!strcmp(c, "js-setup") && argc == 4)
+		return cmd_js_setup(num(argv[2]), argv[3]);
 	if (!strcmp(c, "js-load") && argc == 4)
 		return cmd_js_load(num(argv[2]), argv[3]);
 	if (!strcmp(c, "js-replay") && argc == 4)
@@ -2013,7 +2062,7 @@ int main(int argc, char **argv)
 		"  rate SYSTEM RATE SECONDS ADDRS TAG MODEL | wait SYSTEM TAG FILE SECONDS [READY] |\n"
 		"  spread SYSTEM SECONDS RATE TAG MODEL | save FILE | xor OUT FILE... |\n"
 		"  etcd-ready SECONDS | etcd-load COUNT | etcd-wait-count PREFIX COUNT SECONDS |\n"
-		"  etcd-wait-load COUNT SECONDS | js-setup SECONDS | js-load COUNT MODEL |\n"
+		"  etcd-wait-load COUNT SECONDS | js-setup SECONDS LEADER | js-load COUNT MODEL |\n"
 		"  js-replay FILE SECONDS | am COMMAND [ARG...]\n");
 	return 2;
 }

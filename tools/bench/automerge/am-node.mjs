@@ -3,7 +3,7 @@
 // am-node: one node of the cluster benchmark's CRDT, Automerge
 // (tools/bench/cluster-bench), run by Debian's nodejs on each node of the
 // three-VM rig.  A document holds a map of counters, one per address
-// (0 .. 65535, made once by node 1 and synchronised before anything is
+// (0 .. 65535, made once and loaded by every node before anything is
 // measured: concurrent creations of one key would conflict), updated by
 // increments.  The counters are kept in 256 maps of 256 (address A is
 // counter A % 256 of map "bA/256"): a change copies the maps it touches,
@@ -17,6 +17,7 @@
 // state is kept across it as the library advises.
 //
 // Usage: node am-node.mjs NODE NODES
+//        node am-node.mjs table FILE
 //        node am-node.mjs size COUNT ADDRS PER
 // The second form, on one machine and without a network: the saved size
 // of the document of 65536 counters, made, then after COUNT increments on
@@ -25,8 +26,8 @@
 // Commands come on 127.0.0.1:7792, a line each, answered by "name value"
 // lines and "ok" (or "error WHY"), then the connection is closed
 // (atomik-cluster-bench am LINE is the client):
-//   init ADDRS           node 1: the counters 0..ADDRS-1 and "pp", made
-//   ready SECONDS        until this node has every key init made
+//   load FILE            the table's document (made by "am-node.mjs table")
+//   ready SECONDS        until this node is connected to every peer
 //   latency N            N changes of one increment, each timed alone (us)
 //   write ROUNDS PEER... the writer of the ping-pong (UDP 7790, as
 //                        atomik-cluster-bench write): "pp" incremented
@@ -52,16 +53,28 @@ import dgram from "node:dgram";
 import fs from "node:fs";
 import net from "node:net";
 
-if (process.argv[2] === "size") {
-	const [count, addrs, per] = process.argv.slice(3).map(Number);
+// The table: 65536 counters made in one change (a minute's work under
+// emulation: made once on the host, "node am-node.mjs table FILE", and
+// loaded by every node, so that all start from the same document).
+function table() {
 	const blk = (a) => "b" + (a >> 8), slot = (a) => String(a & 255);
-	let d = A.change(A.init(), (x) => {
+	return A.change(A.init("00"), { time: 0 }, (x) => {
 		for (let a = 0; a < 65536; a++) {
 			if (!(a & 255))
 				x[blk(a)] = {};
 			x[blk(a)][slot(a)] = new A.Counter(0);
 		}
+		x.pp = new A.Counter(0);
 	});
+}
+if (process.argv[2] === "table") {
+	fs.writeFileSync(process.argv[3], A.save(table()));
+	process.exit(0);
+}
+if (process.argv[2] === "size") {
+	const [count, addrs, per] = process.argv.slice(3).map(Number);
+	const blk = (a) => "b" + (a >> 8), slot = (a) => String(a & 255);
+	let d = A.clone(table());
 	console.log(`bytes.init ${A.save(d).length}`);
 	let r = 0x2545f491;
 	const t0 = Date.now();
@@ -119,7 +132,11 @@ function syncPeer(p) {
 		send(p, 0, Buffer.from(msg));
 }
 
-let syncPending = false;
+// An answer to a peer's message goes at once (the protocol is a dialogue);
+// local changes are offered at most every 100 ms, as automerge-repo
+// debounces them and as atomikd publishes, so that the changes of a busy
+// writer go together.
+let syncPending = false, changeTimer = null, lastChangeSync = 0;
 function syncAll() {
 	if (syncPending)
 		return;
@@ -129,6 +146,16 @@ function syncAll() {
 		for (const p of peers.values())
 			syncPeer(p);
 	});
+}
+function syncChanged() {
+	if (changeTimer)
+		return;
+	const wait = Math.max(0, lastChangeSync + 0.1 - now());
+	changeTimer = setTimeout(() => {
+		changeTimer = null;
+		lastChangeSync = now();
+		syncAll();
+	}, wait * 1000);
 }
 
 function attach(sock, id) {
@@ -246,6 +273,15 @@ function counters() {
 	return v;
 }
 
+// A node of the rig that failed (failed.N in ATOMIK_SHARED): no file it
+// was to make will come.
+function checkFailed() {
+	const sh = process.env.ATOMIK_SHARED;
+	for (let i = 1; sh && i <= nodes; i++)
+		if (fs.existsSync(`${sh}/failed.${i}`))
+			throw new Error(`node ${i} of the rig failed`);
+}
+
 function writeJson(file, obj) {
 	fs.writeFileSync(file + ".part", JSON.stringify(obj));
 	fs.renameSync(file + ".part", file);
@@ -256,21 +292,16 @@ function apply(ops) {	// ops: [[address, inc]...] in one change
 		for (const [a, v] of ops)
 			d[blk(a)][slot(a)].increment(v);
 	});
-	syncAll();
+	syncChanged();
 }
 
 const cmds = {
-	async init(addrs) {
-		doc = A.change(doc, (d) => {
-			for (let a = 0; a < Number(addrs); a++) {
-				if (!(a & 255))
-					d[blk(a)] = {};
-				d[blk(a)][slot(a)] = new A.Counter(0);
-			}
-			d.pp = new A.Counter(0);
-		});
+	async load(file) {
+		const t = now();
+		// The table's document, this node its own actor from here on.
+		doc = A.clone(A.load(new Uint8Array(fs.readFileSync(file))));
 		syncAll();
-		return [`keys ${Number(addrs)}`];
+		return [`seconds ${(now() - t).toFixed(3)}`, `keys ${Object.keys(counters()).length}`];
 	},
 	async ready(seconds) {
 		const t0 = now();
@@ -279,7 +310,6 @@ const cmds = {
 				throw new Error(`no document from node 1 after ${seconds} s`);
 			await sleep(100);
 		}
-		// Every key of node 1's init came in its one change, with pp.
 		return [`seconds ${(now() - t0).toFixed(3)}`, `keys ${Object.keys(counters()).length}`];
 	},
 	async latency(n) {
@@ -289,7 +319,7 @@ const cmds = {
 			const t = now();
 			doc = A.change(doc, (d) => { d[blk(a)][slot(a)].increment(inc); });
 			v.push(now() - t);
-			syncAll();
+			syncChanged();
 			if (i % 100 === 99)
 				await sleep(1);	// the sync goes on meanwhile
 		}
@@ -334,7 +364,7 @@ const cmds = {
 		for (let r = 1; r <= Number(rounds); r++) {
 			const t = now(), seen = new Set();
 			doc = A.change(doc, (d) => { d.pp.increment(1); });
-			syncAll();
+			syncChanged();
 			while (seen.size < peerIps.length) {
 				const left = t + 20 - now();
 				const m = left > 0 ? await recv(left * 1000) : null;
@@ -445,6 +475,7 @@ const cmds = {
 			while (!fs.existsSync(f)) {
 				if (now() - t0 > seconds)
 					throw new Error(`no ${f} after ${seconds} s`);
+				checkFailed();
 				await sleep(50);
 			}
 		}
