@@ -75,6 +75,9 @@
  *                             (tools/bench/automerge/am-node.mjs), its
  *                             answer on stdout
  *
+ * JetStream's server is ATOMIK_NATS_URL when set (tools/bench/jetstream-replay
+ * runs three on the host's loopback).
+ *
  * Each prints "name value" lines on stdout (n, p50, p99, max of samples in
  * ms, latencies in us; seconds; accepted, refused, written, rate); exits 1
  * when it could not measure what it was asked.
@@ -909,18 +912,26 @@ static void js_connect(void)
 	natsOptions *o;
 	jsOptions jo;
 	natsStatus s;
+	int i;
 
 	if (js)
 		return;
 	s = natsOptions_Create(&o);
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(o, "nats://127.0.0.1:4222");
+		s = natsOptions_SetURL(o, getenv("ATOMIK_NATS_URL") ? getenv("ATOMIK_NATS_URL") :
+				       "nats://127.0.0.1:4222");
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectWait(o, 200);
-	if (s == NATS_OK)
+	/* A server just started may not listen yet: 60 s for it. */
+	for (i = 0; s == NATS_OK && i < 120; i++) {
 		s = natsConnection_Connect(&nc, o);
+		if (s != NATS_NO_SERVER)
+			break;
+		s = NATS_OK;
+		sleep_ms(500);
+	}
 	natsOptions_Destroy(o);
 	if (s != NATS_OK)
 		die("NATS at 127.0.0.1:4222: %s", natsStatus_GetText(s));
@@ -933,26 +944,65 @@ static void js_connect(void)
 		die("JetStream: %s", natsStatus_GetText(s));
 }
 
+static uint64_t js_seq;		/* the stream sequence applied last */
+static double js_seen;		/* when an event came last */
+static natsSubscription *js_sub;
+
+/* Applied once each, by stream sequence: a consumer made again may deliver
+ * again what was already applied (XOR would undo it). */
 static void js_on_event(natsConnection *c, natsSubscription *sub, natsMsg *m, void *arg)
 {
 	const struct event *e = (const void *)natsMsg_GetData(m);
+	jsMsgMetaData *md = NULL;
 
-	if (natsMsg_GetDataLength(m) == sizeof(*e)) {
+	if (natsMsg_GetDataLength(m) == sizeof(*e) && natsMsg_GetMetaData(&md, m) == NATS_OK) {
 		pthread_mutex_lock(&js_lock);
-		js_state[e->addr % JS_ADDRS] ^= e->delta;
-		js_applied++;
+		if (md->Sequence.Stream > js_seq) {
+			js_state[e->addr % JS_ADDRS] ^= e->delta;
+			js_applied++;
+			js_seq = md->Sequence.Stream;
+		}
+		js_seen = now();
 		pthread_mutex_unlock(&js_lock);
+		jsMsgMetaData_Destroy(md);
 	}
 	natsMsg_Destroy(m);
 }
 
-/* This node's consumer of EV, from now on or (all) from the start. */
-static natsSubscription *js_follow(bool all)
+/* This node's consumer of EV, an ordered one from the event after js_seq. */
+static void js_subscribe(void)
 {
-	natsSubscription *sub = NULL;
 	jsSubOptions so;
 	jsErrCode je = 0;
 	natsStatus s;
+
+	if (js_sub) {
+		natsSubscription_Unsubscribe(js_sub);
+		natsSubscription_Destroy(js_sub);
+		js_sub = NULL;
+	}
+	jsSubOptions_Init(&so);
+	so.Ordered = true;
+	so.Config.DeliverPolicy = js_DeliverByStartSequence;
+	pthread_mutex_lock(&js_lock);
+	so.Config.OptStartSeq = js_seq + 1;
+	js_seen = now();
+	pthread_mutex_unlock(&js_lock);
+	s = js_Subscribe(&js_sub, js, "ev", js_on_event, NULL, NULL, &so, &je);
+	if (s != NATS_OK) {
+		/* Retried by js_check() (a node cut off has no JetStream). */
+		fprintf(stderr, "atomik-cluster-bench: JetStream consumer: %s (%d)\n",
+			natsStatus_GetText(s), (int)je);
+		js_sub = NULL;
+		return;
+	}
+	natsSubscription_SetPendingLimits(js_sub, -1, -1);
+}
+
+/* This node's consumer of EV, from now on or (all) from the start. */
+static void js_follow(bool all)
+{
+	jsStreamInfo *si = NULL;
 
 	js_connect();
 	if (!js_state) {
@@ -960,14 +1010,29 @@ static natsSubscription *js_follow(bool all)
 		if (!js_state)
 			die("out of memory");
 	}
-	jsSubOptions_Init(&so);
-	so.Ordered = true;
-	so.Config.DeliverPolicy = all ? js_DeliverAll : js_DeliverNew;
-	s = js_Subscribe(&sub, js, "ev", js_on_event, NULL, NULL, &so, &je);
-	if (s != NATS_OK)
-		die("JetStream consumer: %s (%d)", natsStatus_GetText(s), (int)je);
-	natsSubscription_SetPendingLimits(sub, -1, -1);
-	return sub;
+	if (!all) {
+		if (js_GetStreamInfo(&si, js, "EV", NULL, NULL) != NATS_OK)
+			die("JetStream: no stream EV");
+		js_seq = si->State.LastSeq;
+		jsStreamInfo_Destroy(si);
+	}
+	js_subscribe();
+	if (!js_sub)
+		die("JetStream: no consumer of EV");
+}
+
+/* An ordered consumer that heard nothing for 3 s while the state is not
+ * yet complete is made again from the next sequence: libnats gives up
+ * remaking one while its server has no JetStream (cut off). */
+static void js_check(void)
+{
+	bool stale;
+
+	pthread_mutex_lock(&js_lock);
+	stale = now() - js_seen > 3;
+	pthread_mutex_unlock(&js_lock);
+	if (stale)
+		js_subscribe();
 }
 
 /* One event, published and acknowledged within 1 s (stored by a quorum). */
@@ -1635,6 +1700,7 @@ static int cmd_wait(enum sys sys, const char *tag, const char *path, unsigned in
 			pthread_mutex_unlock(&js_lock);
 			if (!diff)
 				break;
+			js_check();
 		} else {
 			struct etcd_cmp e = { want, tag, 0 };
 
@@ -1919,7 +1985,7 @@ static int cmd_js_replay(const char *path, unsigned int seconds)
 	js_connect();
 	if (js_GetStreamInfo(&si, js, "EV", NULL, NULL) != NATS_OK)
 		die("js-replay: no stream EV");
-	last = si->State.Msgs;
+	last = si->State.Msgs;	/* js_seq stays 0: from the first */
 	jsStreamInfo_Destroy(si);
 	t = now();
 	end = t + seconds;
@@ -1930,6 +1996,7 @@ static int cmd_js_replay(const char *path, unsigned int seconds)
 		pthread_mutex_unlock(&js_lock);
 		if (same)
 			break;
+		js_check();
 		if (now() > end)
 			die("js-replay: %" PRIu64 " of %" PRIu64 " events applied after %u s, the state %s",
 			    js_applied, last, seconds, same ? "right" : "not the model's");
