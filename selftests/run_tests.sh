@@ -14,7 +14,11 @@ out=${ATOMIK_OUT:-/tmp}
 
 # --fpga: the accelerator's passes (below); --fpga-device: only the pass
 # with the backend forced to the device, without concurrency_test, for a
-# second accelerator run that tests another way of completing.
+# second accelerator run that tests another way of completing;
+# --fpga-light: map_test with the device bound, then fpga_test (make check
+# runs the engine's passes with the accelerator on two kernels, and this on
+# the others: the driver and the mapped rows on every kernel, without the
+# engine's passes again).
 # --skip NAME: not this program (make check runs python_test on one
 # kernel only: Documentation/atomik/testing.rst).
 skip=" "
@@ -25,11 +29,14 @@ done
 fpga=0
 backends="fpga auto"
 tests="engine_test concurrency_test errors_test map_test"
-if [ "${1-}" = --fpga ] || [ "${1-}" = --fpga-device ]; then
+if [ "${1-}" = --fpga ] || [ "${1-}" = --fpga-device ] || [ "${1-}" = --fpga-light ]; then
 	fpga=1
 	if [ "$1" = --fpga-device ]; then
 		backends=fpga
 		tests="engine_test errors_test"
+	elif [ "$1" = --fpga-light ]; then
+		backends=fpga
+		tests=map_test
 	fi
 	shift
 elif [ $# -eq 0 ]; then
