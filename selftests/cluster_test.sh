@@ -261,6 +261,14 @@ basic)
 	model "$shared/expected.more" $(each_node deltas)
 	check "after the restart, new deltas count once" \
 		"$probe" wait "$shared/expected.more" 30
+	# The daemon's Prometheus textfile, for the host's promtool.
+	if cp /run/atomik/atomikd.prom "${ATOMIK_OUT:-/tmp}/atomikd.prom" 2>/dev/null &&
+	   grep -q "^atomikd_blocks_applied_total $(counter blocks_applied)\$" \
+		"${ATOMIK_OUT:-/tmp}/atomikd.prom"; then
+		ok "atomikd's metrics file: blocks_applied as in its status"
+	else
+		notok "atomikd's metrics file missing, or not its status's blocks_applied"
+	fi
 	;;
 
 partition)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomikd.h"
 #include "daemon.h"
@@ -199,6 +200,17 @@ static const char *set_device(char *v)
 	return set_path(&cfg.device, v);
 }
 
+/* "none", or the Prometheus textfile to write. */
+static const char *set_metrics(char *v)
+{
+	cfg.metrics_given = true;
+	if (!strcmp(v, "none")) {
+		cfg.metrics_file = NULL;
+		return NULL;
+	}
+	return set_path(&cfg.metrics_file, v);
+}
+
 #define LIST(n, fn)		{ .name = n, .set = fn }
 #define NUM(field, l, h)	{ .name = #field, .num = &cfg.field, .lo = l, .hi = h }
 static const struct key {
@@ -211,6 +223,7 @@ static const struct key {
 	LIST("servers", set_servers), LIST("nodes", set_nodes),
 	LIST("tables", set_tables), LIST("subject", set_prefix),
 	LIST("state_dir", set_state_dir), LIST("device", set_device),
+	LIST("metrics_file", set_metrics),
 	NUM(publish_ms, 10, 3600000), NUM(republish_ms, 100, 86400000),
 	NUM(hello_ms, 10, 60000), NUM(verify_ms, 0, 86400000), NUM(collect_ms, 1000, 86400000),
 	NUM(recover_ms, 0, 600000), NUM(peer_timeout_ms, 0, 86400000),
@@ -391,6 +404,9 @@ void parse_command_line(int argc, char **argv)
 	}
 	if (cfg.allowed && !cfg.allowed[cfg.node])
 		die(2, "node %lu is not among the cluster's nodes", cfg.node);
+	/* node_exporter's textfile collector, where Debian's package has it. */
+	if (!cfg.metrics_given && !access(DEFAULT_METRICS_DIR, W_OK))
+		cfg.metrics_file = DEFAULT_METRICS_DIR "/atomikd.prom";
 	if (!cfg.peer_timeout_ms)
 		cfg.peer_timeout_ms = 12 * cfg.hello_ms;
 }

@@ -15,6 +15,7 @@
 
 #define MAX_SERVERS	16
 #define DEFAULT_CONFIG	"/etc/atomik/atomikd.conf"
+#define DEFAULT_METRICS_DIR "/var/lib/prometheus/node-exporter"
 
 struct config {
 	unsigned long node;
@@ -30,6 +31,8 @@ struct config {
 	unsigned long block, max_contributors;
 	char *state_dir;
 	char *device;
+	char *metrics_file;		/* Prometheus textfile; NULL: none */
+	bool metrics_given;
 };
 
 extern struct config cfg;
@@ -70,5 +73,6 @@ void transport_stop(void);
 /* status.c */
 void status_write(const struct akd_core *core, const char *state, uint64_t started_ms,
 		  uint32_t host, uint64_t session);
+void metrics_write(const struct akd_core *core, const char *state);
 
 #endif

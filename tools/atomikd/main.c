@@ -284,6 +284,7 @@ int main(int argc, char **argv)
 		carry_out(core);
 		if (now >= next_status) {
 			status_write(core, core_state(core), started_ms, conf.host, session);
+			metrics_write(core, core_state(core));
 			next_status = now + 500000000;
 		}
 	}
@@ -293,6 +294,7 @@ int main(int argc, char **argv)
 	akd_core_stop(core, now_ns());
 	carry_out(core);
 	status_write(core, "stopped", started_ms, conf.host, session);
+	metrics_write(core, "stopped");
 	snprintf(path, sizeof(path), "%s/" ATOMIKD_PID_FILE, cfg.state_dir);
 	unlink(path);
 	transport_stop();

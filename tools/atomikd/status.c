@@ -115,3 +115,100 @@ void status_write(const struct akd_core *core, const char *state, uint64_t start
 	else
 		unlink(tmp);
 }
+
+/*
+ * The same for Prometheus: node_exporter's textfile collector reads
+ * metrics_file (Documentation/atomik/metrics.rst has the conventions and
+ * the daemon's metrics).  Written beside it and renamed over it.
+ */
+static const struct {
+	const char *name, *help;
+} counter_meta[] = {
+#define M(field, name, help) { name, help },
+	M(messages_received, "received_messages", "Messages received from NATS.")
+	M(messages_sent, "sent_messages", "Messages handed to NATS.")
+	M(bytes_received, "received_bytes", "Bytes of the messages received.")
+	M(bytes_sent, "sent_bytes", "Bytes of the messages handed to NATS.")
+	M(blocks_published, "blocks_published", "Blocks of this node's contribution published.")
+	M(blocks_applied, "blocks_applied", "Newer blocks of other contributors applied.")
+	M(duplicates, "duplicates", "Blocks received of a version already held or older.")
+	M(own_echoes, "own_echoes", "Blocks of this node's own live instance received back.")
+	M(hellos_sent, "hellos_sent", "Heartbeats sent.")
+	M(digests_sent, "digests_sent", "Table digests sent to a peer whose hash differed.")
+	M(digests_received, "digests_received", "Table digests received.")
+	M(wants_sent, "wants_sent", "Repair requests sent.")
+	M(wants_answered, "wants_answered", "Repair requests answered.")
+	M(blocks_repaired, "blocks_repaired", "Blocks sent to a peer that lacked them.")
+	M(records_applied, "records_applied", "Collection records applied.")
+	M(collected, "collected", "Dead instances collected.")
+	M(persist_failures, "checkpoint_failures", "Checkpoint writes that failed.")
+	M(remote_writes, "remote_writes", "Writes of the remote row.")
+	M(remote_repairs, "remote_repairs", "Remote blocks found to differ and written again.")
+	M(peers_appeared, "peers_appeared", "Daemon sessions of other nodes first heard.")
+	M(twin_sessions, "twin_sessions", "Pairs of daemons heard with one node id.")
+#undef M
+};
+
+void metrics_write(const struct akd_core *core, const char *state)
+{
+	const struct akd_stats *st = akd_core_stats(core);
+	const uint64_t *counters = (const uint64_t *)st;
+	char tmp[PATH_MAX + 8];
+	struct akd_table_info ti;
+	struct akd_peer_info pi;
+	unsigned int i, k, peers = 0;
+	bool failing = false;
+	FILE *f;
+
+	if (!cfg.metrics_file)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cfg.metrics_file);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fchmod(fileno(f), 0644);
+#define ONE(name) + 1
+	_Static_assert(sizeof(counter_meta) / sizeof(counter_meta[0]) == 0 AKD_COUNTERS(ONE),
+		       "a name per counter, in AKD_COUNTERS' order");
+#undef ONE
+	for (i = 0; i < sizeof(counter_meta) / sizeof(counter_meta[0]); i++)
+		fprintf(f, "# HELP atomikd_%s_total %s\n# TYPE atomikd_%s_total counter\n"
+			"atomikd_%s_total %" PRIu64 "\n", counter_meta[i].name,
+			counter_meta[i].help, counter_meta[i].name, counter_meta[i].name,
+			counters[i]);
+	fprintf(f, "# HELP atomikd_dropped_messages_total Messages dropped, by cause "
+		"(atomikd(8)).\n# TYPE atomikd_dropped_messages_total counter\n");
+#define X(name, text) fprintf(f, "atomikd_dropped_messages_total{cause=\"" #name "\"} %" \
+			      PRIu64 "\n", st->dropped_##name);
+	AKD_DROPS(X)
+#undef X
+	for (i = 0; akd_core_peer(core, i, &pi); i++)
+		peers += pi.last_seen / 1000000 + 3000 > now_ns() / 1000000;
+	fprintf(f, "# HELP atomikd_peers Peer sessions heard from in the last 3 seconds.\n"
+		"# TYPE atomikd_peers gauge\natomikd_peers %u\n", peers);
+	fprintf(f, "# HELP atomikd_connected Whether NATS is connected (1) or not (0).\n"
+		"# TYPE atomikd_connected gauge\natomikd_connected %d\n",
+		transport_connected ? 1 : 0);
+	fprintf(f, "# HELP atomikd_contributors Contributors held, this node's live instance "
+		"included.\n# TYPE atomikd_contributors gauge\n");
+	for (k = 0; k < (unsigned int)cfg.nr_tables; k++) {
+		akd_core_table_info(core, k, &ti);
+		failing |= ti.checkpoint_failing;
+		fprintf(f, "atomikd_contributors{table=\"%s\"} %u\n", ti.name, ti.contributors);
+	}
+	fprintf(f, "# HELP atomikd_unwritten_blocks Remote blocks not written to the device "
+		"yet.\n# TYPE atomikd_unwritten_blocks gauge\n");
+	for (k = 0; k < (unsigned int)cfg.nr_tables; k++) {
+		akd_core_table_info(core, k, &ti);
+		fprintf(f, "atomikd_unwritten_blocks{table=\"%s\"} %u\n", ti.name, ti.unwritten);
+	}
+	fprintf(f, "# HELP atomikd_checkpoint_failing Whether a checkpoint cannot be written "
+		"(device writes stopped).\n# TYPE atomikd_checkpoint_failing gauge\n"
+		"atomikd_checkpoint_failing %d\n", failing ? 1 : 0);
+	fprintf(f, "# HELP atomikd_info The daemon's node and state.\n# TYPE atomikd_info gauge\n"
+		"atomikd_info{node=\"%lu\",state=\"%s\"} 1\n", cfg.node, state);
+	if (fclose(f) == 0)
+		rename(tmp, cfg.metrics_file);
+	else
+		unlink(tmp);
+}
