@@ -206,7 +206,7 @@ install-system:
 		> $(DESTDIR)$(SYSTEMDLIBDIR)/systemd/system/atomikd.service
 	install -d $(DESTDIR)/etc/atomik
 	[ -e $(DESTDIR)/etc/atomik/atomikd.conf ] || \
-		install -m 0644 packaging/atomikd.conf $(DESTDIR)/etc/atomik/atomikd.conf
+		install -m 0600 packaging/atomikd.conf $(DESTDIR)/etc/atomik/atomikd.conf
 	install -m 0644 $(TOOL_COMPLETION) $(DESTDIR)$(COMPLETIONDIR)/atomik
 
 install-module: module

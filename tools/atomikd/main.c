@@ -168,7 +168,7 @@ static void write_pid_file(void)
 	int fd, n;
 
 	snprintf(path, sizeof(path), "%s/" ATOMIKD_PID_FILE, cfg.state_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		die(1, "cannot write %s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	started_ms = now_ns() / 1000000;
 
-	if (mkdir(cfg.state_dir, 0755) && errno != EEXIST)
+	if (mkdir(cfg.state_dir, 0750) && errno != EEXIST)
 		die(1, "cannot create %s: %s", cfg.state_dir, strerror(errno));
 	write_pid_file();
 	device_open(tc);
