@@ -320,7 +320,7 @@ check-metrics:
 
 # The replication protocol's Promela model, checked with SPIN (Debian's
 # spin package): the protocol as built passes safety and liveness, each
-# broken variant fails (about 80 s; a step of make check).
+# broken variant fails (about 90 s; a step of make check).
 check-model:
 	tools/testing/atomik-check model
 
