@@ -244,6 +244,7 @@ struct peer {
 	uint64_t session;
 	uint16_t node;
 	uint64_t last_seen, seq, digest;
+	uint64_t back_at;		/* when it was heard again after a silence */
 	uint64_t digest_sent;		/* when this node last sent it digests */
 	uint64_t digest_gap;		/* ... and how long until it may again */
 	uint64_t lives[AKD_MAX_TABLES];	/* its live instance of each table */
@@ -1610,9 +1611,12 @@ static bool just_published(struct akd_core *c, unsigned int ti, uint64_t instanc
 		struct peer *q = &c->peers[i];
 		uint64_t clock = c->now + q->clock_offset;
 
+		/* What it published before it was heard again after a silence
+		 * was published into the silence: not on its way. */
 		if (q->lives[ti] == instance &&
 		    c->now - q->last_seen < 3 * c->conf.hello_ns && version <= clock)
-			return clock - version < 2 * c->conf.publish_ns + 2 * c->conf.hello_ns;
+			return clock - version < 2 * c->conf.publish_ns + 2 * c->conf.hello_ns &&
+			       version >= q->back_at + q->clock_offset;
 	}
 	return false;
 }
@@ -1834,6 +1838,13 @@ void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t 
 		return;
 	}
 	p = peer_for(c, m.sender, m.session);
+	/* Back after a silence (a cut, a route down): what either side
+	 * missed is looked for at once, whatever the digests' pace was. */
+	if (now - p->last_seen > 2 * c->conf.hello_ns) {
+		p->digest_gap = 0;
+		p->digest_sent = 0;
+		p->back_at = now;
+	}
 	p->last_seen = now;
 	p->messages++;
 	p->clock_offset = m.sent_at - now;
@@ -2257,7 +2268,12 @@ bool akd_core_ready(struct akd_core *c, struct akd_ready *rd)
 	rd->nr_verify = c->out.nr_verify;
 	rd->send = c->out.send;
 	rd->nr_send = c->out.nr_send;
-	return rd->nr_persist || rd->nr_remote || rd->nr_verify || rd->nr_send;
+	if (rd->nr_persist || rd->nr_remote || rd->nr_verify || rd->nr_send)
+		return true;
+	/* Nothing: the next input is built afresh (a caller advances only
+	 * past a ready set it was given). */
+	c->out.built = false;
+	return false;
 }
 
 bool akd_core_persisted(struct akd_core *c, bool ok)

@@ -230,6 +230,8 @@ struct sched {
 	uint64_t quiet_max;
 	bool persistent;
 	bool expect_collected;		/* every dead instance collected at the end */
+	bool heal_time;			/* measure how long after the heal it converged */
+	uint64_t healed_ns;		/* ... that time (0: never) */
 	uint8_t members[AKD_MAX_NODE + 1];
 };
 
@@ -1185,6 +1187,13 @@ static void run(void)
 			local_changed(n, ti);
 	}
 	end = now + S.quiet_max;
+	if (S.heal_time) {
+		uint64_t healed = now;
+
+		while (now < end && !converged(false))
+			run_events(now + 10 * MS);
+		S.healed_ns = converged(false) ? now - healed : 0;
+	}
 	while (now < end && !stormed) {
 		run_events(now + 500 * MS);
 		if (converged(false)) {
@@ -1425,6 +1434,38 @@ static void case_collect_reboot_setup(unsigned int arg)
 	S.fault_end = 14 * SEC + (uint64_t)arg * MS / 10;
 }
 
+/*
+ * Node 3 cut off for 3 s while every node accumulates 20 deltas a second
+ * (the cluster benchmark's partition): every node exact within 1 s of the
+ * heal, measured to 10 ms.
+ */
+static void case_heal_setup(unsigned int arg)
+{
+	uint64_t t;
+	unsigned int k;
+
+	defaults();
+	S.g[0].nr_addrs = 4096;
+	S.block = 256;
+	S.heal_time = true;
+	start_all();
+	accum_all(3 * SEC, 5);
+	fault_at(5 * SEC, F_CUT, 2, 0, 0);
+	for (t = 5 * SEC + 10 * MS; t < 8 * SEC; t += 50 * MS)
+		for (k = 0; k < S.nodes; k++)
+			fault_at(t + k * 7 * MS, F_ACCUM, k, 1, 0);
+	S.fault_end = 8 * SEC;
+}
+
+static bool case_heal_check(void)
+{
+	printf("# every node exact %" PRIu64 " ms after the heal\n", (uint64_t)(S.healed_ns / MS));
+	if (S.healed_ns && S.healed_ns <= 1 * SEC)
+		return true;
+	fail("every node exact %" PRIu64 " ms after the heal (at most 1000)", (uint64_t)(S.healed_ns / MS));
+	return false;
+}
+
 /* More restarts than max_contributors. */
 static void case_cliff_setup(unsigned int arg)
 {
@@ -1587,6 +1628,8 @@ static const struct sim_case cases[] = {
 	  .setup = case_names_setup },
 	{ .name = "collect-reboot", .what = "a reboot about when a node collects its old instance loses nothing",
 	  .setup = case_collect_reboot_setup, .arg = 5030 },
+	{ .name = "heal", .what = "after a 3 s cut under writes, every node exact within 1 s",
+	  .setup = case_heal_setup, .check = case_heal_check },
 	{ .name = "outage-tmpfs", .what = "a whole-cluster outage with state on tmpfs loses the past (documented)",
 	  .setup = case_outage_setup, .check = case_outage_check },
 	{ .name = "outage-persistent", .what = "a whole-cluster outage with a persistent state_dir loses nothing",
