@@ -2496,7 +2496,8 @@ void akd_core_account(const struct akd_core *c, unsigned int ti, akd_account_fn 
 	unsigned int i;
 	uint32_t b;
 
-	memcpy(sorted, t->rec, t->nr_rec * sizeof(*sorted));
+	if (t->nr_rec)	/* t->rec is NULL before the first */
+		memcpy(sorted, t->rec, t->nr_rec * sizeof(*sorted));
 	qsort(sorted, t->nr_rec, sizeof(*sorted), by_absorber);
 	for (i = 0; i < t->nr_c; i++) {
 		const struct contrib *k = t->c[i];
