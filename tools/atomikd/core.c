@@ -970,9 +970,15 @@ static void restore_block(struct akd_core *c, struct table *t, struct rbuf *r,
 		free(vals);
 		return;
 	}
-	/* The checkpoint's own instance, if the table has another now, is frozen. */
+	/*
+	 * The checkpoint's own instance, if the table has another now, is frozen.
+	 * A collected instance is taken too: a whole file has the records
+	 * first, and the blocks the collector's do not include yet are counted
+	 * apart until they do (covered()); those they include are not, and a
+	 * contributor with nothing else goes at the end (sweep()).
+	 */
 	k = find(t, instance);
-	if (!k && !collected_by(t, instance))
+	if (!k)
 		k = add_contrib(c, t, node, host, instance);
 	if (k && k->node == node && k->host == host && newer(ver, folds, k->ver[b], k->folds[b]))
 		take_block(c, t, k, b, ver, folds, vals);
