@@ -978,8 +978,12 @@ static void restore_block(struct akd_core *c, struct table *t, struct rbuf *r,
 	 * contributor with nothing else goes at the end (sweep()).
 	 */
 	k = find(t, instance);
-	if (!k)
+	if (!k) {
 		k = add_contrib(c, t, node, host, instance);
+		/* Its records applied before its block, as recv_block() did. */
+		if (k)
+			apply_records(c, t);
+	}
 	if (k && k->node == node && k->host == host && newer(ver, folds, k->ver[b], k->folds[b]))
 		take_block(c, t, k, b, ver, folds, vals);
 	(void)rs;

@@ -13,6 +13,7 @@
  *   - what the last checkpoint holds, restored, is what the core counts.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -239,6 +240,18 @@ static void check_checkpoints(void)
 			broken("table %u: its checkpoint is not taken back: %d", ti, ret);
 		acct_sort(&live);
 		acct_sort(&ck);
+		if (getenv("FUZZ_VERBOSE")) {
+			size_t i;
+
+			for (i = 0; i < live.n; i++)
+				fprintf(stderr, "  core:       node %u instance %016" PRIx64
+					" block %u version %" PRIx64 "\n", live.e[i].node,
+					live.e[i].instance, live.e[i].block, live.e[i].version);
+			for (i = 0; i < ck.n; i++)
+				fprintf(stderr, "  checkpoint: node %u instance %016" PRIx64
+					" block %u version %" PRIx64 "\n", ck.e[i].node,
+					ck.e[i].instance, ck.e[i].block, ck.e[i].version);
+		}
 		if (live.n != ck.n || (live.n && memcmp(live.e, ck.e, live.n * sizeof(*live.e))))
 			broken("table %u: the checkpoint counts %zu (contributor, block) "
 			       "versions, the core %zu, or other ones", ti, ck.n, live.n);
