@@ -68,6 +68,7 @@ include python/Build.mk
 .PHONY: all module modules clean check lint sim check-sim lib tools examples selftests python demo fpga-sim fpga-syn cosim bench-rt bench-scan \
 	bench-cluster check-cluster-bench \
 	print-lib-version print-version check-host check-rtl check-plot check-metrics check-model \
+	fuzz fuzz-build fuzz-seeds check-fuzz \
 	install install-userspace install-lib install-tools install-udev install-system install-python \
 	install-module install-dkms $(addprefix module-,$(KERNELS))
 
@@ -239,7 +240,8 @@ demo:
 # On a fresh Debian 12 machine, as root, the first step installs what the
 # build and the VM need (apt-get) and fetches the kernels of the matrix.
 # Then each step writes one TAP file into build/check/ (tools/testing/atomik-check):
-# host checks, the RTL's testbench, a VM boot per kernel, one more per
+# host checks, the RTL's testbench, the cluster simulator, atomikd's fuzz
+# targets (check-fuzz: 20 s each, a minute in all), a VM boot per kernel, one more per
 # kernel with the co-simulated accelerator, one with a polled accelerator
 # (on the debug kernel, else the first), and drawing a benchmark; a step
 # that fails does not stop the others, and the summary counts them all.
@@ -254,9 +256,9 @@ CHECK_RUNS	:= $(foreach k,$(KERNELS),$(k) $(k)+fpga$(if $(filter $(k),$(FPGA_FUL
 		   $(CHECK_POLL)+fpga-poll
 # The three-VM cluster tests run on these kernels.
 CLUSTER_KERNELS	?= 6.12
-CHECK_STEPS	:= host rtl sim $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) \
+CHECK_STEPS	:= host rtl sim fuzz $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) \
 			cluster-bench plot metrics model
-CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap sim.tap \
+CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap sim.tap fuzz.tap \
 			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) cluster-bench.tap \
 			plot.tap metrics.tap model.tap)
 

@@ -19,8 +19,11 @@
 #define ATOMIK_PACKAGE_VERSION "unknown"
 #endif
 
+/* The defaults of the strings a key replaces: kept, never freed. */
+static char default_prefix[] = "atomik", default_state_dir[] = ATOMIKD_STATE_DIR;
+
 struct config cfg = {
-	.prefix = "atomik",
+	.prefix = default_prefix,
 	.publish_ms = 100,
 	.hello_ms = 250,
 	.republish_ms = 0,
@@ -29,7 +32,7 @@ struct config cfg = {
 	.recover_ms = 2000,
 	.block = 256,
 	.max_contributors = 1024,
-	.state_dir = ATOMIKD_STATE_DIR,
+	.state_dir = default_state_dir,
 };
 
 static void *xcalloc(size_t n, size_t size)
@@ -91,12 +94,21 @@ static char *next_word(char **p)
 	return w;
 }
 
+/* A string key given again replaces the value it had: NULL to unset. */
+static void set_string(char **dst, const char *v)
+{
+	if (*dst != default_prefix && *dst != default_state_dir)
+		free(*dst);
+	*dst = v ? strdup(v) : NULL;
+}
+
 /* Each setter returns NULL or what is wrong with the value. */
 static const char *set_servers(char *v)
 {
 	char *w;
 
-	cfg.nr_servers = 0;
+	while (cfg.nr_servers)
+		free(cfg.servers[--cfg.nr_servers]);
 	while ((w = next_word(&v))) {
 		if (cfg.nr_servers == MAX_SERVERS)
 			return "more than 16 servers";
@@ -178,7 +190,7 @@ static const char *set_prefix(char *v)
 		if (*p == '*' || *p == '>' || *p == ' ' || *p == '\t' ||
 		    (*p == '.' && (p == v || p[1] == 0 || p[1] == '.')))
 			return "a subject prefix is NATS tokens separated by dots, without wildcards";
-	cfg.prefix = strdup(v);
+	set_string(&cfg.prefix, v);
 	return NULL;
 }
 
@@ -186,7 +198,7 @@ static const char *set_path(char **dst, char *v)
 {
 	if (*v != '/')
 		return "an absolute path";
-	*dst = strdup(v);
+	set_string(dst, v);
 	return NULL;
 }
 
@@ -205,7 +217,7 @@ static const char *set_metrics(char *v)
 {
 	cfg.metrics_given = true;
 	if (!strcmp(v, "none")) {
-		cfg.metrics_file = NULL;
+		set_string(&cfg.metrics_file, NULL);
 		return NULL;
 	}
 	return set_path(&cfg.metrics_file, v);
@@ -276,12 +288,45 @@ const char *set_key(const char *name, char *v)
 	return "unknown key";
 }
 
-static void load_config(const char *path, bool must_exist)
+/*
+ * The file's lines, from f, over cfg: 0, or -1 with what is wrong in err
+ * ("LINE: KEY: WHY").  Comments start with '#'; blank lines are skipped.
+ */
+int config_read(FILE *f, char *err, size_t errlen)
 {
 	char *line = NULL, *k, *v, *eq;
 	size_t cap = 0;
-	const char *err;
-	int lineno = 0;
+	const char *why;
+	int lineno = 0, ret = 0;
+
+	while (getline(&line, &cap, f) > 0) {
+		lineno++;
+		k = trim(line);
+		if (!*k || *k == '#')
+			continue;
+		eq = strchr(k, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%d: expected 'key = value'", lineno);
+			ret = -1;
+			break;
+		}
+		*eq = 0;
+		v = trim(eq + 1);
+		k = trim(k);
+		why = set_key(k, v);
+		if (why) {
+			snprintf(err, errlen, "%d: %s: %s", lineno, k, why);
+			ret = -1;
+			break;
+		}
+	}
+	free(line);
+	return ret;
+}
+
+static void load_config(const char *path, bool must_exist)
+{
+	char err[256];
 	FILE *f;
 
 	f = fopen(path, "r");
@@ -290,22 +335,8 @@ static void load_config(const char *path, bool must_exist)
 			return;
 		die(2, "cannot read %s: %s", path, strerror(errno));
 	}
-	while (getline(&line, &cap, f) > 0) {
-		lineno++;
-		k = trim(line);
-		if (!*k || *k == '#')
-			continue;
-		eq = strchr(k, '=');
-		if (!eq)
-			die(2, "%s:%d: expected 'key = value'", path, lineno);
-		*eq = 0;
-		v = trim(eq + 1);
-		k = trim(k);
-		err = set_key(k, v);
-		if (err)
-			die(2, "%s:%d: %s: %s", path, lineno, k, err);
-	}
-	free(line);
+	if (config_read(f, err, sizeof(err)))
+		die(2, "%s:%s", path, err);
 	fclose(f);
 }
 

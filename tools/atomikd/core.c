@@ -971,10 +971,20 @@ static void restore_block(struct akd_core *c, struct table *t, struct rbuf *r,
 		free(vals);
 		return;
 	}
-	/* The checkpoint's own instance, if the table has another now, is frozen. */
+	/*
+	 * The checkpoint's own instance, if the table has another now, is frozen.
+	 * A collected instance is taken too: a whole file has the records
+	 * first, and the blocks the collector's do not include yet are counted
+	 * apart until they do (covered()); those they include are not, and a
+	 * contributor with nothing else goes at the end (sweep()).
+	 */
 	k = find(t, instance);
-	if (!k && !collected_by(t, instance))
+	if (!k) {
 		k = add_contrib(c, t, node, host, instance);
+		/* Its records applied before its block, as recv_block() did. */
+		if (k)
+			apply_records(c, t);
+	}
 	if (k && k->node == node && k->host == host && newer(ver, folds, k->ver[b], k->folds[b]))
 		take_block(c, t, k, b, ver, folds, vals);
 	(void)rs;
@@ -2512,7 +2522,8 @@ void akd_core_account(const struct akd_core *c, unsigned int ti, akd_account_fn 
 	unsigned int i;
 	uint32_t b;
 
-	memcpy(sorted, t->rec, t->nr_rec * sizeof(*sorted));
+	if (t->nr_rec)	/* t->rec is NULL before the first */
+		memcpy(sorted, t->rec, t->nr_rec * sizeof(*sorted));
 	qsort(sorted, t->nr_rec, sizeof(*sorted), by_absorber);
 	for (i = 0; i < t->nr_c; i++) {
 		const struct contrib *k = t->c[i];

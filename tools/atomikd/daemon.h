@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core.h"
 
@@ -43,6 +44,8 @@ uint64_t now_ns(void);
 
 /* config.c */
 void parse_command_line(int argc, char **argv);
+/* The configuration file's lines from f, over cfg: 0, or -1 and err. */
+int config_read(FILE *f, char *err, size_t errlen);
 
 /* device.c: the tables named in the configuration, open and checked. */
 struct akd_table_conf;

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fuzz target: atomikd's configuration file (config.c's config_read()) on
+ * any bytes.  What it accepts must be a configuration the daemon can run
+ * on: the node, the table names and ids, the servers and the prefix within
+ * what the keys allow.  Between inputs the configuration is set back to
+ * the defaults, what the parser allocated freed.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+void say(const char *fmt, ...)
+{
+}
+
+void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();	/* config_read() reports; only running out of memory dies */
+}
+
+uint64_t now_ns(void)
+{
+	return 0;
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) broken(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fuzz_config: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+static struct config defaults;
+
+static void free_string(char **p, const char *dflt)
+{
+	if (*p != dflt)
+		free(*p);
+}
+
+static void reset(void)
+{
+	int i;
+
+	for (i = 0; i < cfg.nr_servers; i++)
+		free(cfg.servers[i]);
+	free(cfg.allowed);
+	free_string(&cfg.prefix, defaults.prefix);
+	free_string(&cfg.state_dir, defaults.state_dir);
+	free_string(&cfg.device, defaults.device);
+	free_string(&cfg.metrics_file, defaults.metrics_file);
+	cfg = defaults;
+}
+
+static void check(void)
+{
+	int i, j;
+
+	if (cfg.node > AKD_MAX_NODE || cfg.nr_servers < 0 || cfg.nr_servers > MAX_SERVERS ||
+	    cfg.nr_tables < 0 || cfg.nr_tables > AKD_MAX_TABLES)
+		broken("node %lu, %d servers, %d tables", cfg.node, cfg.nr_servers,
+		       cfg.nr_tables);
+	for (i = 0; i < cfg.nr_servers; i++)
+		if (!cfg.servers[i] || (strncmp(cfg.servers[i], "nats://", 7) &&
+					strncmp(cfg.servers[i], "tls://", 6)))
+			broken("server %d is not a URL", i);
+	for (i = 0; i < cfg.nr_tables; i++) {
+		size_t len = strnlen(cfg.names[i], AKD_NAME_MAX);
+
+		if (!len || len == AKD_NAME_MAX ||
+		    strspn(cfg.names[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			   "0123456789_-") != len)
+			broken("table %d's name is not a subject token", i);
+		for (j = 0; j < i; j++)
+			if (cfg.tables[i] == cfg.tables[j] || !strcmp(cfg.names[i], cfg.names[j]))
+				broken("tables %d and %d are one", j, i);
+	}
+	if (!cfg.prefix || !*cfg.prefix || strlen(cfg.prefix) > 64 ||
+	    strpbrk(cfg.prefix, "*> \t") || cfg.prefix[0] == '.' ||
+	    cfg.prefix[strlen(cfg.prefix) - 1] == '.' || strstr(cfg.prefix, ".."))
+		broken("the subject prefix '%s'", cfg.prefix ? cfg.prefix : "(null)");
+	if (!cfg.state_dir || cfg.state_dir[0] != '/' || (cfg.device && cfg.device[0] != '/') ||
+	    (cfg.metrics_file && cfg.metrics_file[0] != '/'))
+		broken("a path that is not absolute");
+	if (cfg.block < 1 || cfg.block > AKD_MAX_BLOCK || cfg.max_contributors < 1 ||
+	    cfg.hello_ms < 10 || cfg.publish_ms < 10 || cfg.collect_ms < 1000)
+		broken("a number out of its range");
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	defaults = cfg;
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[256] = "";
+	FILE *f;
+
+	f = fmemopen((void *)data, size, "r");
+	if (!f)
+		return 0;	/* an empty input */
+	if (!config_read(f, err, sizeof(err)))
+		check();
+	else if (!err[0] || !memchr(err, 0, sizeof(err)))
+		broken("a refusal without its reason");
+	fclose(f);
+	reset();
+	return 0;
+}

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fuzz target: messages into atomikd's protocol core, as node 1 of three
+ * with two tables (fuzz.h), driven the way main.c drives it: every message,
+ * tick and local change is followed by carrying out what the core asks
+ * for, its checkpoint kept in memory and its remote row in an array.
+ *
+ * Besides what the sanitizers catch, these must hold whatever arrives:
+ *   - the core's requests stay within its tables and come to an end;
+ *   - the remote row read back is what the core wrote (no repair is ever
+ *     needed: the device here loses nothing);
+ *   - every checkpoint the core wrote is taken back whole by a restart;
+ *   - what the last checkpoint holds, restored, is what the core counts.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+
+#define MAX_ADDRS	40
+
+static struct {
+	struct akd_core *core;
+	uint8_t members[AKD_MAX_NODE + 1];
+	uint64_t now;
+	unsigned int run, gen;
+	uint64_t local[FZ_NR_TABLES][MAX_ADDRS], remote[FZ_NR_TABLES][MAX_ADDRS];
+	uint8_t *ckpt[FZ_NR_TABLES];
+	size_t ckpt_len[FZ_NR_TABLES];
+	bool fail_next, damaged, stopped;
+} S;
+
+static void __attribute__((noreturn, format(printf, 1, 2))) broken(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fuzz_message: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+static void core_log(void *arg, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (strstr(buf, "checkpoint is damaged") || strstr(buf, "checkpoint is not one"))
+		S.damaged = true;
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "  core: %s\n", buf);
+}
+
+static void *xmemdup(const void *p, size_t len)
+{
+	void *q = malloc(len ? len : 1);
+
+	if (!q)
+		abort();
+	memcpy(q, p, len);
+	return q;
+}
+
+/* What the core asks for, carried out until it asks for nothing. */
+static void carry_out(void)
+{
+	struct { void *buf; size_t len; } echo[64];
+	unsigned int i, rounds, nr_echo;
+	struct akd_ready rd;
+	bool ok;
+
+	for (rounds = 0; S.core && akd_core_ready(S.core, &rd); rounds++) {
+		if (rounds > 1000)
+			broken("the core keeps asking for actions");
+		ok = !(rd.nr_persist && S.fail_next);
+		if (rd.nr_persist)
+			S.fail_next = false;
+		for (i = 0; ok && i < rd.nr_persist; i++) {
+			const struct akd_persist *p = &rd.persist[i];
+			unsigned int t = p->table;
+
+			if (t >= FZ_NR_TABLES)
+				broken("a checkpoint of table %u", t);
+			if (!p->replace && !S.ckpt[t])
+				broken("table %u: a checkpoint's tail before its start", t);
+			if (p->replace) {
+				free(S.ckpt[t]);
+				S.ckpt[t] = xmemdup(p->buf, p->len);
+				S.ckpt_len[t] = p->len;
+			} else {
+				S.ckpt[t] = realloc(S.ckpt[t], S.ckpt_len[t] + p->len);
+				if (!S.ckpt[t])
+					abort();
+				memcpy(S.ckpt[t] + S.ckpt_len[t], p->buf, p->len);
+				S.ckpt_len[t] += p->len;
+			}
+		}
+		if (akd_core_persisted(S.core, ok))
+			for (i = 0; i < rd.nr_remote; i++) {
+				const struct akd_remote *r = &rd.remote[i];
+
+				if (r->table >= FZ_NR_TABLES || !r->count ||
+				    r->first + r->count > fz_tables[r->table].nr_addrs)
+					broken("a remote write of table %u, %u+%u", r->table,
+					       r->first, r->count);
+				memcpy(S.remote[r->table] + r->first, r->vals, r->count * 8);
+			}
+		for (i = 0; i < rd.nr_verify; i++) {
+			const struct akd_range *r = &rd.verify[i];
+
+			if (r->table >= FZ_NR_TABLES || !r->count ||
+			    r->first + r->count > fz_tables[r->table].nr_addrs)
+				broken("a read back of table %u, %u+%u", r->table, r->first,
+				       r->count);
+			akd_core_remote_read(S.core, S.now, r->table, r->first, r->count,
+					     S.remote[r->table] + r->first);
+		}
+		nr_echo = 0;
+		for (i = 0; i < rd.nr_send; i++) {
+			const struct akd_send *s = &rd.send[i];
+
+			if (s->len < sizeof(struct atomikd_hdr) || s->chan > AKD_CHAN_NODE ||
+			    (s->chan == AKD_CHAN_BLOCKS && s->table >= FZ_NR_TABLES) ||
+			    (s->chan == AKD_CHAN_NODE && (!s->node || s->node == FZ_NODE)))
+				broken("a message of %zu bytes to channel %u, table %u, node %u",
+				       s->len, s->chan, s->table, s->node);
+			/* What goes to every node comes back to this one too. */
+			if (s->chan != AKD_CHAN_NODE && nr_echo < 64) {
+				echo[nr_echo].buf = xmemdup(s->buf, s->len);
+				echo[nr_echo++].len = s->len;
+			}
+		}
+		akd_core_advance(S.core);
+		if (akd_core_stats(S.core)->remote_repairs)
+			broken("the remote row read back is not what the core wrote");
+		for (i = 0; i < nr_echo; i++) {
+			akd_core_receive(S.core, S.now, echo[i].buf, echo[i].len);
+			free(echo[i].buf);
+		}
+		if (akd_core_fatal(S.core)) {
+			/* The daemon exits with status 2. */
+			S.stopped = true;
+			return;
+		}
+	}
+}
+
+static void start(void)
+{
+	struct akd_table_conf tc[FZ_NR_TABLES];
+	struct akd_conf conf = fz_conf(FZ_NODE, S.run, S.members);
+	unsigned int ti;
+	int ret;
+
+	conf.log = core_log;
+	fz_table_conf(FZ_NODE, S.gen, tc);
+	if (akd_core_create(&S.core, &conf, tc, FZ_NR_TABLES))
+		broken("the core refused its configuration");
+	for (ti = 0; ti < FZ_NR_TABLES; ti++) {
+		if (!S.ckpt[ti])
+			continue;
+		S.damaged = false;
+		ret = akd_core_restore(S.core, ti, S.ckpt[ti], S.ckpt_len[ti]);
+		if (ret || S.damaged)
+			broken("table %u: its checkpoint (%zu bytes) not taken back whole: %d", ti,
+			       S.ckpt_len[ti], ret);
+	}
+	akd_core_start(S.core, S.now);
+	for (ti = 0; ti < FZ_NR_TABLES; ti++)
+		akd_core_local(S.core, S.now, ti, S.local[ti]);
+	carry_out();
+}
+
+struct acct {
+	struct { uint64_t instance, version; uint32_t block; uint16_t node; } *e;
+	size_t n, cap;
+};
+
+static void acct_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block,
+		    uint64_t version)
+{
+	struct acct *a = arg;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 16;
+		a->e = realloc(a->e, a->cap * sizeof(*a->e));
+		if (!a->e)
+			abort();
+	}
+	memset(&a->e[a->n], 0, sizeof(a->e[a->n]));
+	a->e[a->n].instance = instance;
+	a->e[a->n].version = version;
+	a->e[a->n].block = block;
+	a->e[a->n++].node = node;
+}
+
+static int acct_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(((struct acct *)0)->e[0]));
+}
+
+static void acct_sort(struct acct *a)
+{
+	if (a->n)
+		qsort(a->e, a->n, sizeof(*a->e), acct_cmp);
+}
+
+/* What the last checkpoint holds is what the core counts. */
+static void check_checkpoints(void)
+{
+	struct akd_table_conf tc[FZ_NR_TABLES];
+	struct akd_table_info info;
+	unsigned int ti;
+	int ret;
+
+	fz_table_conf(FZ_NODE, S.gen, tc);
+	for (ti = 0; ti < FZ_NR_TABLES; ti++) {
+		struct acct live = { 0 }, ck = { 0 };
+
+		akd_core_table_info(S.core, ti, &info);
+		if (getenv("FUZZ_VERBOSE"))
+			fprintf(stderr, "  table %s: %s, %u contributors, %u records, "
+				"checkpoint %zu bytes\n", info.name,
+				akd_core_serving(S.core) ? "serving" : "recovering",
+				info.contributors, info.records, S.ckpt_len[ti]);
+		if (!S.ckpt[ti] || info.checkpoint_failing || !akd_core_serving(S.core))
+			continue;
+		akd_core_account(S.core, ti, acct_fn, &live);
+		ret = akd_checkpoint_account(S.ckpt[ti], S.ckpt_len[ti], FZ_NODE,
+					     fz_host(FZ_NODE), &tc[ti], FZ_BLOCK, acct_fn, &ck);
+		if (ret)
+			broken("table %u: its checkpoint is not taken back: %d", ti, ret);
+		acct_sort(&live);
+		acct_sort(&ck);
+		if (getenv("FUZZ_VERBOSE")) {
+			size_t i;
+
+			for (i = 0; i < live.n; i++)
+				fprintf(stderr, "  core:       node %u instance %016" PRIx64
+					" block %u version %" PRIx64 "\n", live.e[i].node,
+					live.e[i].instance, live.e[i].block, live.e[i].version);
+			for (i = 0; i < ck.n; i++)
+				fprintf(stderr, "  checkpoint: node %u instance %016" PRIx64
+					" block %u version %" PRIx64 "\n", ck.e[i].node,
+					ck.e[i].instance, ck.e[i].block, ck.e[i].version);
+		}
+		if (live.n != ck.n || (live.n && memcmp(live.e, ck.e, live.n * sizeof(*live.e))))
+			broken("table %u: the checkpoint counts %zu (contributor, block) "
+			       "versions, the core %zu, or other ones", ti, ck.n, live.n);
+		free(live.e);
+		free(ck.e);
+	}
+}
+
+struct in {
+	const uint8_t *p;
+	size_t left;
+};
+
+static bool take(struct in *in, void *out, size_t n)
+{
+	if (in->left < n)
+		return false;
+	memcpy(out, in->p, n);
+	in->p += n;
+	in->left -= n;
+	return true;
+}
+
+static bool take8(struct in *in, uint8_t *v) { return take(in, v, 1); }
+static bool take16(struct in *in, uint16_t *v)
+{
+	if (!take(in, v, 2))
+		return false;
+	*v = le16toh(*v);
+	return true;
+}
+
+static void tick(void)
+{
+	unsigned int ti;
+
+	if (akd_core_wants_local(S.core, S.now))
+		for (ti = 0; ti < FZ_NR_TABLES; ti++)
+			akd_core_local(S.core, S.now, ti, S.local[ti]);
+	akd_core_tick(S.core, S.now);
+	carry_out();
+}
+
+/* One operation (fuzz.h); false at the input's end. */
+static bool step(struct in *in)
+{
+	uint8_t op, type, sender, session, table, u8;
+	uint16_t flags, len, ms;
+	uint64_t v;
+	uint8_t *buf;
+
+	if (!take8(in, &op))
+		return false;
+	switch (op % FZ_OPS) {
+	case FZ_RAW:
+		if (!take16(in, &len) || in->left < len)
+			return false;
+		buf = xmemdup(in->p, len);	/* exactly len: ASan sees past it */
+		in->p += len;
+		in->left -= len;
+		akd_core_receive(S.core, S.now, buf, len);
+		free(buf);
+		carry_out();
+		return true;
+	case FZ_MSG: {
+		struct atomikd_hdr h = { 0 };
+
+		if (!take8(in, &type) || !take8(in, &sender) || !take8(in, &session) ||
+		    !take8(in, &table) || !take16(in, &flags) || !take16(in, &len) ||
+		    in->left < len)
+			return false;
+		h.magic = htole32(ATOMIKD_MAGIC);
+		h.proto = ATOMIKD_PROTO;
+		h.type = type;
+		h.flags = htole16(flags);
+		h.sender = htole16(sender % (FZ_NODES + 2));
+		h.session = htole64(fz_session(sender % (FZ_NODES + 2), session % 4));
+		h.sent_at = htole64(S.now);
+		table %= 4;
+		h.table = htole64(table < FZ_NR_TABLES ? atomikd_table_key(fz_tables[table].name) :
+				  table == 3 ? atomikd_table_key("t2") : 0);
+		buf = malloc(sizeof(h) + len);
+		if (!buf)
+			abort();
+		memcpy(buf, &h, sizeof(h));
+		memcpy(buf + sizeof(h), in->p, len);
+		in->p += len;
+		in->left -= len;
+		akd_core_receive(S.core, S.now, buf, sizeof(h) + len);
+		free(buf);
+		carry_out();
+		return true;
+	}
+	case FZ_TICK:
+		if (!take16(in, &ms))
+			return false;
+		S.now += ms * FZ_MS;
+		tick();
+		return true;
+	case FZ_LOCAL:
+		if (!take8(in, &table) || !take8(in, &u8) || !take(in, &v, 8))
+			return false;
+		table %= FZ_NR_TABLES;
+		S.local[table][u8 % fz_tables[table].nr_addrs] ^= v;
+		akd_core_local(S.core, S.now, table, S.local[table]);
+		carry_out();
+		return true;
+	case FZ_FAIL:
+		S.fail_next = true;
+		return true;
+	case FZ_RECONN:
+		akd_core_reconnected(S.core, S.now);
+		carry_out();
+		return true;
+	case FZ_RESTART:
+		if (!take8(in, &u8))
+			return false;
+		akd_core_stop(S.core, S.now);
+		carry_out();
+		akd_core_destroy(S.core);
+		S.core = NULL;
+		if (S.stopped)
+			return false;
+		S.run++;
+		if (u8 & 1) {
+			/* The module's table created again: a new instance, empty. */
+			S.gen++;
+			memset(S.local, 0, sizeof(S.local));
+			memset(S.remote, 0, sizeof(S.remote));
+		}
+		S.now += 10 * FZ_MS;
+		start();
+		return true;
+	}
+	return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct in in = { data, size };
+	unsigned int ti, i;
+
+	memset(&S, 0, sizeof(S));
+	S.now = FZ_START;
+	start();
+	while (!S.stopped && step(&in))
+		;
+	if (!S.stopped) {
+		/* The checkpoints written again, whatever failed, and compared. */
+		S.fail_next = false;
+		for (i = 0; i < 3 && !S.stopped; i++) {
+			S.now += 250 * FZ_MS;
+			tick();
+		}
+		if (!S.stopped)
+			check_checkpoints();
+	}
+	if (S.core && !S.stopped) {
+		akd_core_stop(S.core, S.now);
+		carry_out();
+	}
+	akd_core_destroy(S.core);
+	for (ti = 0; ti < FZ_NR_TABLES; ti++)
+		free(S.ckpt[ti]);
+	return 0;
+}
