@@ -472,14 +472,8 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 				file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE));
 	if (IS_ERR(t))
 		return PTR_ERR(t);
-	if (req->flags & ATOMIK_TABLE_DESTROY_ON_CLOSE) {
-		kref_get(&t->users);
-		err = atomik_file_own(file, t);
-		if (err) {
-			atomik_table_put(t);	/* the file's, not kept */
-			goto unmake;
-		}
-	}
+	if (req->flags & ATOMIK_TABLE_DESTROY_ON_CLOSE)
+		atomik_file_own(file, t);
 	req->table_id = t->id;
 	if (req->flags & ATOMIK_TABLE_SELECT) {
 		/* A mapping made since the check above keeps the table. */
@@ -493,8 +487,8 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 
 unmake:
 	/*
-	 * Nobody was told its id: it goes as if never made (a record of it
-	 * for destruction on close then finds it destroyed already).
+	 * Nobody was told its id: it goes as if never made, off the file's
+	 * list of tables to destroy on close too.
 	 */
 	atomik_table_destroy(t);
 	atomik_table_put(t);
