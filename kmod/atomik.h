@@ -7,6 +7,7 @@
 
 #include <linux/fs.h>
 #include <linux/kref.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/percpu-refcount.h>
@@ -93,6 +94,15 @@ struct atomik_table {
 	struct percpu_ref active;
 	struct work_struct rows_work;
 	struct rcu_work free_work;
+
+	/*
+	 * On the list of the open file that created the table with
+	 * ATOMIK_TABLE_DESTROY_ON_CLOSE, which then holds a users reference
+	 * for it, while the table is not destroyed; else empty.  Under
+	 * atomik_tables_lock, with the table's id: whoever takes the id away
+	 * takes the table off the list too (atomik_table_destroy()).
+	 */
+	struct list_head owned;
 };
 
 /*
@@ -129,6 +139,8 @@ void atomik_engine_exit(void);
 struct atomik_table *atomik_table_create(u32 nr_addrs, u32 flags, kuid_t owner,
 					 bool public, bool unlimited);
 int atomik_table_destroy(struct atomik_table *t);
+void atomik_table_own(struct atomik_table *t, struct list_head *owned);
+void atomik_table_destroy_owned(struct list_head *owned);
 struct atomik_table *atomik_table_lookup(u32 id);
 struct atomik_table *atomik_table_get_active(u32 id);
 void atomik_table_put(struct atomik_table *t);
@@ -187,7 +199,7 @@ void atomik_cmd_exit(void);
 struct atomik_table *atomik_file_table(struct file *file);
 bool atomik_file_mapped(struct file *file);
 int atomik_file_select(struct file *file, struct atomik_table *t);
-int atomik_file_own(struct file *file, struct atomik_table *t);
+void atomik_file_own(struct file *file, struct atomik_table *t);
 int atomik_file_may_write(struct file *file, struct atomik_table *t);
 
 /* sysfs.c */

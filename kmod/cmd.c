@@ -472,14 +472,8 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 				file_ns_capable(file, &init_user_ns, CAP_SYS_RESOURCE));
 	if (IS_ERR(t))
 		return PTR_ERR(t);
-	if (req->flags & ATOMIK_TABLE_DESTROY_ON_CLOSE) {
-		kref_get(&t->users);
-		err = atomik_file_own(file, t);
-		if (err) {
-			atomik_table_put(t);	/* the file's, not kept */
-			goto unmake;
-		}
-	}
+	if (req->flags & ATOMIK_TABLE_DESTROY_ON_CLOSE)
+		atomik_file_own(file, t);
 	req->table_id = t->id;
 	if (req->flags & ATOMIK_TABLE_SELECT) {
 		/* A mapping made since the check above keeps the table. */
@@ -493,8 +487,8 @@ static int atomik_cmd_table_create(struct atomik_ctx *c)
 
 unmake:
 	/*
-	 * Nobody was told its id: it goes as if never made (a record of it
-	 * for destruction on close then finds it destroyed already).
+	 * Nobody was told its id: it goes as if never made, off the file's
+	 * list of tables to destroy on close too.
 	 */
 	atomik_table_destroy(t);
 	atomik_table_put(t);
@@ -544,13 +538,16 @@ static int atomik_cmd_table_select(struct atomik_ctx *c)
  * io_uring; CQE32: over io_uring, only with 32-byte completions, which
  * carry its result; BATCH: the payload is a struct atomik_batch (flags 0,
  * at most ATOMIK_MAX_BATCH entries); REGISTRY: manages tables rather than
- * working on the descriptor's.  OP_BATCH checks writing per op.
+ * working on the descriptor's; ADMIN: besides, the caller itself must have
+ * CAP_SYS_ADMIN (the remote row is the cluster daemon's to set, not every
+ * writer's).  OP_BATCH checks writing per op.
  */
 #define ATOMIK_CMD_WRITES	BIT(0)
 #define ATOMIK_CMD_URING	BIT(1)
 #define ATOMIK_CMD_CQE32	BIT(2)
 #define ATOMIK_CMD_BATCH	BIT(3)
 #define ATOMIK_CMD_REGISTRY	BIT(4)
+#define ATOMIK_CMD_ADMIN	BIT(5)
 
 static const struct atomik_cmd_desc {
 	unsigned int cmd;
@@ -574,7 +571,8 @@ static const struct atomik_cmd_desc {
 	{ ATOMIK_IOC_TABLE_SELECT, ATOMIK_CMD_REGISTRY, atomik_cmd_table_select },
 	{ ATOMIK_IOC_READ_TO, ATOMIK_CMD_URING, atomik_cmd_read_to },
 	{ ATOMIK_IOC_ACCUM_INLINE, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_accum_inline },
-	{ ATOMIK_IOC_REMOTE_SET, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING, atomik_cmd_remote },
+	{ ATOMIK_IOC_REMOTE_SET, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING | ATOMIK_CMD_ADMIN,
+	  atomik_cmd_remote },
 	{ ATOMIK_IOC_REMOTE_READ, ATOMIK_CMD_URING, atomik_cmd_remote },
 };
 
@@ -616,6 +614,13 @@ static int atomik_exec(const struct atomik_cmd_desc *desc, struct atomik_ctx *c)
 	if (!c->t)
 		return -ENODEV;
 	ret = writes ? atomik_file_may_write(c->file, c->t) : 0;
+	/*
+	 * The caller's credentials, not the opener's: a descriptor that a
+	 * privileged process opened and passed on grants no more.  Over
+	 * io_uring they are those the request was submitted with.
+	 */
+	if (!ret && (desc->flags & ATOMIK_CMD_ADMIN) && !capable(CAP_SYS_ADMIN))
+		ret = -EPERM;
 	if (!ret)
 		ret = desc->handler(c);
 	percpu_ref_put(&c->t->active);

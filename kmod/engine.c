@@ -628,6 +628,7 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs, bool replicated)
 	if (atomik_rows_alloc(t, gfp))
 		goto fail;
 	seqlock_init(&t->lock);
+	INIT_LIST_HEAD(&t->owned);
 	kref_init(&t->users);
 	INIT_WORK(&t->rows_work, atomik_table_rows_work);
 	INIT_RCU_WORK(&t->free_work, atomik_table_free_work);
@@ -800,10 +801,14 @@ static void atomik_table_kill(struct atomik_table *t)
 /*
  * Destroy t, which the caller holds a users reference on: its id goes now,
  * its rows when the last operation on it ends.  -ENOENT if another caller
- * destroyed it first; table 0 lives as long as the module.
+ * destroyed it first; table 0 lives as long as the module.  A table its
+ * creator's file was to destroy on close leaves that file's list now, and
+ * the list's reference goes: nothing of it stays behind until the close.
  */
 int atomik_table_destroy(struct atomik_table *t)
 {
+	bool owned;
+
 	if (t->id == 0)
 		return -EBUSY;
 	mutex_lock(&atomik_tables_lock);
@@ -812,10 +817,53 @@ int atomik_table_destroy(struct atomik_table *t)
 		return -ENOENT;
 	}
 	atomik_table_unpublish(t);
+	owned = !list_empty(&t->owned);
+	if (owned)
+		list_del_init(&t->owned);
 	mutex_unlock(&atomik_tables_lock);
 	trace_atomik_table_destroy(t->id);
 	atomik_table_kill(t);
+	if (owned)
+		atomik_table_put(t);
 	return 0;
+}
+
+/*
+ * Destroy t when the open file whose list owned is goes: the list takes a
+ * users reference of its own.  A table already destroyed (another
+ * descriptor may have guessed its id) is not recorded.
+ */
+void atomik_table_own(struct atomik_table *t, struct list_head *owned)
+{
+	mutex_lock(&atomik_tables_lock);
+	if (xa_load(&atomik_tables, t->id) == t) {
+		kref_get(&t->users);
+		list_add_tail(&t->owned, owned);
+	}
+	mutex_unlock(&atomik_tables_lock);
+}
+
+/*
+ * The open file is released: destroy every table on its list.  Each leaves
+ * the list under atomik_tables_lock, so that a TABLE_DESTROY through
+ * another descriptor at the same time either found it there (and took it
+ * off, with the list's reference) or finds it off the list and leaves the
+ * reference to this loop, which then gets -ENOENT.
+ */
+void atomik_table_destroy_owned(struct list_head *owned)
+{
+	struct atomik_table *t;
+
+	mutex_lock(&atomik_tables_lock);
+	while ((t = list_first_entry_or_null(owned, struct atomik_table, owned))) {
+		list_del_init(&t->owned);
+		mutex_unlock(&atomik_tables_lock);
+		atomik_table_destroy(t);
+		atomik_table_put(t);	/* the list's */
+		cond_resched();
+		mutex_lock(&atomik_tables_lock);
+	}
+	mutex_unlock(&atomik_tables_lock);
 }
 
 u32 atomik_table0_nr_addrs(void)

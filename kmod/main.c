@@ -11,7 +11,6 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
-#include <linux/xarray.h>
 
 #include "atomik.h"
 #include "compat.h"
@@ -31,14 +30,15 @@ MODULE_PARM_DESC(replicated,
  * What an open file of /dev/atomik holds: the table it works on, the
  * mappings of that table's rows made through it (the table stays selected
  * while there is any), and the tables created through it with
- * ATOMIK_TABLE_DESTROY_ON_CLOSE (a users reference each), destroyed when it
- * is released.
+ * ATOMIK_TABLE_DESTROY_ON_CLOSE and not destroyed yet (a users reference
+ * each; the engine keeps the list, see atomik_table_own()), destroyed when
+ * it is released.
  */
 struct atomik_file {
 	struct atomik_table __rcu *table;
 	struct mutex select_lock;	/* serializes changes of table */
 	atomic_t maps;			/* mappings, counted from 0 under select_lock */
-	struct xarray owned;
+	struct list_head owned;
 };
 
 static int atomik_open(struct inode *inode, struct file *file)
@@ -56,7 +56,7 @@ static int atomik_open(struct inode *inode, struct file *file)
 	}
 	mutex_init(&af->select_lock);
 	atomic_set(&af->maps, 0);
-	xa_init_flags(&af->owned, XA_FLAGS_ALLOC);
+	INIT_LIST_HEAD(&af->owned);
 	RCU_INIT_POINTER(af->table, t);
 	file->private_data = af;
 	return 0;
@@ -65,15 +65,8 @@ static int atomik_open(struct inode *inode, struct file *file)
 static int atomik_release(struct inode *inode, struct file *file)
 {
 	struct atomik_file *af = file->private_data;
-	struct atomik_table *t;
-	unsigned long idx;
 
-	/* -ENOENT for those already destroyed by another call. */
-	xa_for_each(&af->owned, idx, t) {
-		atomik_table_destroy(t);
-		atomik_table_put(t);
-	}
-	xa_destroy(&af->owned);
+	atomik_table_destroy_owned(&af->owned);
 	atomik_table_put(rcu_dereference_protected(af->table, 1));
 	mutex_destroy(&af->select_lock);
 	kfree(af);
@@ -126,13 +119,12 @@ int atomik_file_select(struct file *file, struct atomik_table *t)
 	return 0;
 }
 
-/* Destroy t when the file is released; t's users reference is consumed. */
-int atomik_file_own(struct file *file, struct atomik_table *t)
+/* Destroy t when the file is released, unless it is destroyed before. */
+void atomik_file_own(struct file *file, struct atomik_table *t)
 {
 	struct atomik_file *af = file->private_data;
-	u32 idx;
 
-	return xa_alloc(&af->owned, &idx, t, xa_limit_32b, GFP_KERNEL_ACCOUNT);
+	atomik_table_own(t, &af->owned);
 }
 
 /*

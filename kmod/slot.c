@@ -30,7 +30,11 @@ static struct {
 	const struct atomik_ext_ops *ops;	/* NULL: no slot */
 	void *priv;
 	u32 nr_addrs;		/* table 0's addresses it holds: 0 to nr_addrs - 1 */
-	bool failed;		/* it stopped answering: it is dropped */
+	bool failed;		/* it stopped answering: it is dropped; set
+				 * under lock, read without it too (with
+				 * atomik_ext_sem held, which orders attach
+				 * and detach), so with READ_ONCE()
+				 */
 	struct mutex lock;
 	char name[32];
 } atomik_ext = { .lock = __MUTEX_INITIALIZER(atomik_ext.lock) };
@@ -47,7 +51,7 @@ static void atomik_ext_fail(const char *what)
 	lockdep_assert_held(&atomik_ext.lock);
 	if (atomik_ext.failed)
 		return;
-	atomik_ext.failed = true;
+	WRITE_ONCE(atomik_ext.failed, true);
 	atomic_inc(&atomik_ext_failures);
 	WRITE_ONCE(atomik_ext_present, false);
 	atomik_ext.ops->failed(atomik_ext.priv, what);
@@ -91,7 +95,7 @@ bool atomik_ext_accum(struct atomik_table *t, const struct atomik_delta *d, u32 
 	if (!atomik_ext_of(t) || READ_ONCE(atomik_backend) == ATOMIK_BACKEND_CPU)
 		return false;
 	down_read(&atomik_ext_sem);
-	if (atomik_ext.ops && !atomik_ext.failed && atomik_ext_wants(d, n)) {
+	if (atomik_ext.ops && !READ_ONCE(atomik_ext.failed) && atomik_ext_wants(d, n)) {
 		mutex_lock(&atomik_ext.lock);
 		if (!atomik_ext.failed) {
 			if (atomik_ext.ops->push(atomik_ext.priv, d, n))
@@ -240,7 +244,7 @@ static ssize_t atomik_ext_describe(char *buf)
 	ssize_t n;
 
 	down_read(&atomik_ext_sem);
-	if (atomik_ext.ops && !atomik_ext.failed)
+	if (atomik_ext.ops && !READ_ONCE(atomik_ext.failed))
 		n = sysfs_emit(buf, "%s %s\n", atomik_ext.ops->kind, atomik_ext.name);
 	else if (atomik_ext.ops)
 		n = sysfs_emit(buf, "cpu (%s %s failed)\n", atomik_ext.ops->kind,

@@ -4,6 +4,7 @@
  * the ownership of tables, checked as other users.
  */
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "util.h"
@@ -158,8 +159,9 @@ TEST(tables_belong_to_their_creator)
 }
 
 /*
- * A replicated table's remote row is set by whoever may write the table
- * (its creator, or CAP_SYS_ADMIN) and read by anyone.
+ * A replicated table's remote row is set only through a descriptor that
+ * may write the table (its creator's, or CAP_SYS_ADMIN's), by a caller with
+ * CAP_SYS_ADMIN, and read by anyone.
  */
 static uint32_t repl_table;
 
@@ -251,4 +253,181 @@ TEST(passed_descriptor_keeps_opener_rights)
 	ASSERT_OK(chmod(DEV, 0600));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ASSERT_EQ(sysfs_u64("nr_tables"), 1);
+}
+
+/*
+ * REMOTE_SET needs CAP_SYS_ADMIN of its caller, whatever else may write the
+ * table: the remote row is the cluster daemon's, which runs as root.  A
+ * member of the device's group (the packaged udev rule's group atomik, mode
+ * 0660), which opens the device and writes its own replicated table, gets
+ * -EPERM from REMOTE_SET on that table and the row stays as root set it.
+ * In a guest whose devtmpfs left the node root's alone (mode 0600), the
+ * test makes it what the rule would, with a group of its own, and puts it
+ * back after.  Before the fix the member set the row.
+ */
+#define MEMBER_UID	65534	/* nobody */
+#define MEMBER_GID	1002	/* the guest has no group atomik */
+
+FIXTURE(member) {
+	struct stat node;	/* the node as it was */
+	int changed;
+	gid_t gid;		/* the device's group */
+	/* What the children and the test tell each other. */
+	struct member_shared {
+		uint32_t id;	/* the member's replicated table */
+	} *sh;
+};
+
+FIXTURE_SETUP(member)
+{
+	struct stat st;
+
+	if (getuid() != 0)
+		SKIP("needs root");
+	ASSERT_OK(stat(DEV, &self->node));
+	if ((self->node.st_mode & 0060) != 0060 || self->node.st_gid == 0) {
+		self->changed = 1;
+		ASSERT_OK(chown(DEV, -1, MEMBER_GID));
+		ASSERT_OK(chmod(DEV, 0660));
+	}
+	ASSERT_OK(stat(DEV, &st));
+	if ((st.st_mode & 0060) != 0060 || st.st_gid == 0)
+		SKIP("%s is not accessible to a group (mode %o, group %u)", DEV,
+		     st.st_mode & 07777, st.st_gid);
+	self->gid = st.st_gid;
+	self->sh = mmap(NULL, sizeof(*self->sh), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(self->sh != MAP_FAILED);
+	self->sh->id = 0;
+}
+
+FIXTURE_TEARDOWN(member)
+{
+	struct atomik *root;
+
+	if (self->sh && self->sh != MAP_FAILED && self->sh->id &&
+	    atomik_open(&root, NULL, O_RDWR) == 0) {
+		atomik_table_destroy(root, self->sh->id);
+		atomik_close(root);
+	}
+	if (self->changed) {
+		chown(DEV, self->node.st_uid, self->node.st_gid);
+		chmod(DEV, self->node.st_mode & 07777);
+	}
+}
+
+/*
+ * Run fn in a child that opened nothing of the device and is the member:
+ * MEMBER_UID, with gid as its only group.
+ */
+static int as_member(gid_t gid, void (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (setgroups(1, &gid) || setgid(gid) || setuid(MEMBER_UID))
+			_exit(99);
+		fn(arg);
+		_exit(harness_failed);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static const uint64_t member_remote[4] = { 0x5, 0x6, 0x7, 0x8 };
+
+/* The member makes a replicated table, its own. */
+static void member_creates(void *arg)
+{
+	struct member_shared *sh = arg;
+	struct atomik *a = open_dev(O_RDWR);
+
+	ASSERT_EQ(atomik_table_create(a, 4, ATOMIK_TABLE_REPLICATED, &sh->id), 0);
+	x_close(a);
+}
+
+/*
+ * The member writes its table and table 0, but not the remote row: not
+ * even the same values again, nor a range the request gets wrong.
+ */
+static void member_tries(void *arg)
+{
+	struct member_shared *sh = arg;
+	struct atomik *a = open_dev(O_RDWR);
+	uint64_t v[4] = { 0xB, 0xB, 0xB, 0xB }, before, after;
+
+	ASSERT_EQ(x_read(a, 0, &before), 0);
+	ASSERT_EQ(x_accum(a, 0, 0xA0), 0);
+	ASSERT_EQ(x_read(a, 0, &after), 0);
+	ASSERT_EQ(after, before ^ 0xA0);
+	ASSERT_EQ(x_accum(a, 0, 0xA0), 0);
+
+	ASSERT_EQ(atomik_table_select(a, sh->id), 0);
+	ASSERT_EQ(x_accum(a, 1, 0x10), 0);
+	ASSERT_EQ(x_remote_set(a, 0, 4, v), -EPERM);
+	ASSERT_EQ(x_remote_set(a, 0, 4, member_remote), -EPERM);
+	ASSERT_EQ(x_remote_set(a, 3, 1, v), -EPERM);
+	ASSERT_EQ(x_remote_read(a, 0, 4, v), 0);
+	ASSERT_EQ(memcmp(v, member_remote, sizeof(v)), 0);
+	ASSERT_EQ(state(a, 0), 0x5);
+	ASSERT_EQ(state(a, 1), 0x6 ^ 0x10);
+	x_close(a);
+}
+
+TEST_F(member, remote_set_needs_cap_sys_admin)
+{
+	struct atomik *root;
+	uint64_t v[4];
+
+	ASSERT_EQ(as_member(self->gid, member_creates, self->sh), 0);
+	ASSERT_NE(self->sh->id, 0);
+	/* Root sets the row, and has no descriptor open while the member runs. */
+	root = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_select(root, self->sh->id), 0);
+	ASSERT_EQ(x_remote_set(root, 0, 4, member_remote), 0);
+	x_close(root);
+
+	ASSERT_EQ(as_member(self->gid, member_tries, self->sh), 0);
+
+	root = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_select(root, self->sh->id), 0);
+	ASSERT_EQ(x_remote_read(root, 0, 4, v), 0);
+	ASSERT_EQ(memcmp(v, member_remote, sizeof(v)), 0);
+	ASSERT_EQ(state(root, 1), 0x6 ^ 0x10);
+	x_close(root);
+}
+
+/*
+ * The caller's capability counts, not the opener's: a descriptor root
+ * opened, inherited by a process that is the member, sets nothing.
+ */
+static struct atomik *root_opened;
+
+static void member_uses_root_descriptor(void *arg)
+{
+	uint64_t v[4] = { 0xC, 0xC, 0xC, 0xC };
+
+	ASSERT_EQ(x_remote_set(root_opened, 0, 4, v), -EPERM);
+	ASSERT_EQ(x_remote_read(root_opened, 0, 4, v), 0);
+	ASSERT_EQ(memcmp(v, member_remote, sizeof(v)), 0);
+	/* What the descriptor's opener may do otherwise, it still may. */
+	ASSERT_EQ(x_accum(root_opened, 2, 0x20), 0);
+}
+
+TEST_F(member, remote_set_checks_the_caller_not_the_opener)
+{
+	uint64_t v[4];
+
+	root_opened = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_create(root_opened, 4, ATOMIK_TABLE_SELECT |
+				      ATOMIK_TABLE_REPLICATED, &self->sh->id), 0);
+	/* Not over io_uring: the child must not inherit a ring of the parent's. */
+	ASSERT_EQ(atomik_remote_set(root_opened, 0, 4, member_remote), 0);
+	ASSERT_EQ(as_member(self->gid, member_uses_root_descriptor, NULL), 0);
+	ASSERT_EQ(x_remote_read(root_opened, 0, 4, v), 0);
+	ASSERT_EQ(memcmp(v, member_remote, sizeof(v)), 0);
+	ASSERT_EQ(state(root_opened, 2), 0x7 ^ 0x20);
+	x_close(root_opened);
 }

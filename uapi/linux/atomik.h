@@ -130,6 +130,7 @@ struct atomik_batch {
  * READ_RANGE: the states of addresses first .. first + count - 1.
  * REMOTE_SET and REMOTE_READ: a replicated table's remote row for those
  * addresses, set from or read into ptr; count 1 .. ATOMIK_MAX_BATCH.
+ * REMOTE_SET needs a caller with CAP_SYS_ADMIN.
  */
 struct atomik_range {
 	__u64 ptr;		/* __u64[count]: READ_RANGE, REMOTE_READ write it */
