@@ -7,6 +7,7 @@
 #ifndef ATOMIKD_FUZZ_H
 #define ATOMIKD_FUZZ_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "atomikd.h"
@@ -83,5 +84,41 @@ static inline void fz_table_conf(unsigned int n, unsigned int gen, struct akd_ta
  *              created again, a new instance, when new is odd)
  */
 enum { FZ_RAW, FZ_MSG, FZ_TICK, FZ_LOCAL, FZ_FAIL, FZ_RECONN, FZ_RESTART, FZ_OPS };
+
+/* What a core or a checkpoint counts (akd_core_account(),
+ * akd_checkpoint_account()), collected and sorted to be compared. */
+struct acct {
+	struct { uint64_t instance, version; uint32_t block; uint16_t node; } *e;
+	size_t n, cap;
+};
+
+static inline void acct_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block,
+		    uint64_t version)
+{
+	struct acct *a = arg;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 16;
+		a->e = realloc(a->e, a->cap * sizeof(*a->e));
+		if (!a->e)
+			abort();
+	}
+	memset(&a->e[a->n], 0, sizeof(a->e[a->n]));
+	a->e[a->n].instance = instance;
+	a->e[a->n].version = version;
+	a->e[a->n].block = block;
+	a->e[a->n++].node = node;
+}
+
+static inline int acct_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(((struct acct *)0)->e[0]));
+}
+
+static inline void acct_sort(struct acct *a)
+{
+	if (a->n)
+		qsort(a->e, a->n, sizeof(*a->e), acct_cmp);
+}
 
 #endif

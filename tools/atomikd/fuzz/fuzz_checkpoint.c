@@ -146,40 +146,6 @@ static struct buf serve(struct akd_core *c)
 	return out;
 }
 
-struct acct {
-	struct { uint64_t instance, version; uint32_t block; uint16_t node; } *e;
-	size_t n, cap;
-};
-
-static void acct_fn(void *arg, uint16_t node, uint64_t instance, uint32_t block,
-		    uint64_t version)
-{
-	struct acct *a = arg;
-
-	if (a->n == a->cap) {
-		a->cap = a->cap ? 2 * a->cap : 16;
-		a->e = realloc(a->e, a->cap * sizeof(*a->e));
-		if (!a->e)
-			abort();
-	}
-	memset(&a->e[a->n], 0, sizeof(a->e[a->n]));
-	a->e[a->n].instance = instance;
-	a->e[a->n].version = version;
-	a->e[a->n].block = block;
-	a->e[a->n++].node = node;
-}
-
-static int acct_cmp(const void *x, const void *y)
-{
-	return memcmp(x, y, sizeof(((struct acct *)0)->e[0]));
-}
-
-static void acct_sort(struct acct *a)
-{
-	if (a->n)
-		qsort(a->e, a->n, sizeof(*a->e), acct_cmp);
-}
-
 static struct acct account(struct akd_core *c)
 {
 	struct acct a = { 0 };
