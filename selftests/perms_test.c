@@ -4,6 +4,7 @@
  * the ownership of tables, checked as other users.
  */
 #include <grp.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -17,13 +18,18 @@ TRANSPORT_VARIANTS
 #define PIPE_FD	50
 
 /* Run fn as uid (in a child), returning its exit status. */
-static int as_user(uid_t uid, void (*fn)(void *), void *arg)
+/*
+ * Run fn in a child that is uid with gid as its group (and only group when
+ * member, none else): the exit status of the child, 99 if it could not
+ * become so.
+ */
+static int as_ids(uid_t uid, gid_t gid, bool member, void (*fn)(void *), void *arg)
 {
 	int status;
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		if (setgroups(0, NULL) || setgid(uid) || setuid(uid))
+		if (setgroups(member ? 1 : 0, &gid) || setgid(gid) || setuid(uid))
 			_exit(99);
 		fn(arg);
 		_exit(harness_failed);
@@ -31,6 +37,12 @@ static int as_user(uid_t uid, void (*fn)(void *), void *arg)
 	if (pid < 0 || waitpid(pid, &status, 0) < 0)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A user of the same number for both, in no group. */
+static int as_user(uid_t uid, void (*fn)(void *), void *arg)
+{
+	return as_ids(uid, uid, false, fn, arg);
 }
 
 static void try_open(void *arg)
@@ -322,18 +334,7 @@ FIXTURE_TEARDOWN(member)
  */
 static int as_member(gid_t gid, void (*fn)(void *), void *arg)
 {
-	int status;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		if (setgroups(1, &gid) || setgid(gid) || setuid(MEMBER_UID))
-			_exit(99);
-		fn(arg);
-		_exit(harness_failed);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return as_ids(MEMBER_UID, gid, true, fn, arg);
 }
 
 static const uint64_t member_remote[4] = { 0x5, 0x6, 0x7, 0x8 };
