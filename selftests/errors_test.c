@@ -377,7 +377,7 @@ TEST(errors_are_counted)
 TEST(table_ids_run_out_enospc)
 {
 	struct atomik *a = open_dev(O_RDWR);
-	uint64_t mem = sysfs_u64("memory_bytes");
+	uint64_t mem = memory_settled();
 	static uint32_t ids[ATOMIK_MAX_TABLES];
 	uint32_t n = 0, i, t;
 	int ret;
@@ -394,8 +394,6 @@ TEST(table_ids_run_out_enospc)
 		ASSERT_EQ(atomik_table_destroy(a, ids[i]), 0);
 	ASSERT_EQ(sysfs_u64("nr_tables"), 1);
 	/* The failed creation gave its memory back too. */
-	for (i = 0; i < 100 && sysfs_u64("memory_bytes") != mem; i++)
-		usleep(20000);
-	ASSERT_EQ(sysfs_u64("memory_bytes"), mem);
+	ASSERT_EQ(memory_settles_at(mem), mem);
 	x_close(a);
 }

@@ -194,16 +194,12 @@ static void create_failed(void *arg)
 {
 	struct create *c = arg;
 	struct atomik_info info;
-	int tries;
 
 	ASSERT_EQ(sysfs_u64("nr_tables"), c->tables);
 	/* A table made and then given up (the file could not record it for
 	 * destroy-on-close) frees its rows from a work item.
 	 */
-	for (tries = 0; sysfs_u64("memory_bytes") != c->bytes; tries++) {
-		ASSERT_GT(200, tries);
-		usleep(10000);
-	}
+	ASSERT_EQ(memory_settles_at(c->bytes), c->bytes);
 	ASSERT_OK(ioctl(c->fd, ATOMIK_IOC_INFO, &info));
 	ASSERT_EQ(info.table_id, 0);	/* still selected: table 0 */
 }
@@ -213,16 +209,12 @@ static void create_done(void *arg)
 	struct create *c = arg;
 	struct atomik_table_req sel = { .table_id = 0 };
 	struct atomik_table_req del = { .table_id = c->req.table_id };
-	int tries;
 
 	ASSERT_EQ(sysfs_u64("nr_tables"), c->tables + 1);
 	ASSERT_OK(ioctl(c->fd, ATOMIK_IOC_TABLE_SELECT, &sel));
 	ASSERT_OK(ioctl(c->fd, ATOMIK_IOC_TABLE_DESTROY, &del));
 	/* A destroyed table's memory goes back after a grace period. */
-	for (tries = 0; sysfs_u64("memory_bytes") != c->bytes; tries++) {
-		ASSERT_GT(200, tries);
-		usleep(10000);
-	}
+	ASSERT_EQ(memory_settles_at(c->bytes), c->bytes);
 }
 
 /* Plain, and replicated with destroy-on-close (one more row, and the
@@ -241,7 +233,7 @@ TEST(table_create_fails_cleanly)
 		ASSERT_OK(c.fd = open(DEV, O_RDWR));
 		c.flags = flags[i];
 		c.tables = sysfs_u64("nr_tables");
-		c.bytes = sysfs_u64("memory_bytes");
+		c.bytes = memory_settled();
 		ASSERT_GT(each_failure(create_call, create_failed, create_done, &c), 0);
 		close(c.fd);
 	}

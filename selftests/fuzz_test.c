@@ -544,7 +544,7 @@ TEST(fuzz_entry_points)
 		struct atomik_table_req req = { .nr_addrs = CANARY_ADDRS,
 						.flags = ATOMIK_TABLE_SELECT };
 		char cap[64], path[] = SYSFS "memory_cap";
-		uint64_t mem0 = sysfs_u64("memory_bytes");
+		uint64_t mem0 = memory_settled();
 		uint32_t a;
 
 		ASSERT_TRUE(f && th);

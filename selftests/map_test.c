@@ -602,36 +602,6 @@ TEST_F(table, cpu_offline_during_mapped_writes)
 }
 
 /*
- * memory_bytes once it reads want (a table's rows go from a work item
- * after an RCU grace period, which a busy emulator may stretch), or as it
- * reads after 5 s.
- */
-static uint64_t memory_settles_at(uint64_t want)
-{
-	uint64_t v;
-	int i;
-
-	for (i = 0; i < 250 && (v = sysfs_u64("memory_bytes")) != want; i++)
-		usleep(20000);
-	return v;
-}
-
-/* memory_bytes once it has not changed for half a second (at most 10 s). */
-static uint64_t memory_quiet(void)
-{
-	uint64_t v = sysfs_u64("memory_bytes"), w;
-	int i, same = 0;
-
-	for (i = 0; i < 500 && same < 25; i++) {
-		usleep(20000);
-		w = sysfs_u64("memory_bytes");
-		same = w == v ? same + 1 : 0;
-		v = w;
-	}
-	return v;
-}
-
-/*
  * A table destroyed while mapped: its id and its commands go at once, its
  * rows and their memory when the mapping goes.  Writes in between reach
  * nothing anyone reads (with the ioctls they fail as every command on the
@@ -645,7 +615,7 @@ TEST(destroyed_table_lives_until_unmapped)
 	uint64_t mem0, mem1, got[4096];
 	uint32_t id, id2, i;
 
-	mem0 = memory_quiet();
+	mem0 = memory_settled();
 	ASSERT_EQ(atomik_table_create(a, 4096, ATOMIK_TABLE_SELECT, &id), 0);
 	mem1 = sysfs_u64("memory_bytes");
 	m = map_of(a);
@@ -863,7 +833,7 @@ TEST_F(table, mmap_refusals_and_the_kept_table)
 
 	/* The fixture's map keeps the table selected. */
 	tables = sysfs_u64("nr_tables");
-	mem = sysfs_u64("memory_bytes");
+	mem = memory_settled();
 	ASSERT_EQ(atomik_table_select(self->a, 0), -EBUSY);
 	ASSERT_EQ(atomik_table_create(self->a, 8, ATOMIK_TABLE_SELECT, &id), -EBUSY);
 	ASSERT_EQ(sysfs_u64("nr_tables"), tables);

@@ -112,17 +112,10 @@ TEST(attributes_are_documented_values)
  * tables_test for the check against the free memory): at least its rows,
  * a reference, a base and one row per possible CPU; all of it comes back.
  */
-static uint64_t settle(uint64_t want)
-{
-	for (int i = 0; i < 100 && sysfs_u64("memory_bytes") != want; i++)
-		usleep(20000);
-	return sysfs_u64("memory_bytes");
-}
-
 TEST(memory_accounted)
 {
 	struct atomik *a = open_dev(O_RDWR);
-	uint64_t base = sysfs_u64("memory_bytes"), m1, m2;
+	uint64_t base = memory_settled(), m1, m2;
 	int cpus = possible_cpus(NULL);
 	uint32_t t1, t2;
 
@@ -135,18 +128,18 @@ TEST(memory_accounted)
 	ASSERT_GE(m2, (8ULL << 16) * (2 + cpus));
 	ASSERT_EQ(sysfs_u64("nr_tables"), 3);
 	ASSERT_EQ(atomik_table_destroy(a, t2), 0);
-	ASSERT_EQ(settle(base + m1), base + m1);
+	ASSERT_EQ(memory_settles_at(base + m1), base + m1);
 	ASSERT_EQ(atomik_table_destroy(a, t1), 0);
 	ASSERT_EQ(sysfs_u64("nr_tables"), 1);
 	/* The memory goes back once the last operation ends. */
-	ASSERT_EQ(settle(base), base);
+	ASSERT_EQ(memory_settles_at(base), base);
 	x_close(a);
 }
 
 TEST(memory_cap_refuses_creation)
 {
 	struct atomik *a = open_dev(O_RDWR);
-	uint64_t used = sysfs_u64("memory_bytes"), cap = sysfs_u64("memory_cap");
+	uint64_t used = memory_settled(), cap = sysfs_u64("memory_cap");
 	uint32_t t, fits = 100;
 	uint64_t size;
 	char buf[32];
@@ -155,7 +148,7 @@ TEST(memory_cap_refuses_creation)
 	ASSERT_EQ(atomik_table_create(a, fits, 0, &t), 0);
 	size = sysfs_u64("memory_bytes") - used;
 	ASSERT_EQ(atomik_table_destroy(a, t), 0);
-	ASSERT_EQ(settle(used), used);
+	ASSERT_EQ(memory_settles_at(used), used);
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(used + size));
 	sysfs_set("memory_cap", buf);
 	ASSERT_EQ(atomik_table_create(a, fits * 2, 0, &t), -ENOSPC);

@@ -28,19 +28,6 @@ static double now_s(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* Wait (up to 2 s) for memory_bytes to read want: freeing follows an RCU
- * grace period and a work item.
- */
-static uint64_t memory_settles_at(uint64_t want)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 100 && (v = sysfs_u64("memory_bytes")) != want; i++)
-		usleep(20000);
-	return v;
-}
-
 /*
  * A second descriptor destroys each new table the moment its id exists,
  * while the creator is still in TABLE_CREATE: in the debug build the

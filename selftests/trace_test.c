@@ -24,7 +24,6 @@ static void known_sequence(char *expect, size_t len)
 	uint64_t m0 = memory_settled(), old = 0, kept = 0, remote[2] = { 0xA, 0xB };
 	uint32_t id;
 	size_t n = 0;
-	int tries;
 
 	ASSERT_EQ(atomik_table_create(a, 8, ATOMIK_TABLE_SELECT, &id), 0);
 	n += snprintf(expect + n, len - n,
@@ -52,12 +51,9 @@ static void known_sequence(char *expect, size_t len)
 	n += snprintf(expect + n, len - n, "atomik_table_destroy: table=%u\n", id);
 	/* A replicated table, its remote row, and a load there; once the
 	 * destroyed table's rows have gone (from a work item, after a grace
-	 * period: on PREEMPT_RT that can take longer than memory_settled()
-	 * waits, so wait for the account to be back where it was).
+	 * period, so wait for the account to be back where it was).
 	 */
-	for (tries = 0; tries < 250 && sysfs_u64("memory_bytes") != m0; tries++)
-		usleep(20000);
-	ASSERT_EQ(sysfs_u64("memory_bytes"), m0);
+	ASSERT_EQ(memory_settles_at(m0), m0);
 	ASSERT_EQ(atomik_table_create(a, 4, ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED, &id), 0);
 	n += snprintf(expect + n, len - n,
 		      "atomik_table_create: table=%u nr_addrs=4 owner=%u bytes=%llu replicated=1\n",

@@ -271,21 +271,34 @@ static inline uint64_t sysfs_u64(const char *name)
 }
 
 /*
- * memory_bytes once earlier tables' rows have gone (they go from a work
- * item after the table's last operation): two reads 20 ms apart agree.
+ * memory_bytes once earlier tables' rows have gone: they go from a work item
+ * after the table's last operation and an RCU grace period, which a busy
+ * emulator (or PREEMPT_RT) stretches to tens of milliseconds after the
+ * process that destroyed them has exited.  The value a test starts from is
+ * the one that has not changed for 200 ms (at most 10 s).
  */
 static inline uint64_t memory_settled(void)
 {
 	uint64_t v = sysfs_u64("memory_bytes"), w;
-	int i;
+	int i, same = 0;
 
-	for (i = 0; i < 100; i++) {
+	for (i = 0; i < 500 && same < 10; i++) {
 		usleep(20000);
 		w = sysfs_u64("memory_bytes");
-		if (w == v)
-			break;
+		same = w == v ? same + 1 : 0;
 		v = w;
 	}
+	return v;
+}
+
+/* memory_bytes once it reads want, or as it reads after 5 s. */
+static inline uint64_t memory_settles_at(uint64_t want)
+{
+	uint64_t v;
+	int i;
+
+	for (i = 0; i < 250 && (v = sysfs_u64("memory_bytes")) != want; i++)
+		usleep(20000);
 	return v;
 }
 
