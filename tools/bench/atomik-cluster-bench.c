@@ -50,15 +50,23 @@
  *                             RATE writes a second for SECONDS, each alone
  *                             (etcd: a put of key TAG/N; etcd and
  *                             jetstream give one up after 1 s): writes
- *                             accepted and refused, the rate achieved
+ *                             accepted and refused, the rate achieved.
+ *                             etcd: MODEL lists the keys acknowledged;
+ *                             jetstream: each event's id holds TAG (1 to
+ *                             255), MODEL.unacked the events (id, address,
+ *                             delta) with no answer, which wait (FILE and
+ *                             FILE.unacked) accepts applied or not
  *   save FILE                 FILE = the state of every address
  *   xor OUT FILE...           OUT = the XOR of the FILEs (missing = 0)
  *   etcd-ready SECONDS        until the local member accepts a put
  *   etcd-load COUNT           keys k/00000.. (values derived from the
  *                             index) in transactions of 128 puts
- *   etcd-wait-count PREFIX COUNT SECONDS
- *                             until the local member counts COUNT keys
- *                             PREFIX... (serializable, every 100 ms)
+ *   etcd-wait-keys PREFIX SECONDS FILE...
+ *                             until the local member holds every key the
+ *                             FILEs list (serializable, every 100 ms); the
+ *                             keys PREFIX... it holds beyond them
+ *                             (unacked_committed: puts given up on that
+ *                             the cluster committed all the same)
  *   etcd-wait-load COUNT SECONDS
  *                             until the local member counts COUNT keys k/
  *                             and k/COUNT-1 holds its value (serializable,
@@ -894,9 +902,13 @@ static volatile uint64_t js_acked, js_failed;
 
 struct event {
 	uint32_t addr;
-	uint32_t pad;
+	uint32_t id;		/* spread's events: who wrote it, and which; else 0 */
 	uint64_t delta;
 };
+
+/* The events with an id this node's consumer applied (spread's, a few thousand). */
+static struct event *js_ided;
+static size_t js_nided, js_ided_cap;
 
 static void js_ack(jsCtx *ctx, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 {
@@ -965,6 +977,15 @@ static void js_on_event(natsConnection *c, natsSubscription *sub, natsMsg *m, vo
 		if (md->Sequence.Stream > js_seq) {
 			js_state[e->addr % JS_ADDRS] ^= e->delta;
 			js_applied++;
+			if (e->id) {
+				if (js_nided == js_ided_cap) {
+					js_ided_cap = js_ided_cap ? 2 * js_ided_cap : 1024;
+					js_ided = realloc(js_ided, js_ided_cap * sizeof(*e));
+					if (!js_ided)
+						die("out of memory");
+				}
+				js_ided[js_nided++] = *e;
+			}
 			js_seq = md->Sequence.Stream;
 		}
 		js_seen = now();
@@ -1082,14 +1103,19 @@ static void js_explain(void)
 }
 
 /* One event, published and acknowledged within 1 s (stored by a quorum). */
-static bool js_publish(uint32_t addr, uint64_t delta)
+static bool js_publish_id(uint32_t addr, uint32_t id, uint64_t delta)
 {
-	struct event e = { addr, 0, delta };
+	struct event e = { addr, id, delta };
 	jsPubOptions po;
 
 	jsPubOptions_Init(&po);
 	po.MaxWait = 1000;
 	return js_Publish(NULL, js, "ev", &e, sizeof(e), &po, NULL) == NATS_OK;
+}
+
+static bool js_publish(uint32_t addr, uint64_t delta)
+{
+	return js_publish_id(addr, 0, delta);
 }
 
 /* ---- the commands ---- */
@@ -1706,9 +1732,75 @@ static bool wait_file(const char *path, double end)
 	return true;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The events of FILE.unacked (id, address, delta), published with no
+ * answer: their ids, sorted.  None when there is no such file.
+ */
+static uint64_t *unacked_read(const char *path, size_t *n)
+{
+	char name[512];
+	uint64_t u[3], *ids = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	*n = 0;
+	snprintf(name, sizeof(name), "%s.unacked", path);
+	f = fopen(name, "r");
+	if (!f) {
+		if (errno != ENOENT)
+			die("%s: %s", name, strerror(errno));
+		return NULL;
+	}
+	while (fread(u, sizeof(u), 1, f) == 1) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 256;
+			ids = realloc(ids, cap * sizeof(*ids));
+			if (!ids)
+				die("out of memory");
+		}
+		ids[(*n)++] = u[0];
+	}
+	fclose(f);
+	if (*n)
+		qsort(ids, *n, sizeof(*ids), cmp_u64);
+	return ids;
+}
+
+/*
+ * FILE, and the events of FILE.unacked this node's consumer applied: an
+ * event that had no answer may have been stored all the same; the check
+ * is that every acknowledged one was applied, and nothing else but those.
+ */
+static unsigned int js_want(uint64_t *w, const uint64_t *want, const uint64_t *ids, size_t nids)
+{
+	unsigned int found = 0;
+	uint64_t id;
+	size_t i;
+
+	memcpy(w, want, (size_t)JS_ADDRS * 8);
+	for (i = 0; nids && i < js_nided; i++) {
+		id = js_ided[i].id;
+		if (bsearch(&id, ids, nids, sizeof(*ids), cmp_u64)) {
+			w[js_ided[i].addr % JS_ADDRS] ^= js_ided[i].delta;
+			found++;
+		}
+	}
+	return found;
+}
+
 static int cmd_wait(enum sys sys, const char *tag, const char *path, unsigned int seconds,
 		    const char *ready)
 {
+	uint64_t *ids = NULL, *w = NULL;
+	size_t nids = 0;
+	unsigned int unacked_applied = 0;
 	double t, end = now() + seconds;
 	uint32_t n = sys == ATOMIK ? nr_addrs() : JS_ADDRS, i, diff = 0, nz = 0;
 	uint64_t *want, *s = calloc(n, 8);
@@ -1732,6 +1824,12 @@ static int cmd_wait(enum sys sys, const char *tag, const char *path, unsigned in
 	want = file_read(path, n);
 	for (i = 0; i < n; i++)
 		nz += want[i] != 0;
+	if (sys == JETSTREAM) {
+		ids = unacked_read(path, &nids);
+		w = malloc((size_t)n * 8);
+		if (!w)
+			die("out of memory");
+	}
 	snprintf(key, sizeof(key), "%s/", tag);
 	snprintf(stop, sizeof(stop), "%s0", tag);	/* the end of the prefix TAG/ */
 	etcd_timeout_ms = 10000;
@@ -1742,7 +1840,8 @@ static int cmd_wait(enum sys sys, const char *tag, const char *path, unsigned in
 				break;
 		} else if (sys == JETSTREAM) {
 			pthread_mutex_lock(&js_lock);
-			diff = memcmp(js_state, want, (size_t)n * 8);
+			unacked_applied = js_want(w, want, ids, nids);
+			diff = memcmp(js_state, w, (size_t)n * 8);
 			pthread_mutex_unlock(&js_lock);
 			if (!diff)
 				break;
@@ -1759,30 +1858,57 @@ static int cmd_wait(enum sys sys, const char *tag, const char *path, unsigned in
 			if (sys == ATOMIK)
 				for (i = 0; i < n; i++)
 					diff += s[i] != want[i];
-			if (sys == JETSTREAM)
+			if (sys == JETSTREAM) {
 				js_explain();
+				for (i = 0, diff = 0; i < n; i++)
+					diff += js_state[i] != w[i];
+			}
 			die("wait: %s: the state differs after %u s (%u addresses)", tag, seconds, diff);
 		}
 		sleep_ms(100);
 	}
 	printf("seconds %.3f\n", now() - t);
+	if (ids)
+		printf("unacked %zu\nunacked_applied %u\n", nids, unacked_applied);
+	free(ids);
+	free(w);
 	return 0;
 }
+
+static unsigned int num(const char *s);
 
 static int cmd_spread(enum sys sys, unsigned int seconds, unsigned int rate, const char *tag,
 		      const char *model)
 {
 	uint64_t *m = calloc(JS_ADDRS, 8);
-	unsigned int ok = 0, refused = 0, i = 0;
+	unsigned int ok = 0, refused = 0, i = 0, id_base = 0;
 	long last = -1;
 	double t0 = now(), next = t0, t;
-	char key[64], val[32];
+	char key[64], val[32], path[512];
+	FILE *keys = NULL, *unacked = NULL;
 
 	if (!m)
 		die("out of memory");
 	etcd_timeout_ms = 1000;
-	if (sys == JETSTREAM)
+	if (sys == ETCD) {
+		/* The keys of the puts acknowledged, a line each. */
+		snprintf(path, sizeof(path), "%s.part", model);
+		keys = fopen(path, "w");
+		if (!keys)
+			die("%s: %s", path, strerror(errno));
+	}
+	if (sys == JETSTREAM) {
+		/* Each event's id: TAG (1 to 255) in the high byte, a count below. */
+		id_base = num(tag);
+		if (id_base < 1 || id_base > 255)
+			die("spread jetstream: TAG is a number from 1 to 255");
+		id_base <<= 24;
+		snprintf(path, sizeof(path), "%s.unacked.part", model);
+		unacked = fopen(path, "w");
+		if (!unacked)
+			die("%s: %s", path, strerror(errno));
 		js_connect();
+	}
 	while (now() < t0 + seconds) {
 		uint32_t a = rnd() % JS_ADDRS;
 		uint64_t d = rnd();
@@ -1793,11 +1919,27 @@ static int cmd_spread(enum sys sys, unsigned int seconds, unsigned int rate, con
 			snprintf(key, sizeof(key), "%s/%u", tag, i);
 			snprintf(val, sizeof(val), "%u", i);
 			done = etcd_put(key, val) >= 0;
-			if (done)
+			if (done) {
 				last = i;
+				fprintf(keys, "%s\n", key);
+			}
 			break;
 		case JETSTREAM:
-			done = js_publish(a, d);
+			if (i + 1 >= 1u << 24)
+				die("spread jetstream: more than 2^24 events");
+			done = js_publish_id(a, id_base | (i + 1), d);
+			/*
+			 * No answer is no proof that the event was not stored:
+			 * a quorum may have stored it after the second went by,
+			 * or the cut-off server may hand it on once the link is
+			 * back.  Kept aside, by id, for the heal's check.
+			 */
+			if (!done) {
+				uint64_t u[3] = { id_base | (i + 1), a, d };
+
+				if (fwrite(u, sizeof(u), 1, unacked) != 1)
+					die("%s: cannot write", path);
+			}
 			break;
 		default:
 			done = !atomik_accum(dev(), a, d);
@@ -1819,8 +1961,22 @@ static int cmd_spread(enum sys sys, unsigned int seconds, unsigned int rate, con
 	printf("rate %.2f\nattempts_rate %.2f\n", ok / t, (ok + refused) / t);
 	if (last >= 0)
 		printf("last %ld\n", last);
-	if (sys != ETCD)
+	if (keys) {
+		snprintf(path, sizeof(path), "%s.part", model);
+		if (fclose(keys) || rename(path, model))
+			die("%s: cannot write", model);
+	} else {
 		file_write(model, m, JS_ADDRS);
+	}
+	if (unacked) {
+		char done_path[512];
+
+		snprintf(path, sizeof(path), "%s.unacked.part", model);
+		snprintf(done_path, sizeof(done_path), "%s.unacked", model);
+		if (fclose(unacked) || rename(path, done_path))
+			die("%s: cannot write", done_path);
+	}
+	free(m);
 	return 0;
 }
 
@@ -1897,25 +2053,93 @@ static int cmd_etcd_load(unsigned int count)
 	return 0;
 }
 
-static int cmd_etcd_wait_count(const char *prefix, unsigned int count, unsigned int seconds)
+struct keyset {
+	char **k;
+	size_t n, cap;
+};
+
+static void keyset_add(struct keyset *ks, const char *k, size_t kl)
+{
+	if (ks->n == ks->cap) {
+		ks->cap = ks->cap ? 2 * ks->cap : 256;
+		ks->k = realloc(ks->k, ks->cap * sizeof(*ks->k));
+		if (!ks->k)
+			die("out of memory");
+	}
+	ks->k[ks->n] = strndup(k, kl);
+	if (!ks->k[ks->n++])
+		die("out of memory");
+}
+
+static void keyset_clear(struct keyset *ks)
+{
+	while (ks->n)
+		free(ks->k[--ks->n]);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void keyset_kv(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *arg)
+{
+	keyset_add(arg, (const char *)k, kl);
+}
+
+/*
+ * Until the local member holds every key listed in the FILEs (the puts
+ * that were acknowledged): a put given up after 1 s may have been
+ * committed all the same, so the keys under PREFIX may be more; those are
+ * counted (unacked_committed), not required.
+ */
+static int cmd_etcd_wait_keys(const char *prefix, unsigned int seconds, int nfiles, char **files)
 {
 	double t = now(), end = t + seconds;
-	char stop[64];
-	size_t n = strlen(prefix);
-	int64_t got = -1;
+	struct keyset want = { 0 }, have = { 0 };
+	char stop[64], line[128];
+	size_t n = strlen(prefix), i, missing = 0;
+	int f;
 
 	if (!n || n > 60)
-		die("etcd-wait-count: a prefix of 1 to 60 bytes");
+		die("etcd-wait-keys: a prefix of 1 to 60 bytes");
 	memcpy(stop, prefix, n + 1);
 	stop[n - 1]++;
+	for (f = 0; f < nfiles; f++) {
+		FILE *fp = fopen(files[f], "r");
+
+		if (!fp)
+			die("%s: %s", files[f], strerror(errno));
+		while (fgets(line, sizeof(line), fp)) {
+			line[strcspn(line, "\n")] = 0;
+			if (strncmp(line, prefix, n))
+				die("%s: key '%s' is not under %s", files[f], line, prefix);
+			keyset_add(&want, line, strlen(line));
+		}
+		fclose(fp);
+	}
 	etcd_timeout_ms = 1000;
-	while ((got = etcd_range(prefix, stop, true, NULL, NULL)) != count) {
+	for (;;) {
+		keyset_clear(&have);
+		if (etcd_range(prefix, stop, false, keyset_kv, &have) >= 0) {
+			qsort(have.k, have.n, sizeof(*have.k), cmp_str);
+			for (i = 0, missing = 0; i < want.n; i++)
+				missing += !bsearch(&want.k[i], have.k, have.n, sizeof(*have.k),
+						    cmp_str);
+			if (!missing)
+				break;
+		}
 		if (now() > end)
-			die("etcd-wait-count: %" PRId64 " keys %s, not %u, after %u s", got, prefix,
-			    count, seconds);
+			die("etcd-wait-keys: %zu of the %zu acknowledged keys %s... missing after %u s",
+			    missing, want.n, prefix, seconds);
 		sleep_ms(100);
 	}
 	printf("seconds %.3f\n", now() - t);
+	printf("keys %zu\nunacked_committed %zu\n", want.n, have.n - want.n);
+	keyset_clear(&want);
+	keyset_clear(&have);
+	free(want.k);
+	free(have.k);
 	return 0;
 }
 
@@ -2190,8 +2414,8 @@ int main(int argc, char **argv)
 		return cmd_etcd_ready(num(argv[2]));
 	if (!strcmp(c, "etcd-load") && argc == 3)
 		return cmd_etcd_load(num(argv[2]));
-	if (!strcmp(c, "etcd-wait-count") && argc == 5)
-		return cmd_etcd_wait_count(argv[2], num(argv[3]), num(argv[4]));
+	if (!strcmp(c, "etcd-wait-keys") && argc >= 5)
+		return cmd_etcd_wait_keys(argv[2], num(argv[3]), argc - 4, argv + 4);
 	if (!strcmp(c, "etcd-wait-load") && argc == 4)
 		return cmd_etcd_wait_load(num(argv[2]), num(argv[3]));
 	if (!strcmp(c, "am") && argc >= 3)
@@ -2206,7 +2430,7 @@ int main(int argc, char **argv)
 		"  write SYSTEM ROUNDS ADDR PEER... | watch SYSTEM ROUNDS ADDR |\n"
 		"  rate SYSTEM RATE SECONDS ADDRS TAG MODEL | wait SYSTEM TAG FILE SECONDS [READY] |\n"
 		"  spread SYSTEM SECONDS RATE TAG MODEL | save FILE | xor OUT FILE... |\n"
-		"  etcd-ready SECONDS | etcd-load COUNT | etcd-wait-count PREFIX COUNT SECONDS |\n"
+		"  etcd-ready SECONDS | etcd-load COUNT | etcd-wait-keys PREFIX SECONDS FILE... |\n"
 		"  etcd-wait-load COUNT SECONDS | js-setup SECONDS LEADER | js-load COUNT MODEL |\n"
 		"  js-replay FILE SECONDS | am COMMAND [ARG...]\n");
 	return 2;
