@@ -835,8 +835,28 @@ static void take_block(struct akd_core *c, struct table *t, struct contrib *k, u
 	changed_versions(c, k);
 }
 
-/* A collection record applied where this node can: the absorber's blocks
- * take the collected one's values, uniformly when it holds all of it. */
+static bool holds_nothing(const struct table *t, const struct contrib *k)
+{
+	uint32_t b;
+
+	for (b = 0; b < t->nr_blocks; b++)
+		if (has(k, b))
+			return false;
+	return true;
+}
+
+/*
+ * A collection record applied where this node can: the absorber's blocks
+ * take the collected one's values, uniformly when it holds all of it.
+ *
+ * Not into another node's absorber that holds nothing yet (made for the
+ * block that has just come, or read from a checkpoint): that block, and
+ * those after it, say by their folds whether they include the record, and
+ * the collected instance is counted apart until they do.  Folded into an
+ * empty absorber, the collected one would go at once and a block of the
+ * absorber from before the collection, taken next, would leave its values
+ * out.
+ */
 static void apply_record(struct akd_core *c, struct table *t, const struct record *r)
 {
 	struct contrib *a = find(t, r->absorber), *d = find(t, r->instance);
@@ -845,8 +865,9 @@ static void apply_record(struct akd_core *c, struct table *t, const struct recor
 	if (!a || a->folds_known + 1 != r->fold)
 		return;
 	a->folds_known = r->fold;
+	c->digest_stale = true;
 	c->st.records_applied++;
-	if (d && !d->own && vhash(c, t, d) == r->vhash) {
+	if (d && !d->own && (a->own || !holds_nothing(t, a)) && vhash(c, t, d) == r->vhash) {
 		for (b = 0; b < t->nr_blocks; b++) {
 			if (a->folds[b] != r->fold - 1)
 				continue;

@@ -33,7 +33,7 @@ static struct {
 	uint64_t local[FZ_NR_TABLES][MAX_ADDRS], remote[FZ_NR_TABLES][MAX_ADDRS];
 	uint8_t *ckpt[FZ_NR_TABLES];
 	size_t ckpt_len[FZ_NR_TABLES];
-	bool fail_next, damaged, stopped;
+	bool fail_next, damaged, stopped, twin_heard;
 } S;
 
 static void __attribute__((noreturn, format(printf, 1, 2))) broken(const char *fmt, ...)
@@ -67,6 +67,21 @@ static void *xmemdup(const void *p, size_t len)
 		abort();
 	memcpy(q, p, len);
 	return q;
+}
+
+/* A message into the core; one from another session of this node's id
+ * (a twin) allows messages to that id. */
+static void receive(const uint8_t *buf, size_t len)
+{
+	struct atomikd_hdr h;
+
+	if (len >= sizeof(h)) {
+		memcpy(&h, buf, sizeof(h));
+		if (le16toh(h.sender) == FZ_NODE && h.session &&
+		    le64toh(h.session) != fz_session(FZ_NODE, S.run))
+			S.twin_heard = true;
+	}
+	akd_core_receive(S.core, S.now, buf, len);
 }
 
 /* What the core asks for, carried out until it asks for nothing. */
@@ -127,13 +142,21 @@ static void carry_out(void)
 		for (i = 0; i < rd.nr_send; i++) {
 			const struct akd_send *s = &rd.send[i];
 
+			/*
+			 * To its own node id only for a twin (another daemon
+			 * that says it is node FZ_NODE: cluster.rst), which
+			 * this one has heard from.
+			 */
 			if (s->len < sizeof(struct atomikd_hdr) || s->chan > AKD_CHAN_NODE ||
 			    (s->chan == AKD_CHAN_BLOCKS && s->table >= FZ_NR_TABLES) ||
-			    (s->chan == AKD_CHAN_NODE && (!s->node || s->node == FZ_NODE)))
+			    (s->chan == AKD_CHAN_NODE &&
+			     (!s->node || s->node > FZ_NODES ||
+			      (s->node == FZ_NODE && !S.twin_heard))))
 				broken("a message of %zu bytes to channel %u, table %u, node %u",
 				       s->len, s->chan, s->table, s->node);
-			/* What goes to every node comes back to this one too. */
-			if (s->chan != AKD_CHAN_NODE && nr_echo < 64) {
+			/* What goes to every node, or to this one's id, comes
+			 * back to this one too. */
+			if ((s->chan != AKD_CHAN_NODE || s->node == FZ_NODE) && nr_echo < 64) {
 				echo[nr_echo].buf = xmemdup(s->buf, s->len);
 				echo[nr_echo++].len = s->len;
 			}
@@ -278,7 +301,7 @@ static bool step(struct in *in)
 		buf = xmemdup(in->p, len);	/* exactly len: ASan sees past it */
 		in->p += len;
 		in->left -= len;
-		akd_core_receive(S.core, S.now, buf, len);
+		receive(buf, len);
 		free(buf);
 		carry_out();
 		return true;
@@ -306,7 +329,7 @@ static bool step(struct in *in)
 		memcpy(buf + sizeof(h), in->p, len);
 		in->p += len;
 		in->left -= len;
-		akd_core_receive(S.core, S.now, buf, sizeof(h) + len);
+		receive(buf, sizeof(h) + len);
 		free(buf);
 		carry_out();
 		return true;
