@@ -1862,6 +1862,9 @@ static int cmd_wait(enum sys sys, const char *tag, const char *path, unsigned in
 				js_explain();
 				for (i = 0, diff = 0; i < n; i++)
 					diff += js_state[i] != w[i];
+				fprintf(stderr, "atomik-cluster-bench: JetStream: %" PRIu64 " events "
+					"applied, %zu with an id; %u of the %zu without an answer "
+					"among them\n", js_applied, js_nided, unacked_applied, nids);
 			}
 			die("wait: %s: the state differs after %u s (%u addresses)", tag, seconds, diff);
 		}
