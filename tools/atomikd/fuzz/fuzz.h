@@ -7,11 +7,31 @@
 #ifndef ATOMIKD_FUZZ_H
 #define ATOMIKD_FUZZ_H
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atomikd.h"
 #include "core.h"
+
+/*
+ * A property the target checks does not hold: it says which, prefixed by
+ * the target's name, and aborts (libFuzzer keeps the input).  Each target
+ * defines broken(...) as fz_broken("fuzz_NAME", ...).
+ */
+static inline void __attribute__((noreturn, format(printf, 2, 3)))
+fz_broken(const char *target, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", target);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
 
 /* Small blocks and tables keep the inputs small: table t0 has three
  * blocks (16, 16, 8 addresses), t1 one of five. */

@@ -33,17 +33,7 @@
 
 static bool damaged;
 
-static void __attribute__((noreturn, format(printf, 1, 2))) broken(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fuzz_checkpoint: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
+#define broken(...) fz_broken("fuzz_checkpoint", __VA_ARGS__)
 
 static void core_log(void *arg, const char *fmt, va_list ap)
 {

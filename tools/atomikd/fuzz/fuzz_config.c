@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "fuzz.h"
 
 void say(const char *fmt, ...)
 {
@@ -33,17 +34,7 @@ uint64_t now_ns(void)
 	return 0;
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2))) broken(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fuzz_config: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
+#define broken(...) fz_broken("fuzz_config", __VA_ARGS__)
 
 static struct config defaults;
 

@@ -36,17 +36,7 @@ static struct {
 	bool fail_next, damaged, stopped, twin_heard;
 } S;
 
-static void __attribute__((noreturn, format(printf, 1, 2))) broken(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fuzz_message: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
+#define broken(...) fz_broken("fuzz_message", __VA_ARGS__)
 
 static void core_log(void *arg, const char *fmt, va_list ap)
 {
