@@ -43,6 +43,8 @@ UAPI_HDRS	:= $(wildcard uapi/linux/*.h)
 TOOLS		:=
 DEVTOOLS	:=
 TOOL_HDRS	:=
+# The fragments have rules of their own: make with no target is still all.
+.DEFAULT_GOAL	:= all
 include tools/atomik/Build.mk tools/atomikd/Build.mk tools/bench/Build.mk
 # The cluster tests' probe, linked to the system's libnats (the VM shares
 # the host's /usr with a node's guest).

@@ -13,13 +13,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +89,35 @@ static const char *core_state(const struct akd_core *core)
 			state = "waiting";
 	}
 	return state;
+}
+
+/*
+ * The service manager's readiness protocol (sd_notify(3), without
+ * libsystemd): a datagram to $NOTIFY_SOCKET, "READY=1" once every table has
+ * recovered from its peers and the daemon serves, "STOPPING=1" as it
+ * stops.  atomikd.service is Type=notify: systemctl start returns, and the
+ * units ordered after it start, once the daemon serves.  Nothing happens
+ * without the variable; a failure is not the daemon's concern.
+ */
+static void service_notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
+	if (path[0] == '@')
+		sa.sun_path[0] = 0;	/* an abstract address */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+		say("cannot tell the service manager %s: %s", msg, strerror(errno));
+	close(fd);
 }
 
 static void on_signal(int sig)
@@ -207,6 +240,7 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t now, next, next_status, next_scan, wait_until, session = 0;
+	bool ready = false;
 	uint64_t started_ms;
 	struct akd_core *core;
 	struct akd_conf conf;
@@ -282,6 +316,11 @@ int main(int argc, char **argv)
 		}
 		akd_core_tick(core, now);
 		carry_out(core);
+		if (!ready && strcmp(core_state(core), "recovering")) {
+			ready = true;
+			status_write(core, core_state(core), started_ms, conf.host, session);
+			service_notify("READY=1\nSTATUS=serving");
+		}
 		if (now >= next_status) {
 			status_write(core, core_state(core), started_ms, conf.host, session);
 			metrics_write(core, core_state(core));
@@ -290,6 +329,7 @@ int main(int argc, char **argv)
 	}
 
 	say("stopping");
+	service_notify("STOPPING=1");
 	feed_local(core);
 	akd_core_stop(core, now_ns());
 	carry_out(core);
