@@ -71,7 +71,7 @@ include python/Build.mk
 	bench-cluster check-cluster-bench \
 	print-lib-version print-version check-host check-rtl check-plot check-metrics check-model \
 	fuzz fuzz-build fuzz-seeds check-fuzz \
-	install install-userspace install-lib install-tools install-udev install-system install-python \
+	install install-files install-userspace install-lib install-tools install-udev install-system install-python \
 	install-module install-dkms $(addprefix module-,$(KERNELS))
 
 all: module lib tools examples selftests python
@@ -166,6 +166,9 @@ $(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h selftes
 # module that DKMS installs from the sources install-dkms puts in place.
 install: install-module install-userspace
 
+# What make install puts in place, built and not installed.
+install-files: module lib $(INSTALL_TOOLS) $(BUILD)/install/atomikd $(PY_EXT_INSTALL)
+
 install-userspace: install-lib install-tools install-udev install-system install-python
 
 install-lib: lib
@@ -245,7 +248,9 @@ demo:
 # host checks, the RTL's testbench, the cluster simulator, atomikd's fuzz
 # targets (check-fuzz: 20 s each, a minute in all), a VM boot per kernel, one more per
 # kernel with the co-simulated accelerator, one with a polled accelerator
-# (on the debug kernel, else the first), and drawing a benchmark; a step
+# (on the debug kernel, else the first), the cluster on three VMs, the
+# README's install and cluster as written on three more, the short cluster
+# benchmark, and drawing a benchmark; a step
 # that fails does not stop the others, and the summary counts them all.
 CHECK_POLL	:= $(firstword $(filter %-debug,$(KERNELS)) $(KERNELS))
 # The accelerator's full passes on these kernels (the non-RT 6.12 and the
@@ -259,10 +264,10 @@ CHECK_RUNS	:= $(foreach k,$(KERNELS),$(k) $(k)+fpga$(if $(filter $(k),$(FPGA_FUL
 # The three-VM cluster tests run on these kernels.
 CLUSTER_KERNELS	?= 6.12
 CHECK_STEPS	:= host rtl sim fuzz $(addprefix vm-,$(CHECK_RUNS)) $(addprefix cluster-,$(CLUSTER_KERNELS)) \
-			cluster-bench plot metrics model
+			install cluster-bench plot metrics model
 CHECK_TAPS	:= $(addprefix $(BUILD)/check/,host.tap rtl.tap sim.tap fuzz.tap \
-			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) cluster-bench.tap \
-			plot.tap metrics.tap model.tap)
+			$(addsuffix .tap,$(CHECK_RUNS) $(addprefix cluster-,$(CLUSTER_KERNELS))) install.tap \
+			cluster-bench.tap plot.tap metrics.tap model.tap)
 
 check:
 	tools/testing/atomik-kernels --setup $(KERNELS)
@@ -288,6 +293,11 @@ check-vm-%: lib tools selftests examples python
 # The cluster: selftests/cluster_test.sh's scenarios on three VMs.
 check-cluster-%: lib tools selftests
 	tools/testing/atomik-check cluster $*
+
+# README.md's install and cluster commands, run as written on three VMs
+# (tools/testing/vm/readme-install), on the first cluster kernel.
+check-install:
+	tools/testing/atomik-check install $(firstword $(CLUSTER_KERNELS))
 
 # The cluster benchmark's Automerge, installed from its lockfile into
 # build/npm with npm ci (again when the lockfile changes), where the

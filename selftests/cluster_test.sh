@@ -38,6 +38,8 @@ scenario=${1:?usage: cluster_test.sh basic|partition|restart|restart-cut|reload|
 tap=${ATOMIK_OUT:-/tmp}/cluster.tap
 status_file=/run/atomik/status.json
 cn="sh $top/tools/testing/vm/cluster-node"
+# shellcheck source=tools/testing/vm/guest.sh
+. "$top/tools/testing/vm/guest.sh"
 t0=$(cut -d' ' -f1 /proc/uptime)
 failed=0
 n=$(grep -c '^\(not \)\{0,1\}ok ' "$tap" 2>/dev/null || echo 0)
@@ -57,32 +59,10 @@ check() {	# check DESCRIPTION COMMAND...
 	fi
 }
 
-# Every node reaches NAME, or SECONDS pass (default 120).
-barrier() {
-	local i=0 k all
-	: > "$shared/barrier.$1.$node"
-	while [ $i -lt $(( ${2:-120} * 5 )) ]; do
-		all=1
-		for k in $(seq "$nodes"); do
-			[ -e "$shared/barrier.$1.$k" ] || { all=0; break; }
-		done
-		[ $all -eq 1 ] && return 0
-		sleep 0.2
-		i=$((i + 1))
-	done
-	notok "barrier $1: not every node got there within ${2:-120} s"
-	return 1
-}
-
-# Wait for a file another node writes (bounded).
-await() {
-	local i=0
-	while [ ! -e "$1" ] && [ $i -lt $(( $2 * 5 )) ]; do
-		sleep 0.2
-		i=$((i + 1))
-	done
-	[ -e "$1" ] || { notok "waited ${2} s for $(basename "$1")"; return 1; }
-}
+# Every node reaches NAME, or SECONDS pass (default 120); a file another
+# node or the runner writes (bounded): tools/testing/vm/guest.sh.
+barrier() { rig_barrier "$1" "${2:-120}" || { notok "barrier $1: $rig_why"; return 1; }; }
+await() { rig_until_file "$1" "$2" || { notok "waited for $(basename "$1"): $rig_why"; return 1; }; }
 
 # A counter of atomikd's status (one per line in its JSON).
 counter() { sed -n "s/^  \"$1\": \([0-9]*\),\{0,1\}\$/\1/p" "$status_file" | head -1; }
