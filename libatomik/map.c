@@ -136,59 +136,77 @@ static inline int map_rseq_registered(const struct atomik_map *m)
 }
 
 /*
- * One validated delta d[k] in its own sequence, as above, with numeric
- * labels of its own (k from 0 to 3): the loop that runs them is outside
- * every sequence, and the kernel forgets a descriptor once it finds the
- * thread outside its range, so each delta stores its own again.
+ * A batch's descriptor lives on the caller's stack, so that its address
+ * is this call's alone (a signal handler's own call has another).
  */
-#define MAP_RSEQ_DELTA(k, addr_off, delta_off)				\
-	"movq " #addr_off "(%[d]), %[addr]\n\t" /* reserved 0 above */	\
-	"movq " #delta_off "(%[d]), %[delta]\n"			\
-	"5" #k ":\n\t"						\
-	"leaq 3" #k "f(%%rip), %%rcx\n\t"				\
-	"movq %%rcx, %%fs:%c[cs](%[off])\n"				\
-	"1" #k ":\n\t"						\
-	"movl %%fs:%c[cpu](%[off]), %%eax\n\t"			\
-	"imulq %[stride], %%rax\n\t"					\
-	"addq %[rows], %%rax\n\t"					\
-	"xorq %[delta], (%%rax, %[addr], 8)\n"				\
-	"2" #k ":\n\t"						\
-	".pushsection __rseq_cs, \"aw\"\n\t"			\
-	".balign 32\n"							\
-	"3" #k ":\n\t"						\
-	".long 0, 0\n\t"						\
-	".quad 1" #k "b, 2" #k "b - 1" #k "b, 4" #k "f\n\t"		\
-	".popsection\n\t"						\
-	".pushsection __rseq_failure, \"ax\"\n\t"			\
-	".byte 0x0f, 0xb9, 0x3d\n\t"					\
-	".long %c[sig]\n"						\
-	"4" #k ":\n\t"						\
-	"jmp 5" #k "b\n\t"						\
-	".popsection\n\t"
+struct map_rseq_cs {
+	uint32_t version, flags;
+	uint64_t start_ip, post_commit_offset, abort_ip;
+} __attribute__((aligned(32)));
 
-#define MAP_RSEQ_DELTA_OPERANDS(m)					\
-	: [addr] "=&r" (addr), [delta] "=&r" (delta)			\
-	: [d] "r" (d), [off] "r" ((m)->rseq_off), [rows] "r" ((m)->rows),	\
-	  [stride] "r" ((m)->stride), MAP_RSEQ_OPERANDS			\
-	: "rax", "rcx", "memory", "cc"
-
-/* d[0] to end[-1], validated: four sequences a step, then one. */
+/*
+ * d[0] to end[-1], validated, at least one: one sequence per delta, whose
+ * only work before the commit is to check that the thread's rseq_cs still
+ * holds this call's descriptor.  The kernel clears rseq_cs whenever it
+ * preempts, migrates or signals the thread outside a sequence, and sends
+ * it to the abort handler inside one, so a descriptor still in place
+ * means the thread has not left its CPU since it read cpu_id and found the
+ * row: the row is read once, and again only after such an event (the
+ * store of the descriptor, cpu_id, the row, then the sequence from its
+ * start).  rseq_cs is cleared before the call returns: the kernel must
+ * never read a descriptor from a stack frame that is gone.
+ */
 static void map_rseq_xor_many(const struct atomik_map *m, const struct atomik_delta *d,
 			      const struct atomik_delta *end)
 {
-	uint64_t addr, delta;
+	struct map_rseq_cs cs;
+	uint64_t addr, delta, row;
 
-	for (; end - d >= 4; d += 4)
-		__asm__ __volatile__ (
-			MAP_RSEQ_DELTA(0, 0, 8)
-			MAP_RSEQ_DELTA(1, 16, 24)
-			MAP_RSEQ_DELTA(2, 32, 40)
-			MAP_RSEQ_DELTA(3, 48, 56)
-			MAP_RSEQ_DELTA_OPERANDS(m));
-	for (; d < end; d++)
-		__asm__ __volatile__ (
-			MAP_RSEQ_DELTA(0, 0, 8)
-			MAP_RSEQ_DELTA_OPERANDS(m));
+	__asm__ __volatile__ (
+		"leaq 1f(%%rip), %%rax\n\t"
+		"movq %%rax, %c[start](%[cs])\n\t"
+		"movq $(2f - 1f), %c[len](%[cs])\n\t"
+		"leaq 4f(%%rip), %%rax\n\t"
+		"movq %%rax, %c[abort](%[cs])\n\t"
+		"movq $0, (%[cs])\n\t"			/* version and flags */
+		"jmp 6f\n"
+		"7:\n\t"
+		"movq (%[d]), %[addr]\n\t"		/* reserved 0, checked */
+		"movq 8(%[d]), %[delta]\n"
+		"1:\n\t"
+		"cmpq %[cs], %%fs:%c[csoff](%[off])\n\t"
+		"jne 6f\n\t"
+		"xorq %[delta], (%[row], %[addr], 8)\n"
+		"2:\n\t"
+		"addq $16, %[d]\n\t"
+		"cmpq %[end], %[d]\n\t"
+		"jb 7b\n\t"
+		"jmp 8f\n\t"
+		".pushsection __rseq_failure, \"ax\"\n\t"
+		".byte 0x0f, 0xb9, 0x3d\n\t"
+		".long %c[sig]\n"
+		"4:\n\t"
+		"jmp 6f\n\t"
+		".popsection\n"
+		"6:\n\t"
+		"movq %[cs], %%fs:%c[csoff](%[off])\n\t"
+		"movl %%fs:%c[cpu](%[off]), %%eax\n\t"
+		"imulq %[stride], %%rax\n\t"
+		"addq %[rows], %%rax\n\t"
+		"movq %%rax, %[row]\n\t"
+		"jmp 7b\n"
+		"8:\n\t"
+		"movq $0, %%fs:%c[csoff](%[off])\n\t"
+		: [d] "+r" (d), [addr] "=&r" (addr), [delta] "=&r" (delta), [row] "=&r" (row)
+		: [end] "r" (end), [cs] "r" (&cs), [off] "r" (m->rseq_off), [rows] "r" (m->rows),
+		  [stride] "r" (m->stride),
+		  [start] "i" (offsetof(struct map_rseq_cs, start_ip)),
+		  [len] "i" (offsetof(struct map_rseq_cs, post_commit_offset)),
+		  [abort] "i" (offsetof(struct map_rseq_cs, abort_ip)),
+		  [csoff] "i" (offsetof(struct rseq, rseq_cs)),
+		  [cpu] "i" (offsetof(struct rseq, cpu_id)),
+		  [sig] "i" (RSEQ_SIG)
+		: "rax", "memory", "cc");
 }
 #endif
 
@@ -317,25 +335,33 @@ int atomik_map_accum_batch(struct atomik_map *m, const struct atomik_delta *d, s
 		return -E2BIG;
 #ifdef ATOMIK_MAP_RSEQ
 	if (n && map_rseq_registered(m)) {
-		uint64_t w0, w1, w2, w3, bad = 0;
+		uint64_t w0, w1, w2, w3, any = 0;
 		size_t i = 0;
 
 		if (!d)
 			return -EFAULT;
+		/*
+		 * Every address is below nr_addrs if the OR of them all is
+		 * (each is at most the OR): one OR a delta.  Only when it is
+		 * not (a bad address, or good ones whose bits add up past a
+		 * size that is not a power of two) is each one compared.
+		 */
 		for (; i + 4 <= n; i += 4) {
 			memcpy(&w0, &d[i], sizeof(w0));
 			memcpy(&w1, &d[i + 1], sizeof(w1));
 			memcpy(&w2, &d[i + 2], sizeof(w2));
 			memcpy(&w3, &d[i + 3], sizeof(w3));
-			bad |= (w0 >= m->nr_addrs) | (w1 >= m->nr_addrs) |
-			       (w2 >= m->nr_addrs) | (w3 >= m->nr_addrs);
+			any |= w0 | w1 | w2 | w3;
 		}
 		for (; i < n; i++) {
 			memcpy(&w0, &d[i], sizeof(w0));
-			bad |= w0 >= m->nr_addrs;
+			any |= w0;
 		}
-		if (bad)
-			return -EINVAL;
+		for (i = 0; any >= m->nr_addrs && i < n; i++) {
+			memcpy(&w0, &d[i], sizeof(w0));
+			if (w0 >= m->nr_addrs)
+				return -EINVAL;
+		}
 		map_rseq_xor_many(m, d, d + n);
 		return 0;
 	}

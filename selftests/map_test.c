@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/rseq.h>
@@ -330,6 +331,121 @@ static void swap_against(struct atomik *a, struct atomik_map *m, uint32_t addr)
 TEST_F(table, swap_loses_and_duplicates_nothing)
 {
 	swap_against(self->a, self->m, 5);
+}
+
+/*
+ * Batches interrupted by signals whose handler accumulates through the
+ * same map, on threads free to migrate: a batch keeps its CPU's row while
+ * the thread's rseq area still holds its own descriptor, which the
+ * handler's call (a descriptor of its own, cleared as it returns) and the
+ * kernel (cleared on every preemption, migration or signal outside a
+ * sequence) must both make it read again.  Every delta, the handlers'
+ * included, is in the final state exactly once.
+ */
+struct sig_writer {
+	pthread_t tid;
+	struct atomik_map *m;
+	uint64_t seed, hseed, batches, signals;
+	uint64_t want[ADDRS], hwant[ADDRS];
+	atomic_int *stop, ready;
+	int err, herr;
+};
+
+static __thread struct sig_writer *sig_self;
+
+static void sig_accum(int sig)
+{
+	struct sig_writer *w = sig_self;
+	struct atomik_delta d[3];
+	int i, ret;
+
+	if (!w)
+		return;
+	for (i = 0; i < 3; i++) {
+		d[i] = (struct atomik_delta){ .addr = rnd(&w->hseed) % ADDRS,
+					      .delta = rnd(&w->hseed) };
+		w->hwant[d[i].addr] ^= d[i].delta;
+	}
+	ret = atomik_map_accum_batch(w->m, d, 3);
+	if (ret)
+		w->herr = ret;
+	w->signals++;
+}
+
+static void *sig_writer_run(void *arg)
+{
+	struct sig_writer *w = arg;
+	struct atomik_delta *mine = malloc(512 * sizeof(*mine));
+	int i, n;
+
+	if (!mine) {
+		w->err = -ENOMEM;
+		return NULL;
+	}
+	sig_self = w;
+	atomic_store(&w->ready, 1);
+	while (!atomic_load(w->stop) && !w->err) {
+		n = 1 + rnd(&w->seed) % 512;
+		for (i = 0; i < n; i++) {
+			mine[i] = (struct atomik_delta){ .addr = rnd(&w->seed) % ADDRS,
+							 .delta = rnd(&w->seed) };
+			w->want[mine[i].addr] ^= mine[i].delta;
+		}
+		w->err = atomik_map_accum_batch(w->m, mine, n);
+		w->batches++;
+	}
+	free(mine);
+	return NULL;
+}
+
+TEST_F(table, signals_nest_in_batches)
+{
+	int n = nr_cpus() + 2, i, j, round;
+	struct sig_writer *w = calloc(n, sizeof(*w));
+	uint64_t seed = test_seed(), want[ADDRS], got[ADDRS], signals = 0;
+	struct sigaction sa = { .sa_handler = sig_accum, .sa_flags = SA_RESTART };
+	atomic_int stop = 0;
+
+	ASSERT_TRUE(w != NULL);
+	ASSERT_OK(sigaction(SIGUSR1, &sa, NULL));
+	for (j = 0; j < ADDRS; j++) {
+		want[j] = rnd(&seed);
+		ASSERT_EQ(atomik_load(self->a, j, want[j]), 0);
+	}
+	for (i = 0; i < n; i++) {
+		w[i].m = self->m;
+		w[i].seed = rnd(&seed) | 1;
+		w[i].hseed = rnd(&seed) | 1;
+		w[i].stop = &stop;
+		ASSERT_EQ(pthread_create(&w[i].tid, NULL, sig_writer_run, &w[i]), 0);
+	}
+	for (i = 0; i < n; i++)
+		while (!atomic_load(&w[i].ready))
+			sched_yield();
+	/* About 2000 signals to each writer, each at a point it happens to be. */
+	for (round = 0; round < 2000; round++) {
+		for (i = 0; i < n; i++)
+			pthread_kill(w[i].tid, SIGUSR1);
+		if (round % 16 == 0)
+			sched_yield();
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < n; i++) {
+		pthread_join(w[i].tid, NULL);
+		ASSERT_EQ(w[i].err, 0);
+		ASSERT_EQ(w[i].herr, 0);
+		for (j = 0; j < ADDRS; j++)
+			want[j] ^= w[i].want[j] ^ w[i].hwant[j];
+		signals += w[i].signals;
+	}
+	signal(SIGUSR1, SIG_DFL);
+	read_all(self->a, ADDRS, got);
+	for (j = 0; j < ADDRS; j++)
+		ASSERT_EQ(got[j], want[j]);
+	ASSERT_GT(signals, 0);
+	TH_LOG("%d writers, %llu signals handled inside their batches' calls or between",
+	       n, (unsigned long long)signals);
+	free(w);
 }
 
 /*
