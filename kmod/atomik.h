@@ -131,7 +131,7 @@ DECLARE_PER_CPU(struct atomik_stats, atomik_stats);
 
 #define atomik_count(field, n)	this_cpu_add(atomik_stats.field, (n))
 
-/* engine.c */
+/* table.c: the tables, their memory and their registry */
 extern const struct attribute_group atomik_engine_group;
 
 int atomik_engine_init(u32 nr_addrs, u32 flags);
@@ -148,7 +148,9 @@ u32 atomik_table0_nr_addrs(void);
 u32 atomik_nr_tables(void);
 u64 atomik_memory_used(void);
 u64 atomik_memory_limit(void);
+struct page *atomik_map_page(struct atomik_table *t, unsigned long pgoff);
 
+/* engine.c: the data path over a table's slots and remote row */
 void atomik_accum(struct atomik_table *t, u32 addr, u64 delta);
 void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n);
 void atomik_absorb(struct atomik_table *t, u32 addr, u64 value);
@@ -158,7 +160,6 @@ void atomik_read_many(struct atomik_table *t, u32 first, u32 n, bool accum_only,
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
 void atomik_remote_set(struct atomik_table *t, u32 first, u32 n, const u64 *v);
 void atomik_remote_read(struct atomik_table *t, u32 first, u32 n, u64 *v);
-struct page *atomik_map_page(struct atomik_table *t, unsigned long pgoff);
 
 /* Rows exist as long as an active reference is held. */
 static inline bool atomik_table_replicated(const struct atomik_table *t)
