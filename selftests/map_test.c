@@ -154,6 +154,17 @@ TEST(rows_lie_where_info_says)
 	atomik_close(a);
 }
 
+/* n random deltas on the table's addresses, each noted in want. */
+static void random_batch(uint64_t *seed, struct atomik_delta *d, int n, uint64_t *want)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		d[i] = (struct atomik_delta){ .addr = rnd(seed) % ADDRS, .delta = rnd(seed) };
+		want[d[i].addr] ^= d[i].delta;
+	}
+}
+
 /* Writers on every CPU, pinned and free to migrate, singles and batches. */
 struct writer {
 	pthread_t tid;
@@ -169,7 +180,7 @@ static void *writer_run(void *arg)
 {
 	struct writer *w = arg;
 	struct atomik_delta d[64];
-	int round, i, n;
+	int round, n;
 
 	if (w->cpu >= 0)
 		pin(w->cpu);
@@ -186,11 +197,7 @@ static void *writer_run(void *arg)
 			continue;
 		}
 		n = 1 + rnd(&w->seed) % 64;
-		for (i = 0; i < n; i++) {
-			d[i] = (struct atomik_delta){ .addr = rnd(&w->seed) % ADDRS,
-						      .delta = rnd(&w->seed) };
-			w->want[d[i].addr] ^= d[i].delta;
-		}
+		random_batch(&w->seed, d, n, w->want);
 		w->err = atomik_map_accum_batch(w->m, d, n);
 		w->deltas += n;
 	}
@@ -357,15 +364,11 @@ static void sig_accum(int sig)
 {
 	struct sig_writer *w = sig_self;
 	struct atomik_delta d[3];
-	int i, ret;
+	int ret;
 
 	if (!w)
 		return;
-	for (i = 0; i < 3; i++) {
-		d[i] = (struct atomik_delta){ .addr = rnd(&w->hseed) % ADDRS,
-					      .delta = rnd(&w->hseed) };
-		w->hwant[d[i].addr] ^= d[i].delta;
-	}
+	random_batch(&w->hseed, d, 3, w->hwant);
 	ret = atomik_map_accum_batch(w->m, d, 3);
 	if (ret)
 		w->herr = ret;
@@ -376,7 +379,7 @@ static void *sig_writer_run(void *arg)
 {
 	struct sig_writer *w = arg;
 	struct atomik_delta *mine = malloc(512 * sizeof(*mine));
-	int i, n;
+	int n;
 
 	if (!mine) {
 		w->err = -ENOMEM;
@@ -386,11 +389,7 @@ static void *sig_writer_run(void *arg)
 	atomic_store(&w->ready, 1);
 	while (!atomic_load(w->stop) && !w->err) {
 		n = 1 + rnd(&w->seed) % 512;
-		for (i = 0; i < n; i++) {
-			mine[i] = (struct atomik_delta){ .addr = rnd(&w->seed) % ADDRS,
-							 .delta = rnd(&w->seed) };
-			w->want[mine[i].addr] ^= mine[i].delta;
-		}
+		random_batch(&w->seed, mine, n, w->want);
 		w->err = atomik_map_accum_batch(w->m, mine, n);
 		w->batches++;
 	}
