@@ -241,10 +241,21 @@ basic)
 	model "$shared/expected.more" $(each_node deltas)
 	check "after the restart, new deltas count once" \
 		"$probe" wait "$shared/expected.more" 30
-	# The daemon's Prometheus textfile, for the host's promtool.
-	if cp /run/atomik/atomikd.prom "${ATOMIK_OUT:-/tmp}/atomikd.prom" 2>/dev/null &&
-	   grep -q "^atomikd_blocks_applied_total $(counter blocks_applied)\$" \
-		"${ATOMIK_OUT:-/tmp}/atomikd.prom"; then
+	# The daemon's Prometheus textfile, for the host's promtool.  It and
+	# the status are written one after the other every 500 ms, and blocks
+	# may still come: the two agree at some moment within 4 s.
+	i=0 same=0
+	while [ $same -eq 0 ] && [ $i -lt 20 ]; do
+		if cp /run/atomik/atomikd.prom "${ATOMIK_OUT:-/tmp}/atomikd.prom" 2>/dev/null &&
+		   grep -q "^atomikd_blocks_applied_total $(counter blocks_applied)\$" \
+			"${ATOMIK_OUT:-/tmp}/atomikd.prom"; then
+			same=1
+		else
+			sleep 0.2
+		fi
+		i=$((i + 1))
+	done
+	if [ $same -eq 1 ]; then
 		ok "atomikd's metrics file: blocks_applied as in its status"
 	else
 		notok "atomikd's metrics file missing, or not its status's blocks_applied"
