@@ -50,6 +50,18 @@ case_ "a node list with a word" 2 "$c:2: nodes: a node is a number from 1 to 655
 	'node = 1\nnodes = 1 2 x\n'
 case_ "this node not among the nodes" 2 "node 3 is not among the cluster's nodes" \
 	'node = 3\nnodes = 1, 2\n'
+case_ "a peer server without its node" 2 "$c:2: peer_servers: a peer server is NODE=URL" \
+	'node = 1\npeer_servers = nats://10.0.0.2:4222\n'
+case_ "a peer server of node 0" 2 \
+	"$c:2: peer_servers: a peer server's node is a number from 1 to 65535" \
+	'node = 1\npeer_servers = 0=nats://10.0.0.2:4222\n'
+case_ "a peer server that is not a URL" 2 "$c:2: peer_servers: a peer server is a nats:// or tls:// URL" \
+	'node = 1\npeer_servers = 2=10.0.0.2:4222\n'
+case_ "a peer's server twice" 2 "$c:2: peer_servers: a node's server is given twice" \
+	'node = 1\npeer_servers = 2=nats://a:4222 2=nats://b:4222\n'
+case_ "a peer server of a node not in the cluster" 2 \
+	"peer_servers: node 4 is not among the cluster's nodes" \
+	'node = 1\nnodes = 1 2 3\npeer_servers = 2=nats://a:4222 4=nats://b:4222\n'
 case_ "a table twice" 2 "$c:2: tables: a table or a name is given twice" 'node = 1\ntables = 0 0\n'
 case_ "a name twice" 2 "$c:2: tables: a table or a name is given twice" \
 	'node = 1\ntables = a:1 a:2\n'
@@ -78,7 +90,7 @@ case_ "--help" 0 "usage: atomikd" - --help
 case_ "--version" 0 "atomikd " - --version
 # Valid: it gets as far as the device, which is not there.
 case_ "a good configuration, no device" 1 "cannot open $tmp/nodev" \
-	'node = 1\nnodes = 1 2 3\nservers = nats://127.0.0.1:4222, tls://nats.example:4222\ntables = 0 5\npublish_interval_ms = 250\nblock_size = 512\n' \
+	'node = 1\nnodes = 1 2 3\nservers = nats://127.0.0.1:4222, tls://nats.example:4222\npeer_servers = 1=nats://n1:4222 2=nats://n2:4222 3=tls://n3:4222\ntables = 0 5\npublish_interval_ms = 250\nblock_size = 512\n' \
 	--device "$tmp/nodev"
 echo "1..$n"
 exit $((failed != 0))

@@ -264,10 +264,19 @@ basic)
 
 partition)
 	barrier start || exit 1
-	# Node 3's link is cut from 8 to 28 s: look at 18 s from both sides.
+	# Node 3's link is cut from 8 to 28 s: look at 18 s from both sides,
+	# then every half second until 36 s, for the peers this node reaches
+	# at their own server (peer_servers).
 	(
 		sleep 18
 		"$atomik" cluster status --json > "$shared/status.cut.$node"
+		i=0
+		while [ $i -lt 36 ]; do
+			"$atomik" cluster status --json |
+				sed -n 's/^ *"direct": \[\(.*\)\],*$/\1/p' >> /tmp/direct.seen
+			sleep 0.5
+			i=$((i + 1))
+		done
 	) &
 	"$probe" accum $((3000 + node)) 12000 24 "$shared/deltas.$node"
 	wait
@@ -294,6 +303,19 @@ partition)
 		ok "at 18 s, the cut was real: last message from each peer ($(echo $ages) ms ago)"
 	else
 		notok "at 18 s, peers' last messages ($(echo $ages)) contradict the cut:$bad"
+	fi
+	# The other side of the cut reached at its own server once the link
+	# was back (none of it while the cut lasted: nothing gets through).
+	if [ "$node" -eq 3 ]; then want="1 2"; else want=3; fi
+	cut_seen=$(sed -n 's/^ *"direct": \[\(.*\)\],*$/\1/p' "$shared/status.cut.$node")
+	missing=""
+	for p in $want; do
+		grep -Eq "(^|, )$p(,|\$)" /tmp/direct.seen || missing="$missing $p"
+	done
+	if [ -z "$missing" ] && [ -z "$cut_seen" ]; then
+		ok "node $node reached node(s) $want at their own server after the heal, not before"
+	else
+		notok "direct connections: at 18 s [$cut_seen], after: never to$missing ($(sort -u /tmp/direct.seen | tr '\n' ' '))"
 	fi
 	;;
 

@@ -1205,6 +1205,10 @@ static int cmd_cluster(int argc, char **argv)
 	       jnum(&doc, "node"), pid, (jnum(&doc, "now_ms") - jnum(&doc, "started_ms")) / 1e3,
 	       age / 1e3);
 	printf("NATS:      %s\n", jget(&doc, "connected")->num ? "connected" : "disconnected");
+	list = jget(&doc, "direct");
+	for (i = 0; i < list->n; i++)
+		printf("%s%" PRIu64 "%s", i ? ", " : "direct:    node ", (uint64_t)list->kids[i].num,
+		       i + 1 < list->n ? "" : ": silent through the servers, reached at its own\n");
 	if (jget(&doc, "checkpoint_failing")->num)
 		printf("checkpoint: CANNOT BE WRITTEN: the remote rows are not written until it can\n");
 	list = jget(&doc, "tables");

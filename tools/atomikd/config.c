@@ -119,6 +119,35 @@ static const char *set_servers(char *v)
 	return cfg.nr_servers ? NULL : "no server";
 }
 
+/* NODE=URL words: each peer's own server, dialled while it is silent. */
+static const char *set_peer_servers(char *v)
+{
+	unsigned long n;
+	char *w, *eq;
+	int i;
+
+	while (cfg.nr_peer_servers)
+		free(cfg.peer_servers[--cfg.nr_peer_servers]);
+	while ((w = next_word(&v))) {
+		eq = strchr(w, '=');
+		if (!eq)
+			return "a peer server is NODE=URL";
+		*eq = 0;
+		if (parse_ulong(w, 1, AKD_MAX_NODE, &n))
+			return "a peer server's node is a number from 1 to 65535";
+		if (strncmp(eq + 1, "nats://", 7) && strncmp(eq + 1, "tls://", 6))
+			return "a peer server is a nats:// or tls:// URL";
+		for (i = 0; i < cfg.nr_peer_servers; i++)
+			if (cfg.peer_server_node[i] == n)
+				return "a node's server is given twice";
+		if (cfg.nr_peer_servers == MAX_SERVERS)
+			return "more than 16 peer servers";
+		cfg.peer_server_node[cfg.nr_peer_servers] = n;
+		cfg.peer_servers[cfg.nr_peer_servers++] = strdup(eq + 1);
+	}
+	return NULL;
+}
+
 static const char *set_nodes(char *v)
 {
 	unsigned long n;
@@ -233,6 +262,7 @@ static const struct key {
 } keys[] = {
 	NUM(node, 1, AKD_MAX_NODE),
 	LIST("servers", set_servers), LIST("nodes", set_nodes),
+	LIST("peer_servers", set_peer_servers),
 	LIST("tables", set_tables), LIST("subject", set_prefix),
 	LIST("state_dir", set_state_dir), LIST("device", set_device),
 	LIST("metrics_file", set_metrics),
@@ -435,6 +465,10 @@ void parse_command_line(int argc, char **argv)
 	}
 	if (cfg.allowed && !cfg.allowed[cfg.node])
 		die(2, "node %lu is not among the cluster's nodes", cfg.node);
+	for (idx = 0; cfg.allowed && idx < cfg.nr_peer_servers; idx++)
+		if (!cfg.allowed[cfg.peer_server_node[idx]])
+			die(2, "peer_servers: node %lu is not among the cluster's nodes",
+			    cfg.peer_server_node[idx]);
 	/* node_exporter's textfile collector, where Debian's package has it. */
 	if (!cfg.metrics_given && !access(DEFAULT_METRICS_DIR, W_OK))
 		cfg.metrics_file = DEFAULT_METRICS_DIR "/atomikd.prom";

@@ -22,6 +22,9 @@ struct config {
 	unsigned long node;
 	char *servers[MAX_SERVERS];
 	int nr_servers;
+	char *peer_servers[MAX_SERVERS];	/* each peer's own NATS server */
+	unsigned long peer_server_node[MAX_SERVERS];
+	int nr_peer_servers;
 	uint8_t *allowed;		/* [AKD_MAX_NODE + 1]; NULL: any */
 	uint32_t tables[AKD_MAX_TABLES];
 	char names[AKD_MAX_TABLES][AKD_NAME_MAX];	/* on the wire */
@@ -62,8 +65,10 @@ bool persist_write(const struct akd_table_conf *tc, const struct akd_persist *p)
 
 /* transport.c: NATS. */
 extern volatile int transport_connected;
-extern uint64_t transport_send_errors, transport_dropped;
+extern uint64_t transport_send_errors, transport_dropped, transport_direct_dials;
 void transport_start(uint64_t session);
+/* The peers reached by a direct connection now (peer_servers): their ids. */
+int transport_direct(unsigned long *nodes, int max);
 bool transport_reconnected(void);
 /* Waits up to timeout_ms for messages; hands each to the core, then calls
  * transport_after_message() (main.c), which carries out what it asked. */

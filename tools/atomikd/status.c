@@ -45,6 +45,8 @@ void status_write(const struct akd_core *core, const char *state, uint64_t start
 	struct akd_peer_info pi;
 	uint64_t now = now_ns() / 1000000;
 	unsigned int i, k;
+	unsigned long direct[MAX_SERVERS];
+	int nd;
 	bool failing = false;
 	FILE *f;
 
@@ -69,7 +71,12 @@ void status_write(const struct akd_core *core, const char *state, uint64_t start
 	AKD_COUNTERS(X)
 #undef X
 	fprintf(f, "  \"send_errors\": %" PRIu64 ",\n", transport_send_errors);
-	fprintf(f, "  \"receive_drops\": %" PRIu64 "\n },\n \"dropped\": {\n", transport_dropped);
+	fprintf(f, "  \"receive_drops\": %" PRIu64 ",\n", transport_dropped);
+	fprintf(f, "  \"direct_dials\": %" PRIu64 "\n },\n \"direct\": [", transport_direct_dials);
+	nd = transport_direct(direct, MAX_SERVERS);
+	for (k = 0; k < (unsigned int)nd; k++)
+		fprintf(f, "%s%lu", k ? ", " : "", direct[k]);
+	fprintf(f, "],\n \"dropped\": {\n");
 #define X(name, text) fprintf(f, "  \"" #name "\": %" PRIu64 ",\n", st->dropped_##name);
 	AKD_DROPS(X)
 #undef X
@@ -157,6 +164,7 @@ void metrics_write(const struct akd_core *core, const char *state)
 	struct akd_table_info ti;
 	struct akd_peer_info pi;
 	unsigned int i, k, peers = 0;
+	unsigned long direct[MAX_SERVERS];
 	bool failing = false;
 	FILE *f;
 
@@ -189,6 +197,12 @@ void metrics_write(const struct akd_core *core, const char *state)
 	fprintf(f, "# HELP atomikd_connected Whether NATS is connected (1) or not (0).\n"
 		"# TYPE atomikd_connected gauge\natomikd_connected %d\n",
 		transport_connected ? 1 : 0);
+	fprintf(f, "# HELP atomikd_direct_connections Peers' servers reached directly now "
+		"(peer_servers).\n# TYPE atomikd_direct_connections gauge\n"
+		"atomikd_direct_connections %d\n", transport_direct(direct, MAX_SERVERS));
+	fprintf(f, "# HELP atomikd_direct_dials_total Silent peers reached at their own "
+		"server.\n# TYPE atomikd_direct_dials_total counter\n"
+		"atomikd_direct_dials_total %" PRIu64 "\n", transport_direct_dials);
 	fprintf(f, "# HELP atomikd_contributors Contributors held, this node's live instance "
 		"included.\n# TYPE atomikd_contributors gauge\n");
 	for (k = 0; k < (unsigned int)cfg.nr_tables; k++) {

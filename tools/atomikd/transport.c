@@ -5,6 +5,23 @@
  * and only the subjects this node needs subscribed: the hellos, the
  * records, its own node's, and its tables' blocks.  libnats calls back on
  * its own thread; the messages wait in a queue for the daemon's loop.
+ *
+ * Besides it, a direct connection to a silent peer's own server (the
+ * configuration's peer_servers): a NATS route that a network cut broke is
+ * used again only when its TCP retransmission timer next fires, which after
+ * a long cut is many seconds after the link is back.  While a peer's
+ * messages have not come through this node's servers for DIRECT_SILENCE_NS,
+ * a thread of this file per peer dials that peer's server (again every
+ * DIRECT_RETRY_MS while the cut lasts) and listens there for the peer's
+ * hellos only.  A hello of the peer heard there while it is still silent
+ * through the servers is the proof that the route, not the peer, is what
+ * fails: then, and only then, the connection takes every subject and is
+ * published to as the main one (so a peer merely busy, late with its
+ * hellos, never doubles anyone's traffic).  It is closed once the servers
+ * carry the peer's messages again for DIRECT_KEEP_NS, or when the peer says
+ * nothing through it for DIRECT_IDLE_NS (then not dialled for
+ * DIRECT_BACKOFF_NS: that peer is down or busy, not cut off).  The core
+ * drops what comes twice as it drops any duplicate.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nats/nats.h>
 
@@ -23,7 +41,37 @@ static natsSubscription *subs[AKD_MAX_TABLES + 3];
 static int nr_subs;
 volatile int transport_connected;
 uint64_t transport_send_errors, transport_dropped;
+uint64_t transport_direct_dials;
 static volatile int reconnected;
+
+/* Eight hellos, 2 s at least: a daemon busy with a burst is late, not cut off. */
+#define DIRECT_SILENCE_NS	(cfg.hello_ms < 250 ? 2000000000ull : 8 * cfg.hello_ms * 1000000ull)
+#define DIRECT_KEEP_NS		2000000000ull
+#define DIRECT_IDLE_NS		3000000000ull
+#define DIRECT_BACKOFF_NS	30000000000ull
+#define DIRECT_TIMEOUT_MS	500	/* a connection attempt */
+#define DIRECT_RETRY_MS		100	/* between attempts */
+
+struct direct {
+	unsigned long node;
+	const char *url;
+	pthread_t thread;
+	/* The thread's; under dlock for the senders. */
+	natsConnection *nc;
+	natsSubscription *subs[AKD_MAX_TABLES + 3];
+	int nr_subs;
+	bool full;		/* every subject, and published to */
+	/* Under qlock. */
+	uint64_t main_last;	/* the peer last heard through the main connection */
+	uint64_t main_since;	/* ... without a silence since */
+	uint64_t direct_last;	/* ... through this one */
+	uint64_t dialled_at;
+	bool proven;		/* its hello came here while silent there */
+};
+static struct direct directs[MAX_SERVERS];
+static int nr_directs;
+static pthread_mutex_t dlock = PTHREAD_MUTEX_INITIALIZER;
+static volatile int direct_stop;
 
 /* Messages from libnats' thread to the daemon's. */
 #define QUEUE_MAX	65536
@@ -48,9 +96,38 @@ static void on_disconnected(natsConnection *c, void *closure)
 	transport_connected = 0;
 }
 
+/* Who sent msg: the header's node (cluster.rst, "The wire"), or 0. */
+static unsigned long sender_of(natsMsg *msg)
+{
+	const unsigned char *p = (const unsigned char *)natsMsg_GetData(msg);
+
+	if (natsMsg_GetDataLength(msg) < 10)
+		return 0;
+	return p[8] | (unsigned long)p[9] << 8;
+}
+
+/* closure: the direct connection it came by, or NULL. */
 static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, void *closure)
 {
+	struct direct *by = closure;
+	unsigned long from = nr_directs ? sender_of(msg) : 0;
+	uint64_t now = nr_directs ? now_ns() : 0;
+	int i;
+
 	pthread_mutex_lock(&qlock);
+	for (i = 0; !by && i < nr_directs; i++)
+		if (directs[i].node == from) {
+			if (now - directs[i].main_last > DIRECT_SILENCE_NS)
+				directs[i].main_since = now;
+			directs[i].main_last = now;
+		}
+	if (by && from == by->node) {
+		by->direct_last = now;
+		if (now - by->main_last > DIRECT_SILENCE_NS)
+			by->proven = true;
+	}
+	/* This node's own, back through another server, the core counts as
+	 * an echo. */
 	if (qlen == QUEUE_MAX) {
 		/* Anti-entropy brings back what is dropped here. */
 		transport_dropped++;
@@ -60,6 +137,145 @@ static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, voi
 		pthread_cond_signal(&qcond);
 	}
 	pthread_mutex_unlock(&qlock);
+}
+
+/* Subject i of what this node needs: the hellos first. */
+static void subject(char *subj, size_t size, int i)
+{
+	if (i == 0)
+		snprintf(subj, size, "%s.hello", cfg.prefix);
+	else if (i == 1)
+		snprintf(subj, size, "%s.rec", cfg.prefix);
+	else if (i == 2)
+		snprintf(subj, size, "%s.node.%lu", cfg.prefix, cfg.node);
+	else
+		snprintf(subj, size, "%s.blk.%s", cfg.prefix, cfg.names[i - 3]);
+}
+
+/* Subjects d->nr_subs .. n - 1 on d's connection. */
+static natsStatus direct_subscribe(struct direct *d, int n)
+{
+	char subj[160];
+	natsStatus s = NATS_OK;
+
+	while (s == NATS_OK && d->nr_subs < n) {
+		subject(subj, sizeof(subj), d->nr_subs);
+		s = natsConnection_Subscribe(&d->subs[d->nr_subs], d->nc, subj, on_message, d);
+		if (s != NATS_OK)
+			break;
+		s = natsSubscription_SetPendingLimits(d->subs[d->nr_subs++], 1 << 20, 1 << 30);
+	}
+	if (s == NATS_OK)
+		s = natsConnection_Flush(d->nc);
+	return s;
+}
+
+static void direct_close(struct direct *d)
+{
+	natsConnection *conn;
+	int i;
+
+	pthread_mutex_lock(&dlock);
+	conn = d->nc;
+	d->nc = NULL;
+	d->full = false;
+	pthread_mutex_unlock(&dlock);
+	if (!conn)
+		return;
+	for (i = 0; i < d->nr_subs; i++)
+		natsSubscription_Destroy(d->subs[i]);
+	d->nr_subs = 0;
+	natsConnection_Destroy(conn);
+}
+
+/* One attempt; NATS_OK with d->nc connected and listening for hellos. */
+static natsStatus direct_dial(struct direct *d)
+{
+	natsConnection *conn = NULL;
+	natsOptions *opts;
+	natsStatus s;
+	char name[64];
+
+	s = natsOptions_Create(&opts);
+	if (s != NATS_OK)
+		return s;
+	snprintf(name, sizeof(name), "atomikd-%lu-to-%lu", cfg.node, d->node);
+	s = natsOptions_SetURL(opts, d->url);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(opts, name);
+	if (s == NATS_OK)
+		s = natsOptions_SetNoEcho(opts, true);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(opts, DIRECT_TIMEOUT_MS);
+	/* Lost again: dialled again by this file, as the first time. */
+	if (s == NATS_OK)
+		s = natsOptions_SetAllowReconnect(opts, false);
+	if (s == NATS_OK)
+		s = natsConnection_Connect(&conn, opts);
+	natsOptions_Destroy(opts);
+	if (s != NATS_OK)
+		return s;
+	pthread_mutex_lock(&qlock);
+	d->direct_last = 0;
+	d->proven = false;
+	d->dialled_at = now_ns();
+	pthread_mutex_unlock(&qlock);
+	pthread_mutex_lock(&dlock);
+	d->nc = conn;
+	pthread_mutex_unlock(&dlock);
+	s = direct_subscribe(d, 1);
+	if (s != NATS_OK)
+		direct_close(d);
+	return s;
+}
+
+/* A peer's direct connection: every 50 ms, whether to dial, widen or close. */
+static void *direct_loop(void *arg)
+{
+	struct direct *d = arg;
+	uint64_t now, retry_at = 0;
+	bool silent, idle, back, proven;
+	natsStatus s;
+
+	while (!direct_stop) {
+		now = now_ns();
+		pthread_mutex_lock(&qlock);
+		silent = now - d->main_last > DIRECT_SILENCE_NS;
+		back = !silent && now - d->main_since > DIRECT_KEEP_NS;
+		idle = now - d->dialled_at > DIRECT_IDLE_NS &&
+		       now - d->direct_last > DIRECT_IDLE_NS;
+		proven = d->proven;
+		pthread_mutex_unlock(&qlock);
+		if (d->nc && natsConnection_IsClosed(d->nc)) {
+			direct_close(d);
+		} else if (d->nc && (back || idle)) {
+			if (d->full)
+				say("node %lu: %s; the direct connection to %s closed", d->node,
+				    back ? "heard through the servers again" : "silent there too",
+				    d->url);
+			direct_close(d);
+			if (idle)
+				retry_at = now + DIRECT_BACKOFF_NS;
+		} else if (d->nc && proven && !d->full) {
+			s = direct_subscribe(d, cfg.nr_tables + 3);
+			if (s == NATS_OK) {
+				pthread_mutex_lock(&dlock);
+				d->full = true;
+				pthread_mutex_unlock(&dlock);
+				__atomic_add_fetch(&transport_direct_dials, 1, __ATOMIC_RELAXED);
+				say("node %lu is heard at its server %s, not through the servers: "
+				    "connected there directly", d->node, d->url);
+			} else {
+				direct_close(d);
+			}
+		} else if (!d->nc && silent && now >= retry_at) {
+			if (direct_dial(d) != NATS_OK)
+				retry_at = now_ns() + DIRECT_RETRY_MS * 1000000ull;
+		}
+		usleep(50000);
+	}
+	direct_close(d);
+	return NULL;
 }
 
 static void subscribe(const char *subject)
@@ -120,6 +336,31 @@ void transport_start(uint64_t session)
 		subscribe(subj);
 	}
 	(void)session;
+	for (i = 0; i < cfg.nr_peer_servers; i++) {
+		if (cfg.peer_server_node[i] == cfg.node)
+			continue;
+		directs[nr_directs].node = cfg.peer_server_node[i];
+		directs[nr_directs].url = cfg.peer_servers[i];
+		/* Heard at start: a peer is silent only after a silence. */
+		directs[nr_directs].main_last = now_ns();
+		nr_directs++;
+	}
+	for (i = 0; i < nr_directs; i++)
+		if (pthread_create(&directs[i].thread, NULL, direct_loop, &directs[i]))
+			die(1, "cannot start a direct connection's thread");
+}
+
+/* The peers reached directly now: a list of node ids, up to max. */
+int transport_direct(unsigned long *nodes, int max)
+{
+	int i, n = 0;
+
+	pthread_mutex_lock(&dlock);
+	for (i = 0; i < nr_directs && n < max; i++)
+		if (directs[i].full)
+			nodes[n++] = directs[i].node;
+	pthread_mutex_unlock(&dlock);
+	return n;
 }
 
 bool transport_reconnected(void)
@@ -164,6 +405,7 @@ void transport_receive(struct akd_core *core, int64_t timeout_ms)
 void transport_send(const struct akd_send *m)
 {
 	char subj[160];
+	int i;
 
 	switch (m->chan) {
 	case AKD_CHAN_BLOCKS:
@@ -183,6 +425,13 @@ void transport_send(const struct akd_send *m)
 	}
 	if (natsConnection_Publish(nc, subj, m->buf, m->len) != NATS_OK)
 		transport_send_errors++;
+	if (!nr_directs)
+		return;
+	pthread_mutex_lock(&dlock);
+	for (i = 0; i < nr_directs; i++)
+		if (directs[i].full)
+			natsConnection_Publish(directs[i].nc, subj, m->buf, m->len);
+	pthread_mutex_unlock(&dlock);
 }
 
 int transport_pending_bytes(void)
@@ -194,6 +443,9 @@ void transport_stop(void)
 {
 	int i;
 
+	direct_stop = 1;
+	for (i = 0; i < nr_directs; i++)
+		pthread_join(directs[i].thread, NULL);
 	natsConnection_FlushTimeout(nc, 2000);
 	for (i = 0; i < nr_subs; i++)
 		natsSubscription_Destroy(subs[i]);

@@ -50,6 +50,8 @@ static void reset(void)
 
 	for (i = 0; i < cfg.nr_servers; i++)
 		free(cfg.servers[i]);
+	for (i = 0; i < cfg.nr_peer_servers; i++)
+		free(cfg.peer_servers[i]);
 	free(cfg.allowed);
 	free_string(&cfg.prefix, defaults.prefix);
 	free_string(&cfg.state_dir, defaults.state_dir);
@@ -70,6 +72,18 @@ static void check(void)
 		if (!cfg.servers[i] || (strncmp(cfg.servers[i], "nats://", 7) &&
 					strncmp(cfg.servers[i], "tls://", 6)))
 			broken("server %d is not a URL", i);
+	if (cfg.nr_peer_servers < 0 || cfg.nr_peer_servers > MAX_SERVERS)
+		broken("%d peer servers", cfg.nr_peer_servers);
+	for (i = 0; i < cfg.nr_peer_servers; i++) {
+		if (!cfg.peer_servers[i] || (strncmp(cfg.peer_servers[i], "nats://", 7) &&
+					     strncmp(cfg.peer_servers[i], "tls://", 6)))
+			broken("peer server %d is not a URL", i);
+		if (cfg.peer_server_node[i] < 1 || cfg.peer_server_node[i] > AKD_MAX_NODE)
+			broken("peer server %d of node %lu", i, cfg.peer_server_node[i]);
+		for (j = 0; j < i; j++)
+			if (cfg.peer_server_node[i] == cfg.peer_server_node[j])
+				broken("peer servers %d and %d of one node", j, i);
+	}
 	for (i = 0; i < cfg.nr_tables; i++) {
 		size_t len = strnlen(cfg.names[i], AKD_NAME_MAX);
 
