@@ -62,6 +62,32 @@ case_ "a peer's server twice" 2 "$c:2: peer_servers: a node's server is given tw
 case_ "a peer server of a node not in the cluster" 2 \
 	"peer_servers: node 4 is not among the cluster's nodes" \
 	'node = 1\nnodes = 1 2 3\npeer_servers = 2=nats://a:4222 4=nats://b:4222\n'
+K=UDA2ATZRHNAP5D47PFUCNVCOUVLFC7PHK4XPQBS6HHBP52GHSWLDNWE3
+echo SUAGDNABF7X747XRS3WM3LNJ7XYSZ332FKRWFMCL5GNGNOUVJVCXNWYT4E > "$tmp/seed"
+printf 'secret\n' > "$tmp/password"
+chmod 644 "$tmp/password"
+: > "$tmp/empty"
+case_ "an nkey that is not a user's public key" 2 \
+	"$c:2: nats_nkey: a user nkey's public key is 'U' and 55 more" \
+	'node = 1\nnats_nkey = SUAGDNABF7X747XRS3WM3LNJ7XYSZ332FKRWFMCL5GNGNOUVJVCXNWYT4E\n'
+case_ "an nkey without its seed file" 2 "nats_nkey and nats_nkey_seed_file go together" \
+	"node = 1\nnats_nkey = $K\n"
+case_ "a relative seed file" 2 "$c:3: nats_nkey_seed_file: an absolute path" \
+	"node = 1\nnats_nkey = $K\nnats_nkey_seed_file = nkey.seed\n"
+case_ "a seed file that cannot be read" 2 "cannot read $tmp/none" \
+	"node = 1\nnats_nkey = $K\nnats_nkey_seed_file = $tmp/none\n"
+case_ "two ways to authenticate" 2 "are ways to authenticate to NATS: give one" \
+	"node = 1\nnats_nkey = $K\nnats_nkey_seed_file = $tmp/seed\nnats_token_file = $tmp/password\n"
+case_ "a user without a password file" 2 "nats_user and nats_password_file go together" \
+	'node = 1\nnats_user = atomikd\n'
+case_ "a user with '@'" 2 "$c:2: nats_user: a NATS user is a word without" \
+	'node = 1\nnats_user = a@b\n'
+case_ "an empty token file" 2 "$tmp/empty: its first line is empty" \
+	"node = 1\nnats_token_file = $tmp/empty\n"
+case_ "a certificate without its key" 2 "tls_cert_file and tls_key_file go together" \
+	"node = 1\ntls_cert_file = $tmp/seed\n"
+case_ "a password file readable by others: said, and taken" 1 "readable by others than its owner" \
+	"node = 1\nnats_user = atomikd\nnats_password_file = $tmp/password\n" --device "$tmp/nodev"
 case_ "a table twice" 2 "$c:2: tables: a table or a name is given twice" 'node = 1\ntables = 0 0\n'
 case_ "a name twice" 2 "$c:2: tables: a table or a name is given twice" \
 	'node = 1\ntables = a:1 a:2\n'
@@ -90,7 +116,7 @@ case_ "--help" 0 "usage: atomikd" - --help
 case_ "--version" 0 "atomikd " - --version
 # Valid: it gets as far as the device, which is not there.
 case_ "a good configuration, no device" 1 "cannot open $tmp/nodev" \
-	'node = 1\nnodes = 1 2 3\nservers = nats://127.0.0.1:4222, tls://nats.example:4222\npeer_servers = 1=nats://n1:4222 2=nats://n2:4222 3=tls://n3:4222\ntables = 0 5\npublish_interval_ms = 250\nblock_size = 512\n' \
+	"node = 1\nnodes = 1 2 3\nservers = nats://127.0.0.1:4222, tls://nats.example:4222\npeer_servers = 1=nats://n1:4222 2=nats://n2:4222 3=tls://n3:4222\nnats_nkey = $K\nnats_nkey_seed_file = $tmp/seed\ntls_ca_file = $tmp/seed\ntls_server_name = nats.example\ntables = 0 5\npublish_interval_ms = 250\nblock_size = 512\n" \
 	--device "$tmp/nodev"
 echo "1..$n"
 exit $((failed != 0))

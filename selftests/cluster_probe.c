@@ -7,6 +7,10 @@
  *   cluster_probe [--server URL] [--subject P] capture FILE SECONDS
  *   cluster_probe [--server URL] [--subject P] replay FILE SEED
  *   cluster_probe [--server URL] [--subject P] inject KIND SENDER TABLE NR_ADDRS BLOCK_SIZE
+ *   cluster_probe [--server URL] connect        connects, and that is all
+ *
+ * with --nkey PUBLIC --seed FILE before the command, it authenticates to
+ * NATS with that nkey.
  *
  * and it keeps the tests' model of table 0, in files of one 64-bit value per
  * address (a node's own deltas, XOR-ed address by address):
@@ -41,6 +45,7 @@
 #include "atomikd.h"
 
 static const char *server = "nats://127.0.0.1:4222", *prefix = "atomik";
+static const char *nkey, *seed;
 static natsConnection *nc;
 
 static void __attribute__((noreturn)) fail(const char *what, natsStatus s)
@@ -423,6 +428,7 @@ static int contribution_save(const char *path)
 
 int main(int argc, char **argv)
 {
+	natsOptions *opts = NULL;
 	natsStatus s;
 	int i = 1, ret;
 
@@ -431,6 +437,10 @@ int main(int argc, char **argv)
 			server = argv[i + 1];
 		else if (!strcmp(argv[i], "--subject"))
 			prefix = argv[i + 1];
+		else if (!strcmp(argv[i], "--nkey"))
+			nkey = argv[i + 1];
+		else if (!strcmp(argv[i], "--seed"))
+			seed = argv[i + 1];
 		else
 			break;
 		i += 2;
@@ -455,10 +465,20 @@ int main(int argc, char **argv)
 			return contribution_save(argv[1]);
 		goto usage;
 	}
-	s = natsConnection_ConnectTo(&nc, server);
+	s = natsOptions_Create(&opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(opts, server);
+	if (s == NATS_OK && nkey)
+		s = natsOptions_SetNKeyFromSeed(opts, nkey, seed);
+	if (s == NATS_OK)
+		s = natsConnection_Connect(&nc, opts);
 	if (s != NATS_OK)
 		fail(server, s);
-	if (!strcmp(argv[0], "capture") && argc == 3)
+	natsOptions_Destroy(opts);
+	if (!strcmp(argv[0], "connect") && argc == 1) {
+		printf("connected to %s\n", server);
+		ret = 0;
+	} else if (!strcmp(argv[0], "capture") && argc == 3)
 		ret = capture(argv[1], atoi(argv[2]));
 	else if (!strcmp(argv[0], "replay") && argc == 3)
 		ret = replay(argv[1], strtoull(argv[2], NULL, 0));
@@ -471,7 +491,7 @@ int main(int argc, char **argv)
 	return ret;
 usage:
 	fprintf(stderr, "usage: cluster_probe [--server URL] [--subject P] "
-		"capture FILE SECONDS | replay FILE SEED | "
+		"[--nkey PUBLIC --seed FILE] connect | capture FILE SECONDS | replay FILE SEED | "
 		"inject KIND SENDER TABLE NR_ADDRS BLOCK_SIZE | "
 		"accum SEED COUNT SECONDS FILE | expect OUT FILE... | "
 		"wait EXPECTED SECONDS | contribution EXPECTED | contribution-save FILE\n");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "atomikd.h"
@@ -252,6 +253,59 @@ static const char *set_metrics(char *v)
 	return set_path(&cfg.metrics_file, v);
 }
 
+/* An nkey's public part: a user's, 'U' and 55 more of base32's alphabet. */
+static const char *set_nkey(char *v)
+{
+	if (strlen(v) != 56 || v[0] != 'U' || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != 56)
+		return "a user nkey's public key is 'U' and 55 more letters A-Z or digits 2-7";
+	set_string(&cfg.nats_nkey, v);
+	return NULL;
+}
+
+static const char *set_user(char *v)
+{
+	if (!*v || strpbrk(v, " \t:@/"))
+		return "a NATS user is a word without ':', '@' or '/'";
+	set_string(&cfg.nats_user, v);
+	return NULL;
+}
+
+static const char *set_server_name(char *v)
+{
+	if (!*v || strpbrk(v, " \t/"))
+		return "a server name is a host name";
+	set_string(&cfg.tls_server_name, v);
+	return NULL;
+}
+
+#define FILE_KEY(field) \
+	static const char *set_##field(char *v) { return set_path(&cfg.field, v); }
+FILE_KEY(nats_nkey_seed_file)
+FILE_KEY(nats_creds_file)
+FILE_KEY(nats_password_file)
+FILE_KEY(nats_token_file)
+FILE_KEY(tls_ca_file)
+FILE_KEY(tls_cert_file)
+FILE_KEY(tls_key_file)
+#undef FILE_KEY
+
+const char *config_check_auth(void)
+{
+	int ways = !!cfg.nats_nkey + !!cfg.nats_creds_file + !!cfg.nats_user +
+		   !!cfg.nats_token_file;
+
+	if (ways > 1)
+		return "nats_nkey, nats_creds_file, nats_user and nats_token_file are ways to "
+		       "authenticate to NATS: give one";
+	if (!cfg.nats_nkey != !cfg.nats_nkey_seed_file)
+		return "nats_nkey and nats_nkey_seed_file go together";
+	if (!cfg.nats_user != !cfg.nats_password_file)
+		return "nats_user and nats_password_file go together";
+	if (!cfg.tls_cert_file != !cfg.tls_key_file)
+		return "tls_cert_file and tls_key_file go together";
+	return NULL;
+}
+
 #define LIST(n, fn)		{ .name = n, .set = fn }
 #define NUM(field, l, h)	{ .name = #field, .num = &cfg.field, .lo = l, .hi = h }
 static const struct key {
@@ -266,6 +320,12 @@ static const struct key {
 	LIST("tables", set_tables), LIST("subject", set_prefix),
 	LIST("state_dir", set_state_dir), LIST("device", set_device),
 	LIST("metrics_file", set_metrics),
+	LIST("nats_nkey", set_nkey), LIST("nats_nkey_seed_file", set_nats_nkey_seed_file),
+	LIST("nats_creds_file", set_nats_creds_file), LIST("nats_user", set_user),
+	LIST("nats_password_file", set_nats_password_file),
+	LIST("nats_token_file", set_nats_token_file), LIST("tls_ca_file", set_tls_ca_file),
+	LIST("tls_cert_file", set_tls_cert_file), LIST("tls_key_file", set_tls_key_file),
+	LIST("tls_server_name", set_server_name),
 	NUM(publish_ms, 10, 3600000), NUM(republish_ms, 100, 86400000),
 	NUM(hello_ms, 10, 60000), NUM(verify_ms, 0, 86400000), NUM(collect_ms, 1000, 86400000),
 	NUM(recover_ms, 0, 600000), NUM(peer_timeout_ms, 0, 86400000),
@@ -370,6 +430,29 @@ static void load_config(const char *path, bool must_exist)
 	fclose(f);
 }
 
+/* The first line of a secret's file (a password, a token), or exit 2. */
+static char *secret(const char *path)
+{
+	char line[1024];
+	struct stat st;
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		die(2, "cannot read %s: %s", path, strerror(errno));
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	if (!fstat(fileno(f), &st) && (st.st_mode & 0077))
+		say("%s is readable by others than its owner (mode %03o): make it 0600",
+		    path, (unsigned int)(st.st_mode & 0777));
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = 0;
+	if (!n)
+		die(2, "%s: its first line is empty", path);
+	return strdup(line);
+}
+
 static void __attribute__((noreturn)) usage(FILE *to, int code)
 {
 	fprintf(to,
@@ -465,6 +548,22 @@ void parse_command_line(int argc, char **argv)
 	}
 	if (cfg.allowed && !cfg.allowed[cfg.node])
 		die(2, "node %lu is not among the cluster's nodes", cfg.node);
+	err = config_check_auth();
+	if (err)
+		die(2, "%s: %s", config, err);
+	if (cfg.nats_password_file)
+		cfg.nats_password = secret(cfg.nats_password_file);
+	if (cfg.nats_token_file)
+		cfg.nats_token = secret(cfg.nats_token_file);
+	/* Read by libnats at each connection: readable now, at least. */
+	for (idx = 0; idx < 5; idx++) {
+		const char *f = (const char *[]){ cfg.nats_nkey_seed_file, cfg.nats_creds_file,
+						  cfg.tls_ca_file, cfg.tls_cert_file,
+						  cfg.tls_key_file }[idx];
+
+		if (f && access(f, R_OK))
+			die(2, "cannot read %s: %s", f, strerror(errno));
+	}
 	for (idx = 0; cfg.allowed && idx < cfg.nr_peer_servers; idx++)
 		if (!cfg.allowed[cfg.peer_server_node[idx]])
 			die(2, "peer_servers: node %lu is not among the cluster's nodes",

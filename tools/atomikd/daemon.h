@@ -36,6 +36,11 @@ struct config {
 	char *state_dir;
 	char *device;
 	char *metrics_file;		/* Prometheus textfile; NULL: none */
+	/* NATS authentication (one way at most) and TLS; NULL: none. */
+	char *nats_nkey, *nats_nkey_seed_file, *nats_creds_file;
+	char *nats_user, *nats_password_file, *nats_token_file;
+	char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;
+	char *nats_password, *nats_token;	/* the files' first lines, read at start */
 	bool metrics_given;
 };
 
@@ -49,6 +54,8 @@ uint64_t now_ns(void);
 void parse_command_line(int argc, char **argv);
 /* The configuration file's lines from f, over cfg: 0, or -1 and err. */
 int config_read(FILE *f, char *err, size_t errlen);
+/* What is wrong with the NATS authentication and TLS keys together, or NULL. */
+const char *config_check_auth(void);
 
 /* device.c: the tables named in the configuration, open and checked. */
 struct akd_table_conf;

@@ -139,6 +139,30 @@ static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, voi
 	pthread_mutex_unlock(&qlock);
 }
 
+/* What every connection of this daemon's presents: credentials, TLS. */
+static natsStatus secure(natsOptions *o)
+{
+	natsStatus s = NATS_OK;
+
+	if (cfg.nats_nkey)
+		s = natsOptions_SetNKeyFromSeed(o, cfg.nats_nkey, cfg.nats_nkey_seed_file);
+	else if (cfg.nats_creds_file)
+		s = natsOptions_SetUserCredentialsFromFiles(o, cfg.nats_creds_file, NULL);
+	else if (cfg.nats_user)
+		s = natsOptions_SetUserInfo(o, cfg.nats_user, cfg.nats_password);
+	else if (cfg.nats_token_file)
+		s = natsOptions_SetToken(o, cfg.nats_token);
+	if (s == NATS_OK && (cfg.tls_ca_file || cfg.tls_cert_file || cfg.tls_server_name))
+		s = natsOptions_SetSecure(o, true);
+	if (s == NATS_OK && cfg.tls_ca_file)
+		s = natsOptions_LoadCATrustedCertificates(o, cfg.tls_ca_file);
+	if (s == NATS_OK && cfg.tls_cert_file)
+		s = natsOptions_LoadCertificatesChain(o, cfg.tls_cert_file, cfg.tls_key_file);
+	if (s == NATS_OK && cfg.tls_server_name)
+		s = natsOptions_SetExpectedHostname(o, cfg.tls_server_name);
+	return s;
+}
+
 /* Subject i of what this node needs: the hellos first. */
 static void subject(char *subj, size_t size, int i)
 {
@@ -210,6 +234,8 @@ static natsStatus direct_dial(struct direct *d)
 	/* Lost again: dialled again by this file, as the first time. */
 	if (s == NATS_OK)
 		s = natsOptions_SetAllowReconnect(opts, false);
+	if (s == NATS_OK)
+		s = secure(opts);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&conn, opts);
 	natsOptions_Destroy(opts);
@@ -316,10 +342,22 @@ void transport_start(uint64_t session)
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, NULL);
+		s = secure(opts);
+	/* Once without retrying, for what refused it (libnats says nothing
+	 * of an authorization violation while it retries). */
+	if (s == NATS_OK) {
+		s = natsConnection_Connect(&nc, opts);
+		if (s != NATS_OK)
+			say("NATS: %s%s%s: retrying", natsStatus_GetText(s),
+			    nats_GetLastError(NULL) ? ": " : "",
+			    nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
+		s = nc ? NATS_OK :
+		    natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, NULL);
+	}
 	if (s != NATS_OK)
-		die(2, "NATS options: %s", natsStatus_GetText(s));
-	s = natsConnection_Connect(&nc, opts);
+		die(2, "NATS options: %s%s%s", natsStatus_GetText(s), nats_GetLastError(NULL) ? ": " : "",
+		    nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
+	s = nc ? NATS_OK : natsConnection_Connect(&nc, opts);
 	if (s == NATS_OK)
 		transport_connected = 1;
 	else if (s != NATS_NOT_YET_CONNECTED)

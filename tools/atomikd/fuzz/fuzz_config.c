@@ -57,6 +57,16 @@ static void reset(void)
 	free_string(&cfg.state_dir, defaults.state_dir);
 	free_string(&cfg.device, defaults.device);
 	free_string(&cfg.metrics_file, defaults.metrics_file);
+	free(cfg.nats_nkey);
+	free(cfg.nats_nkey_seed_file);
+	free(cfg.nats_creds_file);
+	free(cfg.nats_user);
+	free(cfg.nats_password_file);
+	free(cfg.nats_token_file);
+	free(cfg.tls_ca_file);
+	free(cfg.tls_cert_file);
+	free(cfg.tls_key_file);
+	free(cfg.tls_server_name);
 	cfg = defaults;
 }
 
@@ -102,6 +112,10 @@ static void check(void)
 	if (!cfg.state_dir || cfg.state_dir[0] != '/' || (cfg.device && cfg.device[0] != '/') ||
 	    (cfg.metrics_file && cfg.metrics_file[0] != '/'))
 		broken("a path that is not absolute");
+	if (cfg.nats_nkey && (strlen(cfg.nats_nkey) != 56 || cfg.nats_nkey[0] != 'U'))
+		broken("the nkey '%s'", cfg.nats_nkey);
+	if (config_check_auth() && !*config_check_auth())
+		broken("an empty refusal of the authentication keys");
 	if (cfg.block < 1 || cfg.block > AKD_MAX_BLOCK || cfg.max_contributors < 1 ||
 	    cfg.hello_ms < 10 || cfg.publish_ms < 10 || cfg.collect_ms < 1000)
 		broken("a number out of its range");
