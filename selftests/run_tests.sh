@@ -81,8 +81,8 @@ done
 # With the co-simulated accelerator (tools/testing/atomik-vm --fpga): the engine's
 # behaviour tests with the device bound and the backend forced to the device,
 # then mixed (auto), each over both transports, and map_test, whose mapped
-# writers of table 0 must leave the device alone; then fpga_test, which ends
-# by killing the co-simulation.
+# writers of table 0 must leave the device alone; the fuzzer with the
+# device; then fpga_test, which ends by killing the co-simulation.
 if [ $fpga -eq 1 ]; then
 	sys=/sys/class/misc/atomik
 	dev=$(grep -l 0x1110 /sys/bus/pci/devices/*/device | head -1)
@@ -99,6 +99,16 @@ if [ $fpga -eq 1 ]; then
 	done
 	echo auto > $sys/backend
 	echo "# $(cat $sys/fpga_deltas) deltas went through the accelerator"
+	# The fuzzer with the device bound, table 0's deltas forced to it (the
+	# full accelerator runs only: 20 s, wherever the kernel is).  Its
+	# sysfs writer changes the tunables: set again after it.
+	if [ "$backends" = "fpga auto" ]; then
+		echo fpga > $sys/backend
+		export ATOMIK_FUZZ_SECONDS=20
+		run fuzz_test "$out/fuzz_test.fpga.tap"
+		echo auto > $sys/backend
+		echo 16 > $sys/fpga_threshold
+	fi
 	run fpga_test "$out/fpga_test.tap"
 fi
 
