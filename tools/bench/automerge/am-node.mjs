@@ -386,6 +386,11 @@ const cmds = {
 		return out;
 	},
 	async watch(rounds) {
+		// The count before the writer's first round, read before its "go"
+		// (as the C watchers do): read after it, a first round's change
+		// that came before the datagram was taken for the base, and the
+		// watcher waited for a round that never came.
+		const base = doc.pp.value;
 		const sock = dgram.createSocket("udp4");
 		await new Promise((r) => sock.bind(PP_PORT, r));
 		let writer = null, go = false;
@@ -407,7 +412,6 @@ const cmds = {
 		// Each notice again every 100 ms until the next round shows, the
 		// last one for a second, as atomik-cluster-bench's watchers do: a
 		// datagram lost delays its round by at most that.
-		const base = doc.pp.value;
 		for (let r = 1; r <= Number(rounds); r++) {
 			const end = now() + 20;
 			let again = now() + 0.1;
