@@ -14,6 +14,7 @@
 #include <linux/rcupdate.h>
 #include <linux/seqlock.h>
 #include <linux/uidgid.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 
 #include <linux/atomik.h>
@@ -79,6 +80,23 @@ struct atomik_table {
 	u32 map_stride;
 	u32 map_nr_pages;
 	seqlock_t lock;		/* orders load and swap against reads */
+
+	/*
+	 * Replicated tables: which granules of the local contribution
+	 * changed since the daemon last took the set (ATOMIK_IOC_CHANGES),
+	 * one bit per ATOMIK_CHANGE_GRANULE addresses, else NULL.  A writer
+	 * sets a granule's bit after its deltas are in their slots, with a
+	 * full barrier between, and the taker clears a word before it reads
+	 * values: whichever way they interleave, a delta is in the values
+	 * read after the bit was taken, or its bit is set again.
+	 * change_flags: ATOMIK_CHANGES_PENDING is set with the first bit of
+	 * an empty set, and wakes atomik_changes_wq (poll()); ATOMIK_CHANGES_MAPPED
+	 * while the rows are or were mapped since the set was last taken.
+	 * maps counts the mappings of the rows.
+	 */
+	unsigned long *changes;
+	unsigned long change_flags;
+	atomic_t maps;
 	size_t bytes;		/* memory held, charged to the module and owner */
 
 	/*
@@ -114,6 +132,9 @@ struct atomik_table {
  * loops (an OP_BATCH, a remote row) reschedule or drop their lock as often.
  */
 #define ATOMIK_APPLY_CHUNK	(IS_ENABLED(CONFIG_PREEMPT_RT) ? 256 : 1024)
+
+#define ATOMIK_CHANGES_PENDING	0
+#define ATOMIK_CHANGES_MAPPED	1
 
 /* Operation counters, per CPU, summed on read. */
 struct atomik_stats {
@@ -160,6 +181,13 @@ void atomik_read_many(struct atomik_table *t, u32 first, u32 n, bool accum_only,
 u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep);
 void atomik_remote_set(struct atomik_table *t, u32 first, u32 n, const u64 *v);
 void atomik_remote_read(struct atomik_table *t, u32 first, u32 n, u64 *v);
+u32 atomik_change_bits(const struct atomik_table *t);
+/*
+ * Pollers of every table wait on one queue, whose life is the module's: a
+ * descriptor may change tables, and a table go, while poll() waits.
+ */
+extern wait_queue_head_t atomik_changes_wq;
+int atomik_changes_take(struct atomik_table *t, u64 __user *map, u32 *count, bool *untracked);
 
 /* Rows exist as long as an active reference is held. */
 static inline bool atomik_table_replicated(const struct atomik_table *t)

@@ -25,6 +25,7 @@ union atomik_payload {
 	struct atomik_table_req table;
 	struct atomik_read_to read_to;
 	struct atomik_inline_deltas inl;
+	struct atomik_changes changes;
 	u64 words[10];
 };
 
@@ -451,6 +452,36 @@ static int atomik_cmd_remote(struct atomik_ctx *c)
 	return err;
 }
 
+/*
+ * CHANGES: take a replicated table's change set into the caller's map,
+ * which must hold the table's bits (-EINVAL, with nr_bits short or flags
+ * not 0; -EOPNOTSUPP on a table that is not replicated; -EFAULT,
+ * the set kept, if the map cannot be written).
+ */
+static int atomik_cmd_changes(struct atomik_ctx *c)
+{
+	struct atomik_changes *ch = &c->p->changes;
+	u32 bits, count = 0;
+	bool untracked;
+	int err;
+
+	if (ch->flags)
+		return -EINVAL;
+	if (!c->t->changes)
+		return -EOPNOTSUPP;
+	bits = atomik_change_bits(c->t);
+	if (ch->nr_bits < bits)
+		return -EINVAL;
+	err = atomik_changes_take(c->t, u64_to_user_ptr(ch->map_ptr), &count, &untracked);
+	if (err)
+		return err;
+	ch->nr_bits = bits;
+	ch->granule = ATOMIK_CHANGE_GRANULE;
+	ch->count = count;
+	ch->flags = untracked ? ATOMIK_CHANGES_UNTRACKED : 0;
+	return 0;
+}
+
 /* The commands that manage tables work on the registry, not on c->t. */
 static int atomik_cmd_table_create(struct atomik_ctx *c)
 {
@@ -574,6 +605,7 @@ static const struct atomik_cmd_desc {
 	{ ATOMIK_IOC_REMOTE_SET, ATOMIK_CMD_WRITES | ATOMIK_CMD_URING | ATOMIK_CMD_ADMIN,
 	  atomik_cmd_remote },
 	{ ATOMIK_IOC_REMOTE_READ, ATOMIK_CMD_URING, atomik_cmd_remote },
+	{ ATOMIK_IOC_CHANGES, ATOMIK_CMD_WRITES | ATOMIK_CMD_ADMIN, atomik_cmd_changes },
 };
 
 static const struct atomik_cmd_desc *atomik_cmd_find(unsigned int cmd)

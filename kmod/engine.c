@@ -4,7 +4,11 @@
  * over a table's per-CPU XOR slots, and its remote row (see atomik.h).
  * The tables themselves, their memory and their registry are table.c's.
  */
+#include <linux/bitmap.h>
+#include <linux/bitops.h>
+#include <linux/poll.h>
 #include <linux/spinlock.h>
+#include <linux/uaccess.h>
 #include <linux/local_lock.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
@@ -69,12 +73,111 @@ static void atomik_slots_apply(struct atomik_table *t, const struct atomik_delta
 	}
 }
 
+DECLARE_WAIT_QUEUE_HEAD(atomik_changes_wq);
+
+/* The change set went from empty to not empty: wake poll(). */
+static void atomik_changes_signal(struct atomik_table *t)
+{
+	smp_mb__after_atomic();	/* the bits before the flag (atomik_changes_take()) */
+	if (!test_bit(ATOMIK_CHANGES_PENDING, &t->change_flags) &&
+	    !test_and_set_bit(ATOMIK_CHANGES_PENDING, &t->change_flags))
+		wake_up_interruptible_poll(&atomik_changes_wq, EPOLLIN | EPOLLRDNORM);
+}
+
+/*
+ * n deltas of a replicated table are in its slots (or the device's): mark
+ * their granules.  The barrier orders the stores of the deltas before the
+ * loads of the bits: a bit seen set here may be taken at once, and the
+ * taker must then read the deltas (see struct atomik_table).  A granule
+ * already set costs a load; consecutive deltas in one granule, nothing.
+ */
+static void atomik_changes_mark(struct atomik_table *t, const struct atomik_delta *d, u32 n)
+{
+	unsigned long *map = t->changes;
+	u32 i, g, last = U32_MAX;
+	bool any = false;
+
+	if (!map || !n)
+		return;
+	smp_mb();	/* the deltas' stores before the bits' loads */
+	for (i = 0; i < n; i++) {
+		g = d[i].addr / ATOMIK_CHANGE_GRANULE;
+		if (g == last)
+			continue;
+		last = g;
+		if (!test_bit(g, map)) {
+			set_bit(g, map);
+			any = true;
+		}
+		if (i % 4096 == 4095)
+			cond_resched();
+	}
+	if (any)
+		atomik_changes_signal(t);
+}
+
+static void atomik_changes_mark_one(struct atomik_table *t, u32 addr)
+{
+	struct atomik_delta d = { .addr = addr };
+
+	atomik_changes_mark(t, &d, 1);
+}
+
+u32 atomik_change_bits(const struct atomik_table *t)
+{
+	return DIV_ROUND_UP(t->nr_addrs, ATOMIK_CHANGE_GRANULE);
+}
+
+/*
+ * Take t's change set into map (user memory for atomik_change_bits(t) bits,
+ * written whole), leaving it empty; *count gets the bits set, *untracked
+ * whether mapped writers may have changed what the set does not show.
+ * -EFAULT if map cannot be written: then the set is as it was, or, if map
+ * went away half way, whole (every granule marked: a spurious change costs
+ * a read, a missing one a divergence).
+ */
+int atomik_changes_take(struct atomik_table *t, u64 __user *map, u32 *count, bool *untracked)
+{
+	u32 words = BITS_TO_LONGS(atomik_change_bits(t)), w, n = 0;
+	unsigned long v;
+
+	if (clear_user(map, array_size(words, sizeof(u64))))
+		return -EFAULT;
+	/* A bit set after its word is taken raises the flag again. */
+	clear_bit(ATOMIK_CHANGES_PENDING, &t->change_flags);
+	smp_mb__after_atomic();	/* the flag cleared before the words are taken */
+	*untracked = test_and_clear_bit(ATOMIK_CHANGES_MAPPED, &t->change_flags);
+	if (atomic_read(&t->maps)) {
+		set_bit(ATOMIK_CHANGES_MAPPED, &t->change_flags);
+		*untracked = true;
+	}
+	for (w = 0; w < words; w++) {
+		if (!READ_ONCE(t->changes[w]))
+			continue;
+		/* A full barrier: the word is taken before the values are read. */
+		v = xchg(&t->changes[w], 0);
+		if (!v)
+			continue;
+		if (put_user((u64)v, &map[w])) {
+			bitmap_fill(t->changes, atomik_change_bits(t));
+			set_bit(ATOMIK_CHANGES_PENDING, &t->change_flags);
+			return -EFAULT;
+		}
+		n += hweight64(v);
+		if (w % 1024 == 1023)
+			cond_resched();
+	}
+	*count = n;
+	return 0;
+}
+
 void atomik_accum(struct atomik_table *t, u32 addr, u64 delta)
 {
 	struct atomik_delta d = { .addr = addr, .delta = delta };
 
 	if (!atomik_ext_accum(t, &d, 1))
 		atomik_slots_apply(t, &d, 1);
+	atomik_changes_mark(t, &d, 1);
 }
 
 void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n)
@@ -83,6 +186,7 @@ void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32
 
 	if (!ext)
 		atomik_slots_apply(t, d, n);
+	atomik_changes_mark(t, d, n);
 	trace_atomik_batch(t->id, n, ext ? ATOMIK_PATH_FPGA : ATOMIK_PATH_CPU);
 }
 
@@ -140,6 +244,7 @@ void atomik_load(struct atomik_table *t, u32 addr, u64 value)
 	atomik_rebase(t, addr, dev, &value);
 	write_sequnlock(&t->lock);
 	atomik_ext_release(&h);
+	atomik_changes_mark_one(t, addr);
 	trace_atomik_load(t->id, addr, value);
 }
 
@@ -154,6 +259,7 @@ u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep)
 	old = atomik_rebase(t, addr, dev, keep ? NULL : &new_ref);
 	write_sequnlock(&t->lock);
 	atomik_ext_release(&h);
+	atomik_changes_mark_one(t, addr);
 	trace_atomik_swap(t->id, addr, old, keep ? old : new_ref);
 	return old;
 }

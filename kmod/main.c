@@ -10,6 +10,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 
 #include "atomik.h"
@@ -146,6 +147,14 @@ int atomik_file_may_write(struct file *file, struct atomik_table *t)
 	return -EPERM;
 }
 
+/* One more mapping of t's rows: its writers are not in the change set. */
+static void atomik_table_mapped(struct atomik_table *t)
+{
+	atomic_inc(&t->maps);
+	smp_mb__after_atomic();	/* counted before marked (atomik_changes_take()) */
+	set_bit(ATOMIK_CHANGES_MAPPED, &t->change_flags);
+}
+
 /*
  * A mapping of a table's CPU rows (see uapi/linux/atomik.h) holds an active
  * reference on the table, taken again for each copy of the mapping (fork,
@@ -160,6 +169,7 @@ static void atomik_vma_open(struct vm_area_struct *vma)
 
 	percpu_ref_get(&t->active);
 	atomic_inc(&af->maps);
+	atomik_table_mapped(t);
 }
 
 static void atomik_vma_close(struct vm_area_struct *vma)
@@ -168,6 +178,7 @@ static void atomik_vma_close(struct vm_area_struct *vma)
 	struct atomik_table *t = vma->vm_private_data;
 
 	atomic_dec(&af->maps);
+	atomic_dec(&t->maps);
 	percpu_ref_put(&t->active);
 }
 
@@ -218,12 +229,37 @@ static int atomik_mmap(struct file *file, struct vm_area_struct *vma)
 		return ret;
 	}
 	atomic_inc(&af->maps);
+	atomik_table_mapped(t);
 	mutex_unlock(&af->select_lock);
 	/* The active reference is the mapping's from now on. */
 	vma->vm_private_data = t;
 	vma->vm_ops = &atomik_vm_ops;
 	atomik_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	return 0;
+}
+
+/*
+ * poll(): EPOLLIN while the current table's change set (ATOMIK_IOC_CHANGES)
+ * is not empty; EPOLLERR on a table that is not replicated, EPOLLHUP too
+ * once the table is destroyed.
+ */
+static __poll_t atomik_poll(struct file *file, poll_table *wait)
+{
+	struct atomik_file *af = file->private_data;
+	struct atomik_table *t;
+	__poll_t mask = 0;
+
+	mutex_lock(&af->select_lock);
+	t = rcu_dereference_protected(af->table, lockdep_is_held(&af->select_lock));
+	poll_wait(file, &atomik_changes_wq, wait);
+	if (percpu_ref_is_dying(&t->active))
+		mask = EPOLLERR | EPOLLHUP;
+	else if (!t->changes)
+		mask = EPOLLERR;
+	else if (test_bit(ATOMIK_CHANGES_PENDING, &t->change_flags))
+		mask = EPOLLIN | EPOLLRDNORM;
+	mutex_unlock(&af->select_lock);
+	return mask;
 }
 
 static const struct file_operations atomik_fops = {
@@ -234,6 +270,7 @@ static const struct file_operations atomik_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 	.uring_cmd	= atomik_uring_cmd,
 	.mmap		= atomik_mmap,
+	.poll		= atomik_poll,
 };
 
 static struct miscdevice atomik_misc = {

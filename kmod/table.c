@@ -15,6 +15,7 @@
 #include <linux/cred.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/poll.h>
 #include <linux/random.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -104,6 +105,13 @@ static size_t atomik_map_nr_pages(u32 nr_addrs)
 	return DIV_ROUND_UP(array_size(nr_cpu_ids, atomik_map_stride(nr_addrs)), PAGE_SIZE);
 }
 
+/* A replicated table's change set: a bit per ATOMIK_CHANGE_GRANULE addresses. */
+static size_t atomik_changes_size(u32 nr_addrs)
+{
+	return BITS_TO_LONGS(DIV_ROUND_UP(nr_addrs, ATOMIK_CHANGE_GRANULE)) *
+	       sizeof(unsigned long);
+}
+
 /* The structure, its row pointers and its percpu_ref's two parts. */
 static size_t atomik_table_fixed_bytes(void)
 {
@@ -119,8 +127,10 @@ static size_t atomik_table_bound(u32 nr_addrs, bool replicated)
 {
 	size_t row = array_size(nr_addrs, sizeof(u64)), pages, bytes;
 
-	/* ref, base and a replicated table's remote */
+	/* ref, base and a replicated table's remote and change set */
 	bytes = array_size(atomik_kv_bound(row), replicated ? 3 : 2);
+	if (replicated)
+		bytes = size_add(bytes, atomik_kv_bound(atomik_changes_size(nr_addrs)));
 	/* the CPU rows' pages, and the array of them */
 	pages = atomik_map_nr_pages(nr_addrs);
 	bytes = size_add(bytes, array_size(pages, PAGE_SIZE));
@@ -136,7 +146,8 @@ static size_t atomik_table_real_bytes(struct atomik_table *t)
 	u32 k;
 
 	bytes += atomik_kv_bytes(t->ref, row) + atomik_kv_bytes(t->base, row) +
-		 atomik_kv_bytes(t->remote, row);
+		 atomik_kv_bytes(t->remote, row) +
+		 atomik_kv_bytes(t->changes, atomik_changes_size(t->nr_addrs));
 	bytes += atomik_kv_bytes(t->map_pages, array_size(t->map_nr_pages, sizeof(struct page *)));
 	for (k = 0; k < t->map_nr_pages; k++)
 		if (t->map_pages[k])
@@ -267,9 +278,11 @@ static void atomik_table_free_rows(struct atomik_table *t)
 	kvfree(t->ref);
 	kvfree(t->base);
 	kvfree(t->remote);
+	kvfree(t->changes);
 	t->ref = NULL;
 	t->base = NULL;
 	t->remote = NULL;
+	t->changes = NULL;
 	percpu_ref_exit(&t->active);
 }
 
@@ -374,12 +387,14 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs, bool replicated)
 		goto fail;
 	if (replicated) {
 		t->remote = kvmalloc(row, gfp);
-		if (!t->remote)
+		t->changes = kvmalloc(atomik_changes_size(nr_addrs), gfp);
+		if (!t->remote || !t->changes)
 			goto fail;
 	}
 	if (atomik_rows_alloc(t, gfp))
 		goto fail;
 	seqlock_init(&t->lock);
+	atomic_set(&t->maps, 0);
 	INIT_LIST_HEAD(&t->owned);
 	kref_init(&t->users);
 	INIT_WORK(&t->rows_work, atomik_table_rows_work);
@@ -547,6 +562,8 @@ static void atomik_table_unpublish(struct atomik_table *t)
 static void atomik_table_kill(struct atomik_table *t)
 {
 	percpu_ref_kill(&t->active);
+	/* Pollers see the table gone (EPOLLHUP). */
+	wake_up_interruptible_poll(&atomik_changes_wq, EPOLLHUP | EPOLLERR);
 	atomik_table_put(t);
 }
 

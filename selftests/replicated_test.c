@@ -6,6 +6,8 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 
 #include "util.h"
@@ -509,4 +511,307 @@ TEST(three_nodes_converge_through_remote_rows)
 	}
 	for (j = 0; j < NODES; j++)
 		drop(node[j].a, node[j].id);
+}
+
+/*
+ * The change set (ATOMIK_IOC_CHANGES): which 64-address granules of the
+ * local contribution changed, taken by the daemon, with poll() to wait.
+ */
+#define CN	300	/* five granules, the last one short */
+#define CW	((CN + 63) / 64)
+
+static uint64_t take(struct atomik *a, uint32_t *flags)
+{
+	uint64_t map[CW];
+	uint32_t count, i, n;
+
+	memset(map, 0xA5, sizeof(map));
+	ASSERT_EQ(atomik_changes(a, map, CW * 64, &count, flags), 0);
+	n = __builtin_popcountll(map[0]);
+	ASSERT_EQ(count, n);
+	/* Five granules fit one word, the rest of which is written as 0;
+	 * the words past the table's bits are not written.
+	 */
+	ASSERT_EQ(map[0] >> 5, 0);
+	for (i = 1; i < CW; i++)
+		ASSERT_EQ(map[i], 0xA5A5A5A5A5A5A5A5ull);
+	return map[0];
+}
+
+static short pending(struct atomik *a, int timeout_ms)
+{
+	struct pollfd p = { .fd = atomik_fd(a), .events = POLLIN };
+
+	ASSERT_GE(poll(&p, 1, timeout_ms), 0);
+	return p.revents;
+}
+
+TEST(changes_show_what_changed_and_nothing_else)
+{
+	struct atomik_delta d[4] = {
+		{ .addr = 0, .delta = 1 }, { .addr = 250, .delta = 2 },
+		{ .addr = 299, .delta = 3 }, { .addr = 251, .delta = 4 },
+	};
+	struct atomik_op op = { .opcode = ATOMIK_OP_ACCUM, .addr = 64, .value = 5 };
+	uint64_t old, r[2] = { 7, 8 };
+	struct atomik_info info;
+	uint32_t id, flags;
+	struct atomik *a = replicated(CN, &id);
+
+	ASSERT_EQ(atomik_info(a, &info), 0);
+	ASSERT_TRUE(info.features & ATOMIK_FEAT_CHANGES);
+	/* A new table: nothing changed, poll() does not report. */
+	ASSERT_EQ(take(a, &flags), 0);
+	ASSERT_EQ(flags, 0);
+	ASSERT_EQ(pending(a, 0), 0);
+
+	ASSERT_EQ(x_accum(a, 70, 0x70), 0);
+	ASSERT_EQ(pending(a, 0), POLLIN);
+	ASSERT_EQ(x_accum_batch(a, d, 4), 0);
+	ASSERT_EQ(take(a, &flags), 0x1B);	/* granules 0, 1, 3, 4 */
+	ASSERT_EQ(flags, 0);
+	ASSERT_EQ(pending(a, 0), 0);
+	ASSERT_EQ(take(a, NULL), 0);
+
+	/* Loads and swaps change the local contribution too. */
+	ASSERT_EQ(x_load(a, 130, 0x1234), 0);
+	ASSERT_EQ(x_swap(a, 200, 0x55, &old), 0);
+	ASSERT_EQ(take(a, NULL), 0xC);		/* granules 2, 3 */
+	ASSERT_EQ(x_op_batch(a, &op, 1), 0);
+	ASSERT_EQ(take(a, NULL), 0x2);
+	/* The remote row is not the local contribution; reads change nothing. */
+	ASSERT_EQ(x_remote_set(a, 10, 2, r), 0);
+	ASSERT_EQ(x_read(a, 70, &old), 0);
+	ASSERT_EQ(x_read_range(a, 0, 2, r), 0);
+	ASSERT_EQ(take(a, NULL), 0);
+	ASSERT_EQ(pending(a, 0), 0);
+	drop(a, id);
+}
+
+TEST(bad_change_requests_change_nothing)
+{
+	uint64_t map[CW] = { 0 };
+	struct atomik *a, *ro, *plain;
+	uint32_t id, pid, count = 99, flags = 99;
+	struct atomik_changes ch = { .nr_bits = 64 };
+
+	a = replicated(CN, &id);
+	ASSERT_EQ(x_accum(a, 0, 1), 0);
+	ASSERT_EQ(x_accum(a, 299, 1), 0);
+
+	ASSERT_EQ(atomik_changes(a, map, CN / 64, &count, &flags), -EINVAL);
+	ASSERT_EQ(atomik_changes(a, NULL, CW * 64, &count, &flags), -EFAULT);
+	ASSERT_EQ(atomik_changes(a, (uint64_t *)8, CW * 64, &count, &flags), -EFAULT);
+	ch.map_ptr = (uintptr_t)map;
+	ch.flags = 1;
+	ASSERT_EQ(ioctl(atomik_fd(a), ATOMIK_IOC_CHANGES, &ch), -1);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_EQ(count, 99);
+	ASSERT_EQ(flags, 99);
+	ro = open_dev(O_RDONLY);
+	ASSERT_EQ(atomik_table_select(ro, id), 0);
+	ASSERT_EQ(atomik_changes(ro, map, CW * 64, NULL, NULL), -EBADF);
+	ASSERT_EQ(pending(ro, 0), POLLIN);	/* any descriptor may wait */
+	x_close(ro);
+	/* ... and the set is whole still. */
+	ASSERT_EQ(pending(a, 0), POLLIN);
+	ASSERT_EQ(take(a, NULL), 0x11);
+
+	/* A plain table has no change set. */
+	plain = open_dev(O_RDWR);
+	ASSERT_EQ(atomik_table_create(plain, CN, ATOMIK_TABLE_SELECT, &pid), 0);
+	ASSERT_EQ(atomik_changes(plain, map, CW * 64, NULL, NULL), -EOPNOTSUPP);
+	ASSERT_EQ(pending(plain, 0), POLLERR);
+	drop(plain, pid);
+
+	/* A destroyed table: no set, and poll() says it is gone. */
+	ASSERT_EQ(x_accum(a, 5, 1), 0);
+	ASSERT_EQ(atomik_table_destroy(a, id), 0);
+	ASSERT_EQ(atomik_changes(a, map, CW * 64, NULL, NULL), -ENODEV);
+	ASSERT_EQ(pending(a, 0), POLLERR | POLLHUP);
+	x_close(a);
+}
+
+struct waker {
+	struct atomik *a;
+	int table_gone;
+};
+
+static void *wake_later(void *arg)
+{
+	struct waker *w = arg;
+
+	usleep(200000);
+	if (w->table_gone)
+		EXPECT_EQ(atomik_table_destroy(w->a, w->table_gone), 0);
+	else
+		EXPECT_EQ(atomik_accum(w->a, 100, 1), 0);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+TEST(a_change_wakes_poll_and_epoll)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, got;
+	struct waker w = { 0 };
+	pthread_t th;
+	uint32_t id;
+	double t0;
+	int ep;
+
+	w.a = replicated(CN, &id);
+	/* poll() sleeps until another thread's delta lands. */
+	t0 = now_s();
+	ASSERT_EQ(pthread_create(&th, NULL, wake_later, &w), 0);
+	ASSERT_EQ(pending(w.a, 20000), POLLIN);
+	ASSERT_EQ(pthread_join(th, NULL), 0);
+	ASSERT_GE(now_s() - t0, 0.19);
+	ASSERT_EQ(take(w.a, NULL), 0x2);
+
+	/* epoll, level-triggered: reported until the set is taken. */
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_GE(ep, 0);
+	ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, atomik_fd(w.a), &ev), 0);
+	ASSERT_EQ(epoll_wait(ep, &got, 1, 0), 0);
+	ASSERT_EQ(pthread_create(&th, NULL, wake_later, &w), 0);
+	ASSERT_EQ(epoll_wait(ep, &got, 1, 20000), 1);
+	ASSERT_EQ(got.events, EPOLLIN);
+	ASSERT_EQ(pthread_join(th, NULL), 0);
+	ASSERT_EQ(epoll_wait(ep, &got, 1, 0), 1);
+	ASSERT_EQ(take(w.a, NULL), 0x2);
+	ASSERT_EQ(epoll_wait(ep, &got, 1, 0), 0);
+
+	/* The table destroyed under a sleeping epoll: it wakes, and says so. */
+	w.table_gone = id;
+	ASSERT_EQ(pthread_create(&th, NULL, wake_later, &w), 0);
+	ASSERT_EQ(epoll_wait(ep, &got, 1, 20000), 1);
+	ASSERT_EQ(got.events, EPOLLERR | EPOLLHUP);
+	ASSERT_EQ(pthread_join(th, NULL), 0);
+	close(ep);
+	x_close(w.a);
+}
+
+TEST(mapped_writers_make_the_set_untracked)
+{
+	struct atomik_map *m;
+	uint32_t id, flags;
+	struct atomik *a = replicated(CN, &id);
+
+	ASSERT_EQ(atomik_map(a, &m), 0);
+	ASSERT_EQ(atomik_map_accum(m, 3, 1), 0);
+	take(a, &flags);
+	ASSERT_EQ(flags, ATOMIK_CHANGES_UNTRACKED);
+	take(a, &flags);
+	ASSERT_EQ(flags, ATOMIK_CHANGES_UNTRACKED);
+	atomik_unmap(m);
+	/* Once more: what the map wrote before it went. */
+	take(a, &flags);
+	ASSERT_EQ(flags, ATOMIK_CHANGES_UNTRACKED);
+	take(a, &flags);
+	ASSERT_EQ(flags, 0);
+	drop(a, id);
+}
+
+/*
+ * The daemon's loop against writers on every CPU: take the set, read what
+ * it names into a mirror of the local contribution.  Once the writers stop
+ * and the set is taken a last time, the mirror is the contribution, and the
+ * contribution is the XOR of every delta: nothing was missed.
+ */
+#define MN	4096
+#define MWRITERS 3
+
+static atomic_int mirror_stop;
+static uint32_t mirror_id;
+
+struct mwriter {
+	uint64_t sum[MN];
+	unsigned int seed;
+};
+
+static void *mirror_writer(void *arg)
+{
+	struct mwriter *w = arg;
+	struct atomik_delta d[64] = { 0 };
+	struct atomik *a = open_dev(O_RDWR);
+	unsigned int i, n;
+
+	ASSERT_EQ(atomik_table_select(a, mirror_id), 0);
+	while (!atomic_load(&mirror_stop)) {
+		n = 1 + rand_r(&w->seed) % 64;
+		for (i = 0; i < n; i++) {
+			d[i].addr = rand_r(&w->seed) % MN;
+			d[i].delta = ((uint64_t)rand_r(&w->seed) << 32) | rand_r(&w->seed) | 1;
+			w->sum[d[i].addr] ^= d[i].delta;
+		}
+		if (n == 1)
+			ASSERT_EQ(x_accum(a, d[0].addr, d[0].delta), 0);
+		else
+			ASSERT_EQ(x_accum_batch(a, d, n), 0);
+	}
+	x_close(a);
+	return NULL;
+}
+
+static unsigned int mirror_pass(struct atomik *a, uint64_t *mirror)
+{
+	uint64_t map[MN / 64 / 64], v[64];
+	unsigned int g, n = 0;
+
+	ASSERT_EQ(atomik_changes(a, map, MN / 64, NULL, NULL), 0);
+	for (g = 0; g < MN / 64; g++) {
+		if (!(map[g / 64] >> (g % 64) & 1))
+			continue;
+		ASSERT_EQ(atomik_read_range_flags(a, g * 64, 64, ATOMIK_READ_ACCUM, v), 0);
+		memcpy(mirror + g * 64, v, sizeof(v));
+		n++;
+	}
+	return n;
+}
+
+TEST(the_set_misses_nothing_under_writers)
+{
+	static struct mwriter w[MWRITERS];
+	static uint64_t mirror[MN], local[MN];
+	pthread_t th[MWRITERS];
+	unsigned int i, k, passes = 0, read = 0;
+	struct atomik *a = replicated(MN, &mirror_id);
+	double end;
+
+	atomic_store(&mirror_stop, 0);
+	for (k = 0; k < MWRITERS; k++) {
+		memset(w[k].sum, 0, sizeof(w[k].sum));
+		w[k].seed = 1234 + k;
+		ASSERT_EQ(pthread_create(&th[k], NULL, mirror_writer, &w[k]), 0);
+	}
+	end = now_s() + 1.5;
+	while (now_s() < end) {
+		if (!pending(a, 100))
+			continue;
+		read += mirror_pass(a, mirror);
+		passes++;
+	}
+	atomic_store(&mirror_stop, 1);
+	for (k = 0; k < MWRITERS; k++)
+		ASSERT_EQ(pthread_join(th[k], NULL), 0);
+	read += mirror_pass(a, mirror);
+	ASSERT_EQ(x_read_range_flags(a, 0, MN, ATOMIK_READ_ACCUM, local), 0);
+	for (i = 0; i < MN; i++) {
+		uint64_t want = 0;
+
+		for (k = 0; k < MWRITERS; k++)
+			want ^= w[k].sum[i];
+		ASSERT_EQ(local[i], want);
+		ASSERT_EQ(mirror[i], local[i]);
+	}
+	ASSERT_GT(passes, 1);
+	TH_LOG("%u passes read %u granules; the mirror is the contribution", passes, read);
+	drop(a, mirror_id);
 }

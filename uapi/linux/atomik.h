@@ -43,12 +43,13 @@
 #define ATOMIK_FEAT_REPLICATED	_BITULL(6)	/* ATOMIK_TABLE_REPLICATED, REMOTE_* */
 #define ATOMIK_FEAT_INSTANCE	_BITULL(7)	/* atomik_info.instance */
 #define ATOMIK_FEAT_MMAP	_BITULL(8)	/* mmap() of the CPU rows, see below */
+#define ATOMIK_FEAT_CHANGES	_BITULL(9)	/* CHANGES and poll(), see below */
 /* Every feature this header defines (a module may offer more later). */
 #define ATOMIK_FEAT_ALL		(ATOMIK_FEAT_TABLES | ATOMIK_FEAT_SWAP | \
 				 ATOMIK_FEAT_OP_BATCH | ATOMIK_FEAT_READ_RANGE | \
 				 ATOMIK_FEAT_READ_ACCUM | ATOMIK_FEAT_URING_CMD | \
 				 ATOMIK_FEAT_REPLICATED | ATOMIK_FEAT_INSTANCE | \
-				 ATOMIK_FEAT_MMAP)
+				 ATOMIK_FEAT_MMAP | ATOMIK_FEAT_CHANGES)
 
 struct atomik_info {
 	__u32 abi_version;	/* ATOMIK_ABI_VERSION */
@@ -184,6 +185,33 @@ struct atomik_inline_deltas {
 	__u64 delta[ATOMIK_INLINE_DELTAS];	/* unused entries 0 */
 };
 
+/*
+ * CHANGES: which parts of a replicated table's local contribution (what
+ * ATOMIK_READ_ACCUM reads) changed since the previous CHANGES, as a bitmap:
+ * bit g (bit g % 64 of word g / 64) stands for the addresses
+ * g * granule to g * granule + granule - 1.  The call takes the set and
+ * empties it: a delta that lands after a bit was taken sets it again, so
+ * values read after the call are at least as new as the bits it returned.
+ * poll() on the descriptor reports EPOLLIN while the set is not empty.
+ * Mapped writers (mmap() below) are not seen: while the table has or had a
+ * mapping since the previous call, flags has ATOMIK_CHANGES_UNTRACKED and
+ * the caller must read every address.  For the cluster daemon: the caller
+ * needs CAP_SYS_ADMIN, as for REMOTE_SET.
+ */
+struct atomik_changes {
+	__u64 map_ptr;		/* in: __u64 *, room for nr_bits bits */
+	__u32 nr_bits;		/* in: bits map_ptr holds; out: the table's bits */
+	__u32 granule;		/* out: addresses per bit, ATOMIK_CHANGE_GRANULE */
+	__u32 count;		/* out: bits set in the map */
+	__u32 flags;		/* in: 0; out: ATOMIK_CHANGES_UNTRACKED */
+};
+
+/* Addresses per bit of the CHANGES map; the table has
+ * (nr_addrs + ATOMIK_CHANGE_GRANULE - 1) / ATOMIK_CHANGE_GRANULE bits.
+ */
+#define ATOMIK_CHANGE_GRANULE		64
+#define ATOMIK_CHANGES_UNTRACKED	_BITUL(0)
+
 #define ATOMIK_IOC_INFO		_IOR(ATOMIK_IOC_MAGIC, 0x00, struct atomik_info)
 #define ATOMIK_IOC_LOAD		_IOW(ATOMIK_IOC_MAGIC, 0x01, struct atomik_xfer)
 #define ATOMIK_IOC_ACCUM	_IOW(ATOMIK_IOC_MAGIC, 0x02, struct atomik_xfer)
@@ -199,6 +227,7 @@ struct atomik_inline_deltas {
 #define ATOMIK_IOC_ACCUM_INLINE	_IOW(ATOMIK_IOC_MAGIC, 0x0C, struct atomik_inline_deltas)
 #define ATOMIK_IOC_REMOTE_SET	_IOW(ATOMIK_IOC_MAGIC, 0x0D, struct atomik_range)
 #define ATOMIK_IOC_REMOTE_READ	_IOW(ATOMIK_IOC_MAGIC, 0x0E, struct atomik_range)
+#define ATOMIK_IOC_CHANGES	_IOWR(ATOMIK_IOC_MAGIC, 0x0F, struct atomik_changes)
 
 /*
  * io_uring: IORING_OP_URING_CMD on /dev/atomik takes the ioctl numbers above
