@@ -492,6 +492,25 @@ idle)
 	else
 		notok "two 4096-address tables at rest: $rate bytes/s sent ($msgs messages/s), more than 16 KiB/s"
 	fi
+	# From rest, one delta on node 1, 30 rounds: when has every other
+	# node read it?  Timed on node 1, to the peers' word over UDP.
+	barrier pingpong
+	if [ "$node" -eq 1 ]; then
+		"$top/build/tools/atomik-cluster-bench" write atomik 30 4000 10.99.0.2 10.99.0.3 \
+			> "$shared/pingpong" 2>&1 || notok "ping-pong: $(tail -1 "$shared/pingpong")"
+		p50=$(awk '$1 == "p50" { print $2 }' "$shared/pingpong")
+		max=$(awk '$1 == "max" { print $2 }' "$shared/pingpong")
+		if [ -n "$p50" ] && awk -v a="$p50" -v b="$max" 'BEGIN { exit !(a <= 100 && b <= 500) }'
+		then
+			ok "a delta from rest read on both other nodes: p50 $p50 ms, slowest $max ms of 30 (at most 100 and 500)"
+		else
+			notok "a delta from rest read on both other nodes: p50 ${p50:-?} ms, slowest ${max:-?} ms of 30 (at most 100 and 500)"
+		fi
+	else
+		"$top/build/tools/atomik-cluster-bench" watch atomik 30 4000 > /dev/null ||
+			notok "ping-pong: node $node did not watch every round"
+	fi
+	barrier pingpong.done
 	;;
 
 *)

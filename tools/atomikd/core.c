@@ -2149,12 +2149,23 @@ void akd_core_tick(struct akd_core *c, uint64_t now)
 
 void akd_core_local(struct akd_core *c, uint64_t now, unsigned int ti, const uint64_t *vals)
 {
+	akd_core_local_range(c, now, ti, 0, c->t[ti].nr_addrs, vals);
+}
+
+void akd_core_local_range(struct akd_core *c, uint64_t now, unsigned int ti, uint32_t from,
+			  uint32_t count, const uint64_t *vals)
+{
 	struct table *t = &c->t[ti];
-	uint32_t b, first, n;
+	uint32_t b, first, n, end;
 	bool any = false;
 
 	c->now = now;
-	for (b = 0; b < t->nr_blocks; b++) {
+	if (!count || from >= t->nr_addrs)
+		return;
+	if (count > t->nr_addrs - from)
+		count = t->nr_addrs - from;
+	end = (from + count - 1) / c->conf.block + 1;
+	for (b = from / c->conf.block; b < end; b++) {
 		first = b * c->conf.block;
 		n = block_len(c, t, b);
 		if (!memcmp(t->local + first, vals + first, n * 8))

@@ -169,6 +169,13 @@ void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t 
 /* The local contribution of table, as read from the device. */
 void akd_core_local(struct akd_core *c, uint64_t now, unsigned int table,
 		    const uint64_t *contribution);
+/*
+ * The same for the blocks that hold addresses from to from + count - 1
+ * only: vals is the whole table's array, of which those blocks, whole, are
+ * read afresh (the daemon reads the blocks the kernel's change set names).
+ */
+void akd_core_local_range(struct akd_core *c, uint64_t now, unsigned int table, uint32_t from,
+			  uint32_t count, const uint64_t *vals);
 
 /* The time passes. */
 void akd_core_tick(struct akd_core *c, uint64_t now);

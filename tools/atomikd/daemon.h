@@ -65,6 +65,13 @@ void device_write_remote(unsigned int table, uint32_t first, uint32_t count,
 			 const uint64_t *vals);
 void device_read_remote(unsigned int table, uint32_t first, uint32_t count, uint64_t *vals);
 void device_close(void);
+bool device_tracked(void);
+int device_read_changes(unsigned int table, uint32_t block, uint64_t *vals,
+			void (*fn)(unsigned int table, uint32_t first, uint32_t count, void *arg),
+			void *arg);
+void device_watch_start(void (*wake)(void));
+bool device_watch_fired(void);
+void device_watch_arm(void);
 
 /* persist.c: STATE_DIR/table-ID.state. */
 void persist_restore(struct akd_core *core, unsigned int table, const struct akd_table_conf *tc);
@@ -84,6 +91,8 @@ void transport_after_message(struct akd_core *core);
 void transport_send(const struct akd_send *s);
 int transport_pending_bytes(void);
 void transport_stop(void);
+/* Ends a transport_receive() that waits (another thread's event). */
+void transport_wake(void);
 
 /* status.c */
 void status_write(const struct akd_core *core, const char *state, uint64_t started_ms,

@@ -3,8 +3,13 @@
  * atomikd's side of /dev/atomik: the replicated tables the configuration
  * names, their local contribution read, their remote row written.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "atomik.h"
@@ -12,6 +17,8 @@
 
 static struct atomik *dev[AKD_MAX_TABLES];
 static uint32_t ids[AKD_MAX_TABLES], sizes[AKD_MAX_TABLES];
+static uint64_t *change_map[AKD_MAX_TABLES];
+static bool tracked;	/* the module has change sets (ATOMIK_FEAT_CHANGES) */
 
 /* Opens every table of the configuration and fills tc[] (cfg.nr_tables). */
 void device_open(struct akd_table_conf *tc)
@@ -43,7 +50,142 @@ void device_open(struct akd_table_conf *tc)
 		tc[i].id = ids[i];
 		tc[i].nr_addrs = sizes[i] = info.nr_addrs;
 		tc[i].instance = info.instance;
+		tracked = i ? tracked && (info.features & ATOMIK_FEAT_CHANGES) :
+			      (info.features & ATOMIK_FEAT_CHANGES);
+		change_map[i] = calloc((info.nr_addrs / ATOMIK_CHANGE_GRANULE + 64) / 64, 8);
+		if (!change_map[i])
+			die(1, "out of memory");
 	}
+	if (!tracked)
+		say("the module has no change sets: every table is read every publish interval");
+}
+
+bool device_tracked(void)
+{
+	return tracked;
+}
+
+/*
+ * Take table t's change set and read the blocks (of block addresses) it
+ * names into vals, calling fn for each run of them; what is not read stays
+ * as vals had it.  Returns the blocks read, or -1 if the set does not see
+ * every writer (mapped rows, ATOMIK_CHANGES_UNTRACKED): the caller reads
+ * the whole table then.
+ */
+int device_read_changes(unsigned int t, uint32_t block, uint64_t *vals,
+			void (*fn)(unsigned int t, uint32_t first, uint32_t count, void *arg),
+			void *arg)
+{
+	uint32_t bits = (sizes[t] + ATOMIK_CHANGE_GRANULE - 1) / ATOMIK_CHANGE_GRANULE;
+	uint32_t flags, count, g, first, end, run = 0, run_end = 0;
+	int ret, nb = 0;
+
+	ret = atomik_changes(dev[t], change_map[t], bits, &count, &flags);
+	if (ret)
+		die(1, "table %u: taking its change set: %s", ids[t], strerror(-ret));
+	if (flags & ATOMIK_CHANGES_UNTRACKED)
+		return -1;
+	/* Runs of whole blocks that hold a changed granule, one read each. */
+	for (g = 0; g <= bits; g++) {
+		if (g < bits && !(change_map[t][g / 64] >> (g % 64) & 1))
+			continue;
+		if (g < bits) {
+			first = g * ATOMIK_CHANGE_GRANULE / block * block;
+			end = (g + 1) * ATOMIK_CHANGE_GRANULE;
+			end = end >= sizes[t] ? sizes[t] : (end + block - 1) / block * block;
+			if (end > sizes[t])
+				end = sizes[t];
+			if (run_end && first <= run_end) {
+				run_end = end > run_end ? end : run_end;
+				continue;
+			}
+		}
+		if (run_end) {
+			ret = atomik_read_range_flags(dev[t], run, run_end - run, ATOMIK_READ_ACCUM,
+						      vals + run);
+			if (ret)
+				die(1, "table %u: reading the local contribution: %s", ids[t],
+				    strerror(-ret));
+			fn(t, run, run_end - run, arg);
+			nb += (run_end - run + block - 1) / block;
+		}
+		if (g < bits) {
+			run = first;
+			run_end = end;
+		}
+	}
+	return nb;
+}
+
+/*
+ * The watcher: a thread that sleeps in poll() on every table's descriptor
+ * while armed, and when one has changes calls wake() and disarms until the
+ * daemon has taken them (device_watch_arm()).
+ */
+static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wcond = PTHREAD_COND_INITIALIZER;
+static bool armed, fired;
+static void (*waker)(void);
+
+static void *watch(void *arg)
+{
+	struct pollfd pfd[AKD_MAX_TABLES];
+	sigset_t all;
+	int i, n;
+
+	/* Signals are the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (i = 0; i < cfg.nr_tables; i++)
+		pfd[i] = (struct pollfd){ .fd = atomik_fd(dev[i]), .events = POLLIN };
+	for (;;) {
+		pthread_mutex_lock(&wlock);
+		while (!armed)
+			pthread_cond_wait(&wcond, &wlock);
+		pthread_mutex_unlock(&wlock);
+		n = poll(pfd, cfg.nr_tables, -1);
+		if (n < 0 && errno != EINTR)
+			die(1, "poll on the device: %s", strerror(errno));
+		if (n <= 0)
+			continue;
+		pthread_mutex_lock(&wlock);
+		armed = false;
+		fired = true;
+		pthread_mutex_unlock(&wlock);
+		waker();
+	}
+	return NULL;
+}
+
+void device_watch_start(void (*wake)(void))
+{
+	pthread_t th;
+
+	waker = wake;
+	if (pthread_create(&th, NULL, watch, NULL))
+		die(1, "cannot start the device watcher");
+	pthread_detach(th);
+}
+
+/* Has a table changed since device_watch_arm()? */
+bool device_watch_fired(void)
+{
+	bool f;
+
+	pthread_mutex_lock(&wlock);
+	f = fired;
+	pthread_mutex_unlock(&wlock);
+	return f;
+}
+
+/* The changes are taken: wait for the next ones. */
+void device_watch_arm(void)
+{
+	pthread_mutex_lock(&wlock);
+	fired = false;
+	armed = true;
+	pthread_cond_signal(&wcond);
+	pthread_mutex_unlock(&wlock);
 }
 
 void device_read_local(unsigned int t, uint64_t *vals)

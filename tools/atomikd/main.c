@@ -190,6 +190,50 @@ static void feed_local(struct akd_core *core)
 	}
 }
 
+static void feed_range(unsigned int k, uint32_t first, uint32_t count, void *core)
+{
+	akd_core_local_range(core, now_ns(), k, first, count, local[k]);
+}
+
+/*
+ * What changed, from the kernel's change sets: the blocks they name are
+ * read and given to the core, which publishes them.  A table whose set
+ * does not see every writer (mapped rows) is read whole, and stays so
+ * until its set sees them again.  Returns whether anything was read.
+ */
+static bool untracked[AKD_MAX_TABLES];
+
+static bool feed_changes(struct akd_core *core)
+{
+	bool any = false;
+	int k, n;
+
+	for (k = 0; k < cfg.nr_tables; k++) {
+		n = device_read_changes(k, cfg.block, local[k], feed_range, core);
+		untracked[k] = n < 0;
+		if (n < 0) {
+			device_read_local(k, local[k]);
+			akd_core_local(core, now_ns(), k, local[k]);
+		}
+		any |= n != 0;
+	}
+	return any;
+}
+
+static void feed_range_none(unsigned int k, uint32_t first, uint32_t count, void *arg)
+{
+}
+
+static bool any_untracked(void)
+{
+	int k;
+
+	for (k = 0; k < cfg.nr_tables; k++)
+		if (untracked[k])
+			return true;
+	return false;
+}
+
 /*
  * The pid file, locked for as long as the daemon runs: a second daemon
  * with the same state directory (and so the same checkpoints) refuses to
@@ -239,7 +283,7 @@ static uint32_t machine_host(void)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t now, next, next_status, next_scan, wait_until, session = 0;
+	uint64_t now, next, next_status, next_scan, next_take, wait_until, session = 0;
 	bool ready = false;
 	uint64_t started_ms;
 	struct akd_core *core;
@@ -283,6 +327,17 @@ int main(int argc, char **argv)
 			die(2, "%s", akd_core_fatal(core));
 	}
 	transport_start(session);
+	/*
+	 * With change sets, the daemon sleeps until a table changes: the sets
+	 * are emptied first, then every table read whole, so that nothing
+	 * changed before they were is missed.
+	 */
+	if (device_tracked()) {
+		for (k = 0; k < cfg.nr_tables; k++)
+			untracked[k] = device_read_changes(k, cfg.block, local[k], feed_range_none,
+							   NULL) < 0;
+		device_watch_start(transport_wake);
+	}
 	say("node %lu, %d table%s, subjects %s.*, %d server%s", cfg.node, cfg.nr_tables,
 	    cfg.nr_tables == 1 ? "" : "s", cfg.prefix, cfg.nr_servers,
 	    cfg.nr_servers == 1 ? "" : "s");
@@ -298,21 +353,40 @@ int main(int argc, char **argv)
 
 	next_status = 0;
 	next_scan = now_ns();
+	next_take = 0;
+	if (device_tracked()) {
+		feed_local(core);
+		device_watch_arm();
+	}
 	while (!stopping) {
 		now = now_ns();
 		next = akd_core_next_tick(core);
-		if (next_scan < next)
-			next = next_scan;
+		/*
+		 * Without change sets, or with a table they do not see whole,
+		 * a scan every publish interval; with them, a take as soon as
+		 * the watcher saw a change, but not twice within an interval:
+		 * under load the changes of an interval go out together.
+		 */
+		if (!device_tracked() || any_untracked())
+			next = next_scan < next ? next_scan : next;
+		if (device_tracked() && device_watch_fired())
+			next = next_take < next ? next_take : next;
 		if (next > now)
 			transport_receive(core, (next - now + 999999) / 1000000 < 500 ?
 					  (next - now + 999999) / 1000000 : 500);
 		if (transport_reconnected())
 			akd_core_reconnected(core, now_ns());
 		now = now_ns();
-		/* The local contribution, read every publish interval. */
-		if (now >= next_scan) {
+		if (!device_tracked() && now >= next_scan) {
 			feed_local(core);
 			next_scan = now + cfg.publish_ms * 1000000;
+		} else if (device_tracked() &&
+			   ((device_watch_fired() && now >= next_take) ||
+			    (any_untracked() && now >= next_scan))) {
+			if (feed_changes(core))
+				next_take = now + cfg.publish_ms * 1000000;
+			next_scan = now + cfg.publish_ms * 1000000;
+			device_watch_arm();
 		}
 		akd_core_tick(core, now);
 		carry_out(core);

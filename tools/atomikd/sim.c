@@ -795,6 +795,18 @@ static void local_changed(struct node *n, unsigned int ti)
 	}
 }
 
+/*
+ * One address changed: the daemon learns it as atomikd does from the
+ * kernel's change set, reading only the block that holds it.
+ */
+static void local_changed_at(struct node *n, unsigned int ti, uint32_t addr)
+{
+	if (n->core) {
+		akd_core_local_range(n->core, node_clock(n), ti, addr, 1, n->t[ti].local);
+		carry_out(n);
+	}
+}
+
 static void fault(const struct event *e)
 {
 	struct node *n = &nodes[e->node];
@@ -811,15 +823,15 @@ static void fault(const struct event *e)
 		for (i = 0; i < (e->arg ? e->arg : 1); i++) {
 			addr = below(t->nr_addrs);
 			t->local[addr] ^= rnd() | 1;
+			local_changed_at(n, ti, addr);
 		}
-		local_changed(n, ti);
 		break;
 	case F_LOAD:
 	case F_SWAP:
 		addr = e->arg % t->nr_addrs;
 		v = rnd();
 		t->local[addr] ^= t->local[addr] ^ t->remote[addr] ^ v;
-		local_changed(n, ti);
+		local_changed_at(n, ti, addr);
 		break;
 	case F_CUT:
 		n->group = 1 + e->node + (uint32_t)e->arg * MAX_NODES;

@@ -77,6 +77,7 @@ static volatile int direct_stop;
 #define QUEUE_MAX	65536
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static bool woken;	/* under qlock: transport_wake() */
 static natsMsg *queue[QUEUE_MAX];
 static unsigned int qhead, qlen;
 
@@ -410,13 +411,21 @@ bool transport_reconnected(void)
 }
 
 /* Every message queued, or one within timeout_ms, to the core. */
+void transport_wake(void)
+{
+	pthread_mutex_lock(&qlock);
+	woken = true;
+	pthread_cond_signal(&qcond);
+	pthread_mutex_unlock(&qlock);
+}
+
 void transport_receive(struct akd_core *core, int64_t timeout_ms)
 {
 	struct timespec ts;
 	natsMsg *msg;
 
 	pthread_mutex_lock(&qlock);
-	if (!qlen && timeout_ms > 0) {
+	if (!qlen && !woken && timeout_ms > 0) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += timeout_ms / 1000;
 		ts.tv_nsec += (timeout_ms % 1000) * 1000000;
@@ -424,9 +433,10 @@ void transport_receive(struct akd_core *core, int64_t timeout_ms)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		while (!qlen && pthread_cond_timedwait(&qcond, &qlock, &ts) != ETIMEDOUT)
+		while (!qlen && !woken && pthread_cond_timedwait(&qcond, &qlock, &ts) != ETIMEDOUT)
 			;
 	}
+	woken = false;
 	while (qlen) {
 		msg = queue[qhead];
 		qhead = (qhead + 1) % QUEUE_MAX;
