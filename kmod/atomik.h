@@ -82,19 +82,23 @@ struct atomik_table {
 	seqlock_t lock;		/* orders load and swap against reads */
 
 	/*
-	 * Replicated tables: which granules of the local contribution
-	 * changed since the daemon last took the set (ATOMIK_IOC_CHANGES),
-	 * one bit per ATOMIK_CHANGE_GRANULE addresses, else NULL.  A writer
-	 * sets a granule's bit after its deltas are in their slots, with a
-	 * full barrier between, and the taker clears a word before it reads
-	 * values: whichever way they interleave, a delta is in the values
-	 * read after the bit was taken, or its bit is set again.
-	 * change_flags: ATOMIK_CHANGES_PENDING is set with the first bit of
-	 * an empty set, and wakes atomik_changes_wq (poll()); ATOMIK_CHANGES_MAPPED
-	 * while the rows are or were mapped since the set was last taken.
-	 * maps counts the mappings of the rows.
+	 * Replicated tables: which zones of the local contribution changed
+	 * since the daemon last took the set (ATOMIK_IOC_CHANGES), a bit per
+	 * zone of 1 << zone_shift addresses (at most 64 zones).  A writer
+	 * ORs the zones of its deltas in a register as it applies them (no
+	 * memory access more per delta), and once its stretch of deltas is
+	 * in the slots, a full barrier, then sets the bits not yet set; the
+	 * taker exchanges the word for 0 before it reads values: whichever
+	 * way they interleave, a delta is in the values read after the take,
+	 * or its bit is set again.  change_flags: ATOMIK_CHANGES_PENDING is
+	 * set with the first bit of an empty set, and wakes
+	 * atomik_changes_wq (poll()); ATOMIK_CHANGES_MAPPED while the rows
+	 * are or were mapped since the set was last taken.  maps counts the
+	 * mappings of the rows.
 	 */
-	unsigned long *changes;
+	bool tracked;
+	u8 zone_shift;
+	unsigned long changes;
 	unsigned long change_flags;
 	atomic_t maps;
 	size_t bytes;		/* memory held, charged to the module and owner */

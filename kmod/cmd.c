@@ -467,7 +467,7 @@ static int atomik_cmd_changes(struct atomik_ctx *c)
 
 	if (ch->flags)
 		return -EINVAL;
-	if (!c->t->changes)
+	if (!c->t->tracked)
 		return -EOPNOTSUPP;
 	bits = atomik_change_bits(c->t);
 	if (ch->nr_bits < bits)
@@ -476,7 +476,7 @@ static int atomik_cmd_changes(struct atomik_ctx *c)
 	if (err)
 		return err;
 	ch->nr_bits = bits;
-	ch->granule = ATOMIK_CHANGE_GRANULE;
+	ch->granule = 1U << c->t->zone_shift;
 	ch->count = count;
 	ch->flags = untracked ? ATOMIK_CHANGES_UNTRACKED : 0;
 	return 0;

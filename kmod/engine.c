@@ -55,22 +55,37 @@ static __always_inline void atomik_slot_xor(u64 *slot, u64 delta)
 		preempt_enable();
 }
 
-/* XOR n deltas into the CPU slots, whatever the accelerator. */
-static void atomik_slots_apply(struct atomik_table *t, const struct atomik_delta *d, u32 n)
+/*
+ * XOR n deltas into the CPU slots, whatever the accelerator.  With track
+ * (a replicated table), returns the zones they fall in (atomik.h): ORed
+ * in a register, so that the loop touches no more memory than without.
+ */
+static u64 atomik_slots_apply(struct atomik_table *t, const struct atomik_delta *d, u32 n,
+			      bool track)
 {
-	u32 i = 0, end;
-	u64 *slot;
+	unsigned int shift = t->zone_shift;
+	u64 zones = 0, *slot;
+	u32 i = 0, end, a;
 
 	while (i < n) {
 		end = min_t(u32, n, i + ATOMIK_APPLY_CHUNK);
 		local_lock(&atomik_slot_lock);
 		slot = t->slots[smp_processor_id()];
-		for (; i < end; i++)
-			atomik_slot_xor(&slot[d[i].addr], d[i].delta);
+		if (track) {
+			for (; i < end; i++) {
+				a = d[i].addr;
+				atomik_slot_xor(&slot[a], d[i].delta);
+				zones |= 1ULL << (a >> shift);
+			}
+		} else {
+			for (; i < end; i++)
+				atomik_slot_xor(&slot[d[i].addr], d[i].delta);
+		}
 		local_unlock(&atomik_slot_lock);
 		if (i < n)
 			cond_resched();
 	}
+	return zones;
 }
 
 DECLARE_WAIT_QUEUE_HEAD(atomik_changes_wq);
@@ -85,89 +100,66 @@ static void atomik_changes_signal(struct atomik_table *t)
 }
 
 /*
- * n deltas of a replicated table are in its slots (or the device's): mark
- * their granules.  The barrier orders the stores of the deltas before the
- * loads of the bits: a bit seen set here may be taken at once, and the
- * taker must then read the deltas (see struct atomik_table).  A granule
- * already set costs a load; consecutive deltas in one granule, nothing.
+ * Deltas of a replicated table in zones are in its slots (or the
+ * device's): mark the zones.  The barrier orders the stores of the deltas
+ * before the load of the set: a bit seen set here may be taken at once,
+ * and the taker must then read the deltas (see struct atomik_table).
  */
-static void atomik_changes_mark(struct atomik_table *t, const struct atomik_delta *d, u32 n)
+static void atomik_changes_mark(struct atomik_table *t, u64 zones)
 {
-	unsigned long *map = t->changes;
-	u32 i, g, last = U32_MAX;
-	bool any = false;
-
-	if (!map || !n)
+	if (!zones)
 		return;
-	smp_mb();	/* the deltas' stores before the bits' loads */
-	for (i = 0; i < n; i++) {
-		g = d[i].addr / ATOMIK_CHANGE_GRANULE;
-		if (g == last)
-			continue;
-		last = g;
-		if (!test_bit(g, map)) {
-			set_bit(g, map);
-			any = true;
-		}
-		if (i % 4096 == 4095)
-			cond_resched();
-	}
-	if (any)
-		atomik_changes_signal(t);
+	smp_mb();	/* the deltas' stores before the set's load */
+	if ((READ_ONCE(t->changes) & zones) == zones)
+		return;
+	atomic_long_or(zones, (atomic_long_t *)&t->changes);
+	atomik_changes_signal(t);
 }
 
-static void atomik_changes_mark_one(struct atomik_table *t, u32 addr)
+/* The zones of n deltas that did not go through atomik_slots_apply(). */
+static u64 atomik_zones_of(struct atomik_table *t, const struct atomik_delta *d, u32 n)
 {
-	struct atomik_delta d = { .addr = addr };
+	u64 zones = 0;
+	u32 i;
 
-	atomik_changes_mark(t, &d, 1);
+	if (t->tracked)
+		for (i = 0; i < n; i++)
+			zones |= 1ULL << (d[i].addr >> t->zone_shift);
+	return zones;
 }
 
 u32 atomik_change_bits(const struct atomik_table *t)
 {
-	return DIV_ROUND_UP(t->nr_addrs, ATOMIK_CHANGE_GRANULE);
+	return DIV_ROUND_UP(t->nr_addrs, 1U << t->zone_shift);
 }
 
 /*
- * Take t's change set into map (user memory for atomik_change_bits(t) bits,
- * written whole), leaving it empty; *count gets the bits set, *untracked
- * whether mapped writers may have changed what the set does not show.
- * -EFAULT if map cannot be written: then the set is as it was, or, if map
- * went away half way, whole (every granule marked: a spurious change costs
- * a read, a missing one a divergence).
+ * Take t's change set into *map, leaving it empty; *count gets the bits
+ * set, *untracked whether mapped writers may have changed what the set
+ * does not show.  -EFAULT if map cannot be written: the set is as it was.
  */
 int atomik_changes_take(struct atomik_table *t, u64 __user *map, u32 *count, bool *untracked)
 {
-	u32 words = BITS_TO_LONGS(atomik_change_bits(t)), w, n = 0;
 	unsigned long v;
 
-	if (clear_user(map, array_size(words, sizeof(u64))))
+	if (put_user(0, map))
 		return -EFAULT;
-	/* A bit set after its word is taken raises the flag again. */
+	/* A bit set after the word is taken raises the flag again. */
 	clear_bit(ATOMIK_CHANGES_PENDING, &t->change_flags);
-	smp_mb__after_atomic();	/* the flag cleared before the words are taken */
+	smp_mb__after_atomic();	/* the flag cleared before the word is taken */
 	*untracked = test_and_clear_bit(ATOMIK_CHANGES_MAPPED, &t->change_flags);
 	if (atomic_read(&t->maps)) {
 		set_bit(ATOMIK_CHANGES_MAPPED, &t->change_flags);
 		*untracked = true;
 	}
-	for (w = 0; w < words; w++) {
-		if (!READ_ONCE(t->changes[w]))
-			continue;
-		/* A full barrier: the word is taken before the values are read. */
-		v = xchg(&t->changes[w], 0);
-		if (!v)
-			continue;
-		if (put_user((u64)v, &map[w])) {
-			bitmap_fill(t->changes, atomik_change_bits(t));
-			set_bit(ATOMIK_CHANGES_PENDING, &t->change_flags);
-			return -EFAULT;
-		}
-		n += hweight64(v);
-		if (w % 1024 == 1023)
-			cond_resched();
+	/* A full barrier: the word is taken before the caller reads values. */
+	v = xchg(&t->changes, 0);
+	if (v && put_user((u64)v, map)) {
+		atomic_long_or(v, (atomic_long_t *)&t->changes);
+		atomik_changes_signal(t);
+		return -EFAULT;
 	}
-	*count = n;
+	*count = hweight64(v);
 	return 0;
 }
 
@@ -176,8 +168,9 @@ void atomik_accum(struct atomik_table *t, u32 addr, u64 delta)
 	struct atomik_delta d = { .addr = addr, .delta = delta };
 
 	if (!atomik_ext_accum(t, &d, 1))
-		atomik_slots_apply(t, &d, 1);
-	atomik_changes_mark(t, &d, 1);
+		atomik_changes_mark(t, atomik_slots_apply(t, &d, 1, t->tracked));
+	else
+		atomik_changes_mark(t, atomik_zones_of(t, &d, 1));
 }
 
 void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32 n)
@@ -185,8 +178,9 @@ void atomik_accum_many(struct atomik_table *t, const struct atomik_delta *d, u32
 	bool ext = atomik_ext_accum(t, d, n);
 
 	if (!ext)
-		atomik_slots_apply(t, d, n);
-	atomik_changes_mark(t, d, n);
+		atomik_changes_mark(t, atomik_slots_apply(t, d, n, t->tracked));
+	else
+		atomik_changes_mark(t, atomik_zones_of(t, d, n));
 	trace_atomik_batch(t->id, n, ext ? ATOMIK_PATH_FPGA : ATOMIK_PATH_CPU);
 }
 
@@ -195,7 +189,8 @@ void atomik_absorb(struct atomik_table *t, u32 addr, u64 value)
 {
 	struct atomik_delta d = { .addr = addr, .delta = value };
 
-	atomik_slots_apply(t, &d, 1);
+	/* The contribution does not change: the value only moves. */
+	atomik_slots_apply(t, &d, 1, false);
 }
 
 /*
@@ -244,7 +239,7 @@ void atomik_load(struct atomik_table *t, u32 addr, u64 value)
 	atomik_rebase(t, addr, dev, &value);
 	write_sequnlock(&t->lock);
 	atomik_ext_release(&h);
-	atomik_changes_mark_one(t, addr);
+	atomik_changes_mark(t, atomik_zones_of(t, &(struct atomik_delta){ .addr = addr }, 1));
 	trace_atomik_load(t->id, addr, value);
 }
 
@@ -259,7 +254,7 @@ u64 atomik_swap(struct atomik_table *t, u32 addr, u64 new_ref, bool keep)
 	old = atomik_rebase(t, addr, dev, keep ? NULL : &new_ref);
 	write_sequnlock(&t->lock);
 	atomik_ext_release(&h);
-	atomik_changes_mark_one(t, addr);
+	atomik_changes_mark(t, atomik_zones_of(t, &(struct atomik_delta){ .addr = addr }, 1));
 	trace_atomik_swap(t->id, addr, old, keep ? old : new_ref);
 	return old;
 }

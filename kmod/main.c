@@ -254,7 +254,7 @@ static __poll_t atomik_poll(struct file *file, poll_table *wait)
 	poll_wait(file, &atomik_changes_wq, wait);
 	if (percpu_ref_is_dying(&t->active))
 		mask = EPOLLERR | EPOLLHUP;
-	else if (!t->changes)
+	else if (!t->tracked)
 		mask = EPOLLERR;
 	else if (test_bit(ATOMIK_CHANGES_PENDING, &t->change_flags))
 		mask = EPOLLIN | EPOLLRDNORM;

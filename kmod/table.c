@@ -105,13 +105,6 @@ static size_t atomik_map_nr_pages(u32 nr_addrs)
 	return DIV_ROUND_UP(array_size(nr_cpu_ids, atomik_map_stride(nr_addrs)), PAGE_SIZE);
 }
 
-/* A replicated table's change set: a bit per ATOMIK_CHANGE_GRANULE addresses. */
-static size_t atomik_changes_size(u32 nr_addrs)
-{
-	return BITS_TO_LONGS(DIV_ROUND_UP(nr_addrs, ATOMIK_CHANGE_GRANULE)) *
-	       sizeof(unsigned long);
-}
-
 /* The structure, its row pointers and its percpu_ref's two parts. */
 static size_t atomik_table_fixed_bytes(void)
 {
@@ -127,10 +120,8 @@ static size_t atomik_table_bound(u32 nr_addrs, bool replicated)
 {
 	size_t row = array_size(nr_addrs, sizeof(u64)), pages, bytes;
 
-	/* ref, base and a replicated table's remote and change set */
+	/* ref, base and a replicated table's remote */
 	bytes = array_size(atomik_kv_bound(row), replicated ? 3 : 2);
-	if (replicated)
-		bytes = size_add(bytes, atomik_kv_bound(atomik_changes_size(nr_addrs)));
 	/* the CPU rows' pages, and the array of them */
 	pages = atomik_map_nr_pages(nr_addrs);
 	bytes = size_add(bytes, array_size(pages, PAGE_SIZE));
@@ -146,8 +137,7 @@ static size_t atomik_table_real_bytes(struct atomik_table *t)
 	u32 k;
 
 	bytes += atomik_kv_bytes(t->ref, row) + atomik_kv_bytes(t->base, row) +
-		 atomik_kv_bytes(t->remote, row) +
-		 atomik_kv_bytes(t->changes, atomik_changes_size(t->nr_addrs));
+		 atomik_kv_bytes(t->remote, row);
 	bytes += atomik_kv_bytes(t->map_pages, array_size(t->map_nr_pages, sizeof(struct page *)));
 	for (k = 0; k < t->map_nr_pages; k++)
 		if (t->map_pages[k])
@@ -278,11 +268,9 @@ static void atomik_table_free_rows(struct atomik_table *t)
 	kvfree(t->ref);
 	kvfree(t->base);
 	kvfree(t->remote);
-	kvfree(t->changes);
 	t->ref = NULL;
 	t->base = NULL;
 	t->remote = NULL;
-	t->changes = NULL;
 	percpu_ref_exit(&t->active);
 }
 
@@ -387,9 +375,12 @@ static struct atomik_table *atomik_table_alloc(u32 nr_addrs, bool replicated)
 		goto fail;
 	if (replicated) {
 		t->remote = kvmalloc(row, gfp);
-		t->changes = kvmalloc(atomik_changes_size(nr_addrs), gfp);
-		if (!t->remote || !t->changes)
+		if (!t->remote)
 			goto fail;
+		/* Zones of a power of two addresses, at least 64, at most 64 zones. */
+		t->tracked = true;
+		t->zone_shift = max_t(unsigned int, ilog2(ATOMIK_CHANGE_GRANULE),
+				      order_base_2(DIV_ROUND_UP(nr_addrs, ATOMIK_CHANGE_MAX_BITS)));
 	}
 	if (atomik_rows_alloc(t, gfp))
 		goto fail;

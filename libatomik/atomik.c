@@ -136,14 +136,15 @@ int atomik_remote_read(struct atomik *a, uint32_t first, uint32_t count,
 	return atomik_ioctl(a, ATOMIK_IOC_REMOTE_READ, &r);
 }
 
-int atomik_changes(struct atomik *a, uint64_t *map, uint32_t nr_bits,
-		   uint32_t *count, uint32_t *flags)
+int atomik_changes(struct atomik *a, uint64_t *map, uint32_t *granule, uint32_t *flags)
 {
-	struct atomik_changes ch = { .map_ptr = (uintptr_t)map, .nr_bits = nr_bits };
+	struct atomik_changes ch = {
+		.map_ptr = (uintptr_t)map, .nr_bits = ATOMIK_CHANGE_MAX_BITS,
+	};
 	int ret = atomik_ioctl(a, ATOMIK_IOC_CHANGES, &ch);
 
-	if (!ret && count)
-		*count = ch.count;
+	if (!ret && granule)
+		*granule = ch.granule;
 	if (!ret && flags)
 		*flags = ch.flags;
 	return ret;

@@ -79,18 +79,15 @@ int atomik_remote_read(struct atomik *a, uint32_t first, uint32_t count,
 		       uint64_t *values);
 
 /*
- * A replicated table's change set (ATOMIK_IOC_CHANGES), taken and emptied:
- * bit g of map (nr_bits bits, at least the table's
- * (nr_addrs + ATOMIK_CHANGE_GRANULE - 1) / ATOMIK_CHANGE_GRANULE) is set if
- * addresses g * ATOMIK_CHANGE_GRANULE onward changed in the local
- * contribution since the previous call.  *count gets the bits set and
- * *flags ATOMIK_CHANGES_UNTRACKED if mapped writers may have changed
- * addresses the map does not show (either may be NULL).  poll() on
- * atomik_fd() tells when the set is no longer empty.  Needs CAP_SYS_ADMIN.
- * Since 1.3.
+ * A replicated table's change set (ATOMIK_IOC_CHANGES), taken and emptied
+ * into *map: bit z set if addresses z * *granule to z * *granule +
+ * *granule - 1 changed in the local contribution since the previous call
+ * (a table has at most 64 zones).  *flags gets ATOMIK_CHANGES_UNTRACKED
+ * if mapped writers may have changed addresses the map does not show.
+ * granule and flags may be NULL.  poll() on atomik_fd() tells when the set
+ * is no longer empty.  Needs CAP_SYS_ADMIN.  Since 1.3.
  */
-int atomik_changes(struct atomik *a, uint64_t *map, uint32_t nr_bits,
-		   uint32_t *count, uint32_t *flags);
+int atomik_changes(struct atomik *a, uint64_t *map, uint32_t *granule, uint32_t *flags);
 
 /*
  * Accumulates without a system call: the handle's current table's CPU rows

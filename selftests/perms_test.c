@@ -371,7 +371,7 @@ static void member_tries(void *arg)
 	ASSERT_EQ(x_remote_set(a, 0, 4, member_remote), -EPERM);
 	ASSERT_EQ(x_remote_set(a, 3, 1, v), -EPERM);
 	/* The change set is the daemon's too. */
-	ASSERT_EQ(atomik_changes(a, v, 64, NULL, NULL), -EPERM);
+	ASSERT_EQ(atomik_changes(a, v, NULL, NULL), -EPERM);
 	ASSERT_EQ(x_remote_read(a, 0, 4, v), 0);
 	ASSERT_EQ(memcmp(v, member_remote, sizeof(v)), 0);
 	ASSERT_EQ(state(a, 0), 0x5);
@@ -413,7 +413,7 @@ static void member_uses_root_descriptor(void *arg)
 	uint64_t v[4] = { 0xC, 0xC, 0xC, 0xC };
 
 	ASSERT_EQ(x_remote_set(root_opened, 0, 4, v), -EPERM);
-	ASSERT_EQ(atomik_changes(root_opened, v, 64, NULL, NULL), -EPERM);
+	ASSERT_EQ(atomik_changes(root_opened, v, NULL, NULL), -EPERM);
 	ASSERT_EQ(x_remote_read(root_opened, 0, 4, v), 0);
 	ASSERT_EQ(memcmp(v, member_remote, sizeof(v)), 0);
 	/* What the descriptor's opener may do otherwise, it still may. */

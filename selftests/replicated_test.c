@@ -514,28 +514,20 @@ TEST(three_nodes_converge_through_remote_rows)
 }
 
 /*
- * The change set (ATOMIK_IOC_CHANGES): which 64-address granules of the
- * local contribution changed, taken by the daemon, with poll() to wait.
+ * The change set (ATOMIK_IOC_CHANGES): which zones of the local
+ * contribution changed, taken by the daemon, with poll() to wait.
  */
-#define CN	300	/* five granules, the last one short */
-#define CW	((CN + 63) / 64)
+#define CN	300	/* five zones of 64 addresses, the last one short */
 
 static uint64_t take(struct atomik *a, uint32_t *flags)
 {
-	uint64_t map[CW];
-	uint32_t count, i, n;
+	uint64_t map = 0xA5A5A5A5A5A5A5A5ull;
+	uint32_t granule;
 
-	memset(map, 0xA5, sizeof(map));
-	ASSERT_EQ(atomik_changes(a, map, CW * 64, &count, flags), 0);
-	n = __builtin_popcountll(map[0]);
-	ASSERT_EQ(count, n);
-	/* Five granules fit one word, the rest of which is written as 0;
-	 * the words past the table's bits are not written.
-	 */
-	ASSERT_EQ(map[0] >> 5, 0);
-	for (i = 1; i < CW; i++)
-		ASSERT_EQ(map[i], 0xA5A5A5A5A5A5A5A5ull);
-	return map[0];
+	ASSERT_EQ(atomik_changes(a, &map, &granule, flags), 0);
+	ASSERT_EQ(granule, 64);
+	ASSERT_EQ(map >> 5, 0);		/* the bits past the table's zones are 0 */
+	return map;
 }
 
 static short pending(struct atomik *a, int timeout_ms)
@@ -590,27 +582,29 @@ TEST(changes_show_what_changed_and_nothing_else)
 
 TEST(bad_change_requests_change_nothing)
 {
-	uint64_t map[CW] = { 0 };
+	uint64_t map = 0;
 	struct atomik *a, *ro, *plain;
-	uint32_t id, pid, count = 99, flags = 99;
+	uint32_t id, pid, flags = 99;
 	struct atomik_changes ch = { .nr_bits = 64 };
 
 	a = replicated(CN, &id);
 	ASSERT_EQ(x_accum(a, 0, 1), 0);
 	ASSERT_EQ(x_accum(a, 299, 1), 0);
 
-	ASSERT_EQ(atomik_changes(a, map, CN / 64, &count, &flags), -EINVAL);
-	ASSERT_EQ(atomik_changes(a, NULL, CW * 64, &count, &flags), -EFAULT);
-	ASSERT_EQ(atomik_changes(a, (uint64_t *)8, CW * 64, &count, &flags), -EFAULT);
-	ch.map_ptr = (uintptr_t)map;
+	ch.map_ptr = (uintptr_t)&map;
+	ch.nr_bits = 4;			/* the table has 5 zones */
+	ASSERT_EQ(ioctl(atomik_fd(a), ATOMIK_IOC_CHANGES, &ch), -1);
+	ASSERT_EQ(errno, EINVAL);
+	ch.nr_bits = 64;
 	ch.flags = 1;
 	ASSERT_EQ(ioctl(atomik_fd(a), ATOMIK_IOC_CHANGES, &ch), -1);
 	ASSERT_EQ(errno, EINVAL);
-	ASSERT_EQ(count, 99);
+	ASSERT_EQ(atomik_changes(a, NULL, NULL, &flags), -EFAULT);
+	ASSERT_EQ(atomik_changes(a, (uint64_t *)8, NULL, &flags), -EFAULT);
 	ASSERT_EQ(flags, 99);
 	ro = open_dev(O_RDONLY);
 	ASSERT_EQ(atomik_table_select(ro, id), 0);
-	ASSERT_EQ(atomik_changes(ro, map, CW * 64, NULL, NULL), -EBADF);
+	ASSERT_EQ(atomik_changes(ro, &map, NULL, NULL), -EBADF);
 	ASSERT_EQ(pending(ro, 0), POLLIN);	/* any descriptor may wait */
 	x_close(ro);
 	/* ... and the set is whole still. */
@@ -620,16 +614,36 @@ TEST(bad_change_requests_change_nothing)
 	/* A plain table has no change set. */
 	plain = open_dev(O_RDWR);
 	ASSERT_EQ(atomik_table_create(plain, CN, ATOMIK_TABLE_SELECT, &pid), 0);
-	ASSERT_EQ(atomik_changes(plain, map, CW * 64, NULL, NULL), -EOPNOTSUPP);
+	ASSERT_EQ(atomik_changes(plain, &map, NULL, NULL), -EOPNOTSUPP);
 	ASSERT_EQ(pending(plain, 0), POLLERR);
 	drop(plain, pid);
 
 	/* A destroyed table: no set, and poll() says it is gone. */
 	ASSERT_EQ(x_accum(a, 5, 1), 0);
 	ASSERT_EQ(atomik_table_destroy(a, id), 0);
-	ASSERT_EQ(atomik_changes(a, map, CW * 64, NULL, NULL), -ENODEV);
+	ASSERT_EQ(atomik_changes(a, &map, NULL, NULL), -ENODEV);
 	ASSERT_EQ(pending(a, 0), POLLERR | POLLHUP);
 	x_close(a);
+}
+
+/* Zones grow with the table: at most 64, of a power of two addresses. */
+TEST(large_tables_have_64_zones_at_most)
+{
+	static const uint32_t sizes[] = { 64, 4096, 4097, 65536, 100000 };
+	static const uint32_t zone[] = { 64, 64, 128, 1024, 2048 };
+	uint64_t map;
+	uint32_t id, granule, k;
+	struct atomik *a;
+
+	for (k = 0; k < 5; k++) {
+		a = replicated(sizes[k], &id);
+		ASSERT_EQ(x_accum(a, sizes[k] - 1, 1), 0);
+		ASSERT_EQ(x_accum(a, 0, 1), 0);
+		ASSERT_EQ(atomik_changes(a, &map, &granule, NULL), 0);
+		ASSERT_EQ(granule, zone[k]);
+		ASSERT_EQ(map, 1ull | 1ull << ((sizes[k] - 1) / zone[k]));
+		drop(a, id);
+	}
 }
 
 struct waker {
@@ -725,7 +739,7 @@ TEST(mapped_writers_make_the_set_untracked)
  * and the set is taken a last time, the mirror is the contribution, and the
  * contribution is the XOR of every delta: nothing was missed.
  */
-#define MN	4096
+#define MN	8192	/* 64 zones of 128 addresses */
 #define MWRITERS 3
 
 static atomic_int mirror_stop;
@@ -762,15 +776,16 @@ static void *mirror_writer(void *arg)
 
 static unsigned int mirror_pass(struct atomik *a, uint64_t *mirror)
 {
-	uint64_t map[MN / 64 / 64], v[64];
-	unsigned int g, n = 0;
+	uint64_t map, v[MN / 8];
+	uint32_t z, granule, n = 0;
 
-	ASSERT_EQ(atomik_changes(a, map, MN / 64, NULL, NULL), 0);
-	for (g = 0; g < MN / 64; g++) {
-		if (!(map[g / 64] >> (g % 64) & 1))
+	ASSERT_EQ(atomik_changes(a, &map, &granule, NULL), 0);
+	ASSERT_EQ(granule, MN / 64);
+	for (z = 0; z < 64; z++) {
+		if (!(map >> z & 1))
 			continue;
-		ASSERT_EQ(atomik_read_range_flags(a, g * 64, 64, ATOMIK_READ_ACCUM, v), 0);
-		memcpy(mirror + g * 64, v, sizeof(v));
+		ASSERT_EQ(atomik_read_range_flags(a, z * granule, granule, ATOMIK_READ_ACCUM, v), 0);
+		memcpy(mirror + z * granule, v, granule * 8);
 		n++;
 	}
 	return n;
@@ -812,6 +827,6 @@ TEST(the_set_misses_nothing_under_writers)
 		ASSERT_EQ(mirror[i], local[i]);
 	}
 	ASSERT_GT(passes, 1);
-	TH_LOG("%u passes read %u granules; the mirror is the contribution", passes, read);
+	TH_LOG("%u passes read %u zones; the mirror is the contribution", passes, read);
 	drop(a, mirror_id);
 }

@@ -17,7 +17,6 @@
 
 static struct atomik *dev[AKD_MAX_TABLES];
 static uint32_t ids[AKD_MAX_TABLES], sizes[AKD_MAX_TABLES];
-static uint64_t *change_map[AKD_MAX_TABLES];
 static bool tracked;	/* the module has change sets (ATOMIK_FEAT_CHANGES) */
 
 /* Opens every table of the configuration and fills tc[] (cfg.nr_tables). */
@@ -52,9 +51,6 @@ void device_open(struct akd_table_conf *tc)
 		tc[i].instance = info.instance;
 		tracked = i ? tracked && (info.features & ATOMIK_FEAT_CHANGES) :
 			      (info.features & ATOMIK_FEAT_CHANGES);
-		change_map[i] = calloc((info.nr_addrs / ATOMIK_CHANGE_GRANULE + 64) / 64, 8);
-		if (!change_map[i])
-			die(1, "out of memory");
 	}
 	if (!tracked)
 		say("the module has no change sets: every table is read every publish interval");
@@ -76,22 +72,22 @@ int device_read_changes(unsigned int t, uint32_t block, uint64_t *vals,
 			void (*fn)(unsigned int t, uint32_t first, uint32_t count, void *arg),
 			void *arg)
 {
-	uint32_t bits = (sizes[t] + ATOMIK_CHANGE_GRANULE - 1) / ATOMIK_CHANGE_GRANULE;
-	uint32_t flags, count, g, first, end, run = 0, run_end = 0;
+	uint32_t flags, granule, z, first, end, run = 0, run_end = 0;
+	uint64_t map;
 	int ret, nb = 0;
 
-	ret = atomik_changes(dev[t], change_map[t], bits, &count, &flags);
+	ret = atomik_changes(dev[t], &map, &granule, &flags);
 	if (ret)
 		die(1, "table %u: taking its change set: %s", ids[t], strerror(-ret));
 	if (flags & ATOMIK_CHANGES_UNTRACKED)
 		return -1;
-	/* Runs of whole blocks that hold a changed granule, one read each. */
-	for (g = 0; g <= bits; g++) {
-		if (g < bits && !(change_map[t][g / 64] >> (g % 64) & 1))
+	/* Runs of whole blocks that hold a changed zone, one read each. */
+	for (z = 0; z <= 64; z++) {
+		if (z < 64 && !(map >> z & 1))
 			continue;
-		if (g < bits) {
-			first = g * ATOMIK_CHANGE_GRANULE / block * block;
-			end = (g + 1) * ATOMIK_CHANGE_GRANULE;
+		if (z < 64) {
+			first = z * granule / block * block;
+			end = (z + 1) * granule;
 			end = end >= sizes[t] ? sizes[t] : (end + block - 1) / block * block;
 			if (end > sizes[t])
 				end = sizes[t];
@@ -109,7 +105,7 @@ int device_read_changes(unsigned int t, uint32_t block, uint64_t *vals,
 			fn(t, run, run_end - run, arg);
 			nb += (run_end - run + block - 1) / block;
 		}
-		if (g < bits) {
+		if (z < 64) {
 			run = first;
 			run_end = end;
 		}

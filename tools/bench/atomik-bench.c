@@ -13,7 +13,7 @@
  * with its smallest and largest value.
  *
  * Usage: atomik-bench [--csv] [--time MS] [--repeat N] [--threads LIST]
- *                     [--sizes LIST]
+ *                     [--sizes LIST] [--replicated]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +49,8 @@ struct worker {
 	struct atomik *a;
 	struct atomik_queue *q;
 	struct atomik_map *m;
+	struct atomik *ar;		/* --replicated: the replicated table */
+	struct atomik_queue *qr, *q0;
 	struct atomik_delta *pairs;
 	uint64_t *private;	/* the baseline's array */
 	uint32_t nr_addrs;
@@ -58,6 +60,7 @@ struct worker {
 };
 
 static unsigned int run_ms = 200, repeat = 3, slice_ms;
+static int npaths = NR_PATHS - 2;	/* NR_PATHS with --replicated */
 static pthread_barrier_t barrier;
 
 static double now(void)
@@ -142,6 +145,14 @@ static int round_once(struct worker *w, unsigned int i)
 		return ret;
 	case P_MMAP_BATCH:
 		return atomik_map_accum_batch(w->m, d, n);
+	case P_IOCTL_BATCH_REPL:
+		return atomik_accum_batch(w->ar, d, n);
+	case P_URING_BATCH_REPL:
+		w->q = w->qr;
+		ret = atomik_queue_accum_batch(w->q, d, n, 0);
+		ret = ret ?: drain(w, 1);
+		w->q = w->q0;
+		return ret;
 	default:
 		return -EINVAL;
 	}
@@ -219,15 +230,15 @@ static void measure_cell(struct worker *ws, int nthreads, unsigned int size,
 	int i, p, t;
 
 	for (k = 0; k < SLICES; k++)
-		for (i = 0; i < NR_PATHS; i++) {
-			p = k % 2 ? NR_PATHS - 1 - i : i;
+		for (i = 0; i < npaths; i++) {
+			p = k % 2 ? npaths - 1 - i : i;
 			run_slice(ws, nthreads, p, size, ms);
 			for (t = 0; t < nthreads; t++) {
 				done[p][t] += ws[t].done;
 				secs[p][t] += ws[t].seconds;
 			}
 		}
-	for (p = 0; p < NR_PATHS; p++) {
+	for (p = 0; p < npaths; p++) {
 		rate[p] = 0;
 		for (t = 0; t < nthreads; t++)
 			rate[p] += done[p][t] / secs[p][t];
@@ -279,6 +290,7 @@ int main(int argc, char **argv)
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "threads", required_argument, NULL, 'n' },
 		{ "sizes", required_argument, NULL, 's' },
+		{ "replicated", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -307,9 +319,12 @@ int main(int argc, char **argv)
 		case 's':
 			nsizes = parse_list(optarg, sizes, 8);
 			break;
+		case 'R':
+			npaths = NR_PATHS;
+			break;
 		default:
 			fprintf(stderr, "usage: %s [--csv] [--time MS] [--repeat N] "
-				"[--threads 1,2] [--sizes 1,16,256,4096]\n", argv[0]);
+				"[--threads 1,2] [--sizes 1,16,256,4096] [--replicated]\n", argv[0]);
 			return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -351,6 +366,29 @@ int main(int argc, char **argv)
 			fprintf(stderr, "atomik-bench: cannot map table 0: %s\n", strerror(-ret));
 			return 1;
 		}
+		w->q0 = w->q;
+		/*
+		 * --replicated: a replicated table of table 0's size, which the
+		 * first worker's file destroys when the run ends.
+		 */
+		if (npaths == NR_PATHS) {
+			static uint32_t rid;
+
+			ret = atomik_open(&w->ar, NULL, O_RDWR);
+			if (!ret && !t)
+				ret = atomik_table_create(w->ar, w->nr_addrs,
+							  ATOMIK_TABLE_SELECT | ATOMIK_TABLE_REPLICATED |
+							  ATOMIK_TABLE_DESTROY_ON_CLOSE, &rid);
+			else if (!ret)
+				ret = atomik_table_select(w->ar, rid);
+			if (!ret)
+				ret = atomik_queue_init(&w->qr, w->ar, QUEUE_DEPTH, 0);
+			if (ret) {
+				fprintf(stderr, "atomik-bench: cannot set up a replicated table: %s\n",
+					strerror(-ret));
+				return 1;
+			}
+		}
 		w->cpu = t % ncpu;
 		w->pairs = calloc(NR_PAIRS, sizeof(*w->pairs));
 		w->private = calloc(w->nr_addrs, sizeof(uint64_t));
@@ -377,13 +415,13 @@ int main(int argc, char **argv)
 						"batch %-5u   ", r + 1, repeat, threads[t],
 						threads[t] > 1 ? "s" : "", sizes[s]);
 				measure_cell(ws, threads[t], sizes[s], cell);
-				for (p = 0; p < NR_PATHS; p++)
+				for (p = 0; p < npaths; p++)
 					sample[r][t][p][s] = cell[p];
 			}
 	if (progress)
 		fprintf(stderr, "\r%60s\r", "");
 	for (t = 0; t < nthreads; t++)
-		for (p = 0; p < NR_PATHS; p++)
+		for (p = 0; p < npaths; p++)
 			for (s = 0; s < nsizes; s++) {
 				for (r = 0; r < repeat; r++)
 					v[r] = sample[r][t][p][s];
@@ -396,7 +434,7 @@ int main(int argc, char **argv)
 	if (csv) {
 		printf("threads,path,batch,deltas_per_sec,ratio_to_userspace,ratio_min,ratio_max\n");
 		for (t = 0; t < nthreads; t++)
-			for (p = 0; p < NR_PATHS; p++)
+			for (p = 0; p < npaths; p++)
 				for (s = 0; s < nsizes; s++)
 					printf("%u,%s,%u,%.0f,%.4f,%.4f,%.4f\n", threads[t],
 					       path_names[p], sizes[s], rate[t][p][s],
@@ -409,12 +447,12 @@ int main(int argc, char **argv)
 	       "Absolute figures under emulation mean little: compare rows.\n\n",
 	       repeat, run_ms, ncpu);
 	for (t = 0; t < nthreads; t++) {
-		printf("%u thread%s\n%-14s", threads[t], threads[t] > 1 ? "s" : "", "path");
+		printf("%u thread%s\n%-16s", threads[t], threads[t] > 1 ? "s" : "", "path");
 		for (s = 0; s < nsizes; s++)
 			printf(" %9s%-5u", "batch ", sizes[s]);
 		printf("\n");
-		for (p = 0; p < NR_PATHS; p++) {
-			printf("%-14s", path_names[p]);
+		for (p = 0; p < npaths; p++) {
+			printf("%-16s", path_names[p]);
 			for (s = 0; s < nsizes; s++)
 				printf(" %14.3f", rate[t][p][s] / 1e6);
 			printf("\n");
@@ -424,7 +462,7 @@ int main(int argc, char **argv)
 	printf("Ratios to the userspace loop, taken within each repeat: median [smallest, largest]\n");
 	for (t = 0; t < nthreads; t++) {
 		s = nsizes - 1;
-		for (p = P_IOCTL_BATCH; p < NR_PATHS; p += P_URING_BATCH - P_IOCTL_BATCH)
+		for (p = P_IOCTL_BATCH; p <= P_URING_BATCH; p += P_URING_BATCH - P_IOCTL_BATCH)
 			printf("  %u thread(s), batch %u: %s / userspace = %.3f [%.3f, %.3f]\n",
 			       threads[t], sizes[s], path_names[p], ratio[t][p][s].med,
 			       ratio[t][p][s].min, ratio[t][p][s].max);
@@ -432,6 +470,18 @@ int main(int argc, char **argv)
 			printf("  %u thread(s), batch %u: %s / userspace = %.3f [%.3f, %.3f]\n",
 			       threads[t], sizes[s], path_names[p], ratio[t][p][s].med,
 			       ratio[t][p][s].min, ratio[t][p][s].max);
+		/* The change set's cost: the same path, replicated / plain. */
+		for (p = P_IOCTL_BATCH_REPL; p < npaths; p++) {
+			int base = p == P_IOCTL_BATCH_REPL ? P_IOCTL_BATCH : P_URING_BATCH;
+			struct spread c;
+
+			for (r = 0; r < repeat; r++)
+				v[r] = sample[r][t][p][s] / sample[r][t][base][s];
+			c = spread_of(v, repeat);
+			printf("  %u thread(s), batch %u: %s / %s = %.3f [%.3f, %.3f]\n",
+			       threads[t], sizes[s], path_names[p], path_names[base], c.med,
+			       c.min, c.max);
+		}
 		printf("  %u thread(s), batch %u: uring-batch / ioctl-single = %.1f\n",
 		       threads[t], sizes[s],
 		       rate[t][P_URING_BATCH][s] / rate[t][P_IOCTL_SINGLE][s]);
@@ -441,7 +491,7 @@ int main(int argc, char **argv)
 	}
 	if (nthreads > 1) {
 		s = nsizes - 1;
-		for (p = P_IOCTL_BATCH; p < NR_PATHS; p++)
+		for (p = P_IOCTL_BATCH; p < npaths; p++)
 			printf("  %s, batch %u: %u threads / %u thread = %.2f\n",
 			       path_names[p], sizes[s], threads[nthreads - 1], threads[0],
 			       rate[nthreads - 1][p][s] / rate[0][p][s]);

@@ -186,30 +186,30 @@ struct atomik_inline_deltas {
 };
 
 /*
- * CHANGES: which parts of a replicated table's local contribution (what
+ * CHANGES: which zones of a replicated table's local contribution (what
  * ATOMIK_READ_ACCUM reads) changed since the previous CHANGES, as a bitmap:
- * bit g (bit g % 64 of word g / 64) stands for the addresses
- * g * granule to g * granule + granule - 1.  The call takes the set and
- * empties it: a delta that lands after a bit was taken sets it again, so
- * values read after the call are at least as new as the bits it returned.
- * poll() on the descriptor reports EPOLLIN while the set is not empty.
- * Mapped writers (mmap() below) are not seen: while the table has or had a
- * mapping since the previous call, flags has ATOMIK_CHANGES_UNTRACKED and
- * the caller must read every address.  For the cluster daemon: the caller
- * needs CAP_SYS_ADMIN, as for REMOTE_SET.
+ * bit z (bit z % 64 of word z / 64) stands for the addresses z * granule
+ * to z * granule + granule - 1.  A table has at most
+ * ATOMIK_CHANGE_MAX_BITS zones, of a power of two addresses, at least
+ * ATOMIK_CHANGE_GRANULE: one __u64 always holds the map.  The call takes
+ * the set and empties it: a delta that lands after its bit was taken sets
+ * it again, so values read after the call are at least as new as the bits
+ * it returned.  poll() on the descriptor reports EPOLLIN while the set is
+ * not empty.  Mapped writers (mmap() below) are not seen: while the table
+ * has or had a mapping since the previous call, flags has
+ * ATOMIK_CHANGES_UNTRACKED and the caller must read every address.  For
+ * the cluster daemon: the caller needs CAP_SYS_ADMIN, as for REMOTE_SET.
  */
 struct atomik_changes {
 	__u64 map_ptr;		/* in: __u64 *, room for nr_bits bits */
-	__u32 nr_bits;		/* in: bits map_ptr holds; out: the table's bits */
-	__u32 granule;		/* out: addresses per bit, ATOMIK_CHANGE_GRANULE */
+	__u32 nr_bits;		/* in: bits map_ptr holds; out: the table's zones */
+	__u32 granule;		/* out: addresses per zone */
 	__u32 count;		/* out: bits set in the map */
 	__u32 flags;		/* in: 0; out: ATOMIK_CHANGES_UNTRACKED */
 };
 
-/* Addresses per bit of the CHANGES map; the table has
- * (nr_addrs + ATOMIK_CHANGE_GRANULE - 1) / ATOMIK_CHANGE_GRANULE bits.
- */
-#define ATOMIK_CHANGE_GRANULE		64
+#define ATOMIK_CHANGE_GRANULE		64	/* the smallest zone */
+#define ATOMIK_CHANGE_MAX_BITS		64	/* the most zones a table has */
 #define ATOMIK_CHANGES_UNTRACKED	_BITUL(0)
 
 #define ATOMIK_IOC_INFO		_IOR(ATOMIK_IOC_MAGIC, 0x00, struct atomik_info)
