@@ -806,7 +806,7 @@ TEST(the_set_misses_nothing_under_writers)
 		w[k].seed = 1234 + k;
 		ASSERT_EQ(pthread_create(&th[k], NULL, mirror_writer, &w[k]), 0);
 	}
-	end = now_s() + 1.5;
+	end = now_s() + 1;
 	while (now_s() < end) {
 		if (!pending(a, 100))
 			continue;
