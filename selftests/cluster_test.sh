@@ -480,7 +480,7 @@ idle)
 	barrier settled
 	sleep 5
 	# At rest: every byte this guest sends (NATS client and routes), 10 s
-	# (40 hellos, 20 route pings).
+	# (40 hellos of its own).
 	tx() { awk '$1 == "eth0:" { print $10 }' /proc/net/dev; }
 	b0=$(tx) m0=$(counter messages_sent)
 	sleep 10
