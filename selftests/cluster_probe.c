@@ -8,6 +8,10 @@
  *   cluster_probe [--server URL] [--subject P] replay FILE SEED
  *   cluster_probe [--server URL] [--subject P] inject KIND SENDER TABLE NR_ADDRS BLOCK_SIZE
  *   cluster_probe [--server URL] connect        connects, and that is all
+ *   cluster_probe [--server URL] [--subject P] publish-latency ROUNDS ADDR
+ *                       ROUNDS deltas at ADDR of table 0, each from rest:
+ *                       how long until this node's daemon published its
+ *                       block, as the local server hands it back (p50, max)
  *
  * with --nkey PUBLIC --seed FILE before the command, it authenticates to
  * NATS with that nkey.
@@ -105,6 +109,55 @@ static int capture(const char *path, int seconds)
 	if (fclose(f))
 		return 1;
 	printf("captured %u messages\n", n);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void open_table(void);
+static struct atomik *dev;
+
+static int publish_latency(unsigned int rounds, uint32_t addr)
+{
+	natsSubscription *sub;
+	uint64_t *v = calloc(rounds, sizeof(*v)), t0;
+	unsigned int r;
+	natsMsg *msg;
+	char subj[128];
+	natsStatus s;
+
+	if (!v || !rounds)
+		return 2;
+	open_table();
+	snprintf(subj, sizeof(subj), "%s.blk.>", prefix);
+	s = natsConnection_SubscribeSync(&sub, nc, subj);
+	if (s == NATS_OK)
+		s = natsConnection_Flush(nc);
+	if (s != NATS_OK)
+		fail("subscribe", s);
+	for (r = 0; r < rounds; r++) {
+		/* From rest (a publish interval and more): what an earlier
+		 * round sent is drained first. */
+		usleep(200000);
+		while (natsSubscription_NextMsg(&msg, sub, 1) == NATS_OK)
+			natsMsg_Destroy(msg);
+		t0 = boot_ns();
+		if (atomik_accum(dev, addr, 0x9E3779B97F4A7C15ull * (r + 1)))
+			return 1;
+		s = natsSubscription_NextMsg(&msg, sub, 5000);
+		if (s != NATS_OK)
+			fail("no block published within 5 s", s);
+		v[r] = boot_ns() - t0;
+		natsMsg_Destroy(msg);
+	}
+	qsort(v, rounds, sizeof(*v), cmp_u64);
+	printf("n %u\np50 %.3f\nmax %.3f\n", rounds, v[rounds / 2] / 1e6, v[rounds - 1] / 1e6);
+	natsSubscription_Destroy(sub);
 	return 0;
 }
 
@@ -256,7 +309,6 @@ static int inject(const char *kind, unsigned int sender, const char *table, uint
 
 /* ---- the model ---- */
 
-static struct atomik *dev;
 static uint32_t nr_addrs;
 
 static void open_table(void)
@@ -480,6 +532,8 @@ int main(int argc, char **argv)
 		ret = 0;
 	} else if (!strcmp(argv[0], "capture") && argc == 3)
 		ret = capture(argv[1], atoi(argv[2]));
+	else if (!strcmp(argv[0], "publish-latency") && argc == 3)
+		ret = publish_latency(strtoul(argv[1], NULL, 0), strtoul(argv[2], NULL, 0));
 	else if (!strcmp(argv[0], "replay") && argc == 3)
 		ret = replay(argv[1], strtoull(argv[2], NULL, 0));
 	else if (!strcmp(argv[0], "inject") && argc == 6)
@@ -492,7 +546,7 @@ int main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: cluster_probe [--server URL] [--subject P] "
 		"[--nkey PUBLIC --seed FILE] connect | capture FILE SECONDS | replay FILE SEED | "
-		"inject KIND SENDER TABLE NR_ADDRS BLOCK_SIZE | "
+		"inject KIND SENDER TABLE NR_ADDRS BLOCK_SIZE | publish-latency ROUNDS ADDR | "
 		"accum SEED COUNT SECONDS FILE | expect OUT FILE... | "
 		"wait EXPECTED SECONDS | contribution EXPECTED | contribution-save FILE\n");
 	return 2;
