@@ -97,6 +97,14 @@ static void on_disconnected(natsConnection *c, void *closure)
 	transport_connected = 0;
 }
 
+/*
+ * A write to a server that has not taken it in this long fails, and the
+ * connection with it (libnats reconnects; anti-entropy brings back what was
+ * lost).  Without one, libnats writes in blocking mode, and a server that
+ * stops reading would hold the main loop, which publishes, for good.
+ */
+#define WRITE_DEADLINE_MS	5000
+
 /* Who sent msg: the header's node (cluster.rst, "The wire"), or 0. */
 static unsigned long sender_of(natsMsg *msg)
 {
@@ -236,6 +244,8 @@ static natsStatus direct_dial(struct direct *d)
 	if (s == NATS_OK)
 		s = natsOptions_SetAllowReconnect(opts, false);
 	if (s == NATS_OK)
+		s = natsOptions_SetWriteDeadline(opts, WRITE_DEADLINE_MS);
+	if (s == NATS_OK)
 		s = secure(opts);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&conn, opts);
@@ -342,6 +352,8 @@ void transport_start(uint64_t session)
 		s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetWriteDeadline(opts, WRITE_DEADLINE_MS);
 	if (s == NATS_OK)
 		s = secure(opts);
 	/* Once without retrying, for what refused it (libnats says nothing
