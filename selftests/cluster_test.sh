@@ -480,7 +480,7 @@ idle)
 	barrier settled
 	sleep 5
 	# At rest: every byte this guest sends (NATS client and routes), 10 s
-	# (40 hellos of its own).
+	# (10 hellos of its own: at rest a hello goes every four intervals).
 	tx() { awk '$1 == "eth0:" { print $10 }' /proc/net/dev; }
 	b0=$(tx) m0=$(counter messages_sent)
 	sleep 10
@@ -492,6 +492,13 @@ idle)
 		ok "two 4096-address tables at rest: $rate bytes/s sent ($msgs atomikd messages/s), at most 16 KiB/s"
 	else
 		notok "two 4096-address tables at rest: $rate bytes/s sent ($msgs messages/s), more than 16 KiB/s"
+	fi
+	# The rest pace: one hello a second (the usual pace would be 40 in
+	# the 10 s), a few more allowed for a late tick or a repair.
+	if [ $((m1 - m0)) -le 15 ]; then
+		ok "at rest, hellos at the rest pace: $((m1 - m0)) atomikd messages in 10 s (at most 15)"
+	else
+		notok "at rest, hellos at the rest pace: $((m1 - m0)) atomikd messages in 10 s (at most 15)"
 	fi
 	# From rest, one delta on node 1, 20 rounds: how soon does its
 	# daemon publish it (the local server handing the block back)?  A

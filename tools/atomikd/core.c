@@ -286,6 +286,9 @@ struct akd_core {
 	uint64_t blocked_since;
 	uint64_t now;
 	uint64_t next_hello, hello_seq, recover_deadline, next_recover;
+	uint64_t told;			/* the digest hash the last hello said */
+	bool resting;			/* hellos at the rest pace */
+	uint64_t verified_at;		/* the last verify_some() */
 	uint64_t digest;
 	bool digest_stale;
 	char fatal[256];
@@ -1210,7 +1213,8 @@ static void send_hello(struct akd_core *c, bool starting)
 
 	hdr(c, &w, ATOMIKD_HELLO, starting ? ATOMIKD_HELLO_STARTING : 0, 0);
 	w64(&w, ++c->hello_seq);
-	w64(&w, digest_hash(c));
+	c->told = digest_hash(c);
+	w64(&w, c->told);
 	w32(&w, c->nr_t);
 	w32(&w, 0);
 	for (ti = 0; ti < c->nr_t; ti++) {
@@ -1221,9 +1225,20 @@ static void send_hello(struct akd_core *c, bool starting)
 	c->st.hellos_sent++;
 }
 
+/*
+ * A peer heard within this is heard lately: a hello at the rest pace
+ * (AKD_REST_HELLOS intervals) and two intervals of slack.
+ */
+static uint64_t lately(const struct akd_core *c)
+{
+	return getenv("X3") ? 3 * c->conf.hello_ns : (AKD_REST_HELLOS + 2) * c->conf.hello_ns;
+}
+
+static void wake_hellos(struct akd_core *c);
+
 static bool live(const struct akd_core *c, const struct contrib *k)
 {
-	return k->own || (k->live_seen && c->now - k->live_seen < 3 * c->conf.hello_ns);
+	return k->own || (k->live_seen && c->now - k->live_seen < lately(c));
 }
 
 static void send_digest(struct akd_core *c, unsigned int ti, uint16_t to)
@@ -1645,7 +1660,7 @@ static bool just_published(struct akd_core *c, unsigned int ti, uint64_t instanc
 		/* What it published before it was heard again after a silence
 		 * was published into the silence: not on its way. */
 		if (q->lives[ti] == instance &&
-		    c->now - q->last_seen < 3 * c->conf.hello_ns && version <= clock)
+		    c->now - q->last_seen < lately(c) && version <= clock)
 			return clock - version < 2 * c->conf.publish_ns + 2 * c->conf.hello_ns &&
 			       version >= q->back_at + q->clock_offset;
 	}
@@ -1828,7 +1843,7 @@ static void recv_record(struct akd_core *c, struct peer *p, const struct msg *m)
 	apply_records(c, t);
 }
 
-void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t len)
+static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t len)
 {
 	struct rbuf r = { buf, len, false };
 	struct msg m;
@@ -1869,9 +1884,10 @@ void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t 
 		return;
 	}
 	p = peer_for(c, m.sender, m.session);
-	/* Back after a silence (a cut, a route down): what either side
-	 * missed is looked for at once, whatever the digests' pace was. */
-	if (now - p->last_seen > 2 * c->conf.hello_ns) {
+	/* Back after a silence (a cut, a route down; longer than a hello at
+	 * the rest pace): what either side missed is looked for at once,
+	 * whatever the digests' pace was. */
+	if (now - p->last_seen > (getenv("X2") ? 2 : AKD_REST_HELLOS + 1) * c->conf.hello_ns) {
 		p->digest_gap = 0;
 		p->digest_sent = 0;
 		p->back_at = now;
@@ -1902,6 +1918,12 @@ void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t 
 	}
 }
 
+void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t len)
+{
+	receive(c, now, buf, len);
+	wake_hellos(c);
+}
+
 /* ---- collection ---- */
 
 /* Every member's last hello, lately, says it holds what this node holds. */
@@ -1917,7 +1939,7 @@ static bool all_members_agree(struct akd_core *c)
 			continue;
 		for (i = 0; i < c->nr_peers; i++)
 			if (c->peers[i].node == n && c->peers[i].digest == mine &&
-			    c->now - c->peers[i].last_seen < 3 * c->conf.hello_ns)
+			    c->now - c->peers[i].last_seen < lately(c))
 				break;
 		if (i == c->nr_peers)
 			return false;
@@ -2079,16 +2101,21 @@ static void tick_publish(struct akd_core *c, unsigned int ti)
 		publish(c, ti, false);
 }
 
-/* A few blocks of the remote row read back each hello: all in verify_ns. */
-static void verify_some(struct akd_core *c, struct table *t, unsigned int ti)
+/*
+ * A few blocks of the remote row read back each hello, as many as the time
+ * since the last asks for: all in verify_ns, whatever the hellos' pace.
+ */
+static void verify_some(struct akd_core *c, struct table *t, unsigned int ti, uint64_t elapsed)
 {
-	uint64_t rounds = c->conf.verify_ns / c->conf.hello_ns;
 	uint32_t n, first, count;
 	struct akd_range *v;
 
 	if (t->state != AKD_SERVING || c->blocked || !c->conf.verify_ns)
 		return;
-	n = rounds ? (t->nr_blocks + rounds - 1) / rounds : t->nr_blocks;
+	if (elapsed >= c->conf.verify_ns)
+		n = t->nr_blocks;
+	else
+		n = ((uint64_t)t->nr_blocks * elapsed + c->conf.verify_ns - 1) / c->conf.verify_ns;
 	if (!n)
 		n = 1;
 	if (t->verify_next >= t->nr_blocks)
@@ -2103,6 +2130,75 @@ static void verify_some(struct akd_core *c, struct table *t, unsigned int ti)
 	v = &c->out.verify[c->out.nr_verify++];
 	*v = (struct akd_range){ .table = ti, .first = first, .count = count };
 	t->verify_next += n;
+}
+
+/*
+ * At rest: serving, nothing to publish, write or collect, and every member
+ * heard lately saying it holds what this node holds.  Hellos then go
+ * AKD_REST_HELLOS times less often (the thresholds that judge a peer's
+ * silence allow for it: lately()); any difference brings the usual pace
+ * back at once (quiet()).
+ */
+static bool at_rest(struct akd_core *c)
+{
+	uint64_t mine = digest_hash(c);
+	unsigned int ti, i, j, agree = 0;
+
+	if (getenv("X1") || !c->serving || c->stopping || c->blocked || !c->nr_members)
+		return false;
+	for (ti = 0; ti < c->nr_t; ti++)
+		if (c->t[ti].state != AKD_SERVING || c->t[ti].pub_due ||
+		    c->t[ti].pending_state != PENDING_NONE)
+			return false;
+	for (i = 0; i < c->nr_peers; i++) {
+		struct peer *p = &c->peers[i];
+
+		if (p->digest != mine || c->now - p->last_seen >= lately(c) ||
+		    !is_member(c, p->node) || p->node == c->conf.node)
+			continue;
+		for (j = 0; j < i; j++)
+			if (c->peers[j].node == p->node && c->peers[j].digest == mine &&
+			    c->now - c->peers[j].last_seen < lately(c))
+				break;
+		if (j == i)
+			agree++;
+	}
+	return agree == c->nr_members;
+}
+
+/* While resting: this node's holdings and every peer's the same as said. */
+static bool quiet(struct akd_core *c)
+{
+	uint64_t mine = digest_hash(c);
+	unsigned int ti, i;
+
+	if (mine != c->told)
+		return false;
+	for (ti = 0; ti < c->nr_t; ti++)
+		if (c->t[ti].pub_due)
+			return false;
+	for (i = 0; i < c->nr_peers; i++)
+		if (c->peers[i].digest != mine && c->now - c->peers[i].last_seen < lately(c))
+			return false;
+	return true;
+}
+
+/*
+ * Resting, and something to say: the next hello at the usual pace, in the
+ * phase the hellos had (nodes woken by the same write would otherwise send
+ * their hellos together from then on, and compare digests in lockstep).
+ */
+static void wake_hellos(struct akd_core *c)
+{
+	uint64_t last;
+
+	if (c->resting && !quiet(c)) {
+		c->resting = false;
+		last = c->next_hello - AKD_REST_HELLOS * c->conf.hello_ns;
+		if (c->now >= last)
+			c->next_hello = last + ((c->now - last) / c->conf.hello_ns + 1) *
+					       c->conf.hello_ns;
+	}
 }
 
 void akd_core_tick(struct akd_core *c, uint64_t now)
@@ -2135,15 +2231,20 @@ void akd_core_tick(struct akd_core *c, uint64_t now)
 			tick_publish(c, ti);
 		}
 	}
+	wake_hellos(c);
 	if (now >= c->next_hello) {
+		uint64_t elapsed = c->verified_at ? now - c->verified_at : c->conf.hello_ns;
+
 		send_hello(c, !c->serving);
-		c->next_hello = now + c->conf.hello_ns;
 		if (c->blocked)
 			for (ti = 0; ti < c->nr_t; ti++)
 				c->t[ti].need_snapshot |= c->t[ti].snap_pending;
 		for (ti = 0; ti < c->nr_t; ti++)
-			verify_some(c, &c->t[ti], ti);
+			verify_some(c, &c->t[ti], ti, elapsed);
+		c->verified_at = now;
 		collect(c);
+		c->resting = at_rest(c);
+		c->next_hello = now + (c->resting ? AKD_REST_HELLOS : 1) * c->conf.hello_ns;
 	}
 }
 
@@ -2179,6 +2280,8 @@ void akd_core_local_range(struct akd_core *c, uint64_t now, unsigned int ti, uin
 			     t->last_pub + c->conf.publish_ns;
 	if (any && c->serving && now >= t->pub_due)
 		publish(c, ti, false);
+	if (any)
+		wake_hellos(c);
 }
 
 bool akd_core_wants_local(const struct akd_core *c, uint64_t now)

@@ -26,6 +26,8 @@
 #define AKD_MAX_TABLES		64
 #define AKD_MAX_BLOCK		8192	/* addresses in one block at most */
 #define AKD_NAME_MAX		32	/* a table's name, NUL included */
+/* At rest, a hello every this many hello intervals (core.c, at_rest()). */
+#define AKD_REST_HELLOS		4
 
 struct akd_core;
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * atomikd's status file, STATE_DIR/status.json, rewritten twice a second
+ * atomikd's status file, STATE_DIR/status.json, rewritten once a second
  * while the daemon serves and once more when it stops; atomik cluster status
  * reads it.  Its schema is versioned ("schema") and documented in
  * atomikd(8): members are only ever added to a schema; one that changes or

@@ -44,8 +44,12 @@ uint64_t transport_send_errors, transport_dropped;
 uint64_t transport_direct_dials;
 static volatile int reconnected;
 
-/* Eight hellos, 2 s at least: a daemon busy with a burst is late, not cut off. */
-#define DIRECT_SILENCE_NS	(cfg.hello_ms < 250 ? 2000000000ull : 8 * cfg.hello_ms * 1000000ull)
+/*
+ * Two hellos at the rest pace and two more intervals, 2.5 s at least: a
+ * daemon at rest, or busy with a burst, is late, not cut off.
+ */
+#define DIRECT_SILENCE_NS	(cfg.hello_ms < 250 ? 2500000000ull :			\
+				 (2 * AKD_REST_HELLOS + 2) * cfg.hello_ms * 1000000ull)
 #define DIRECT_KEEP_NS		2000000000ull
 #define DIRECT_IDLE_NS		3000000000ull
 #define DIRECT_BACKOFF_NS	30000000000ull
@@ -71,6 +75,7 @@ struct direct {
 static struct direct directs[MAX_SERVERS];
 static int nr_directs;
 static pthread_mutex_t dlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dwake;	/* under dlock: direct_stop */
 static volatile int direct_stop;
 
 /* Messages from libnats' thread to the daemon's. */
@@ -266,17 +271,39 @@ static natsStatus direct_dial(struct direct *d)
 	return s;
 }
 
-/* A peer's direct connection: every 50 ms, whether to dial, widen or close. */
+/* Sleeps ns at most, less when the daemon stops. */
+static void direct_sleep(uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns += ts.tv_nsec;
+	ts.tv_sec += ns / 1000000000;
+	ts.tv_nsec = ns % 1000000000;
+	pthread_mutex_lock(&dlock);
+	if (!direct_stop)
+		pthread_cond_timedwait(&dwake, &dlock, &ts);
+	pthread_mutex_unlock(&dlock);
+}
+
+/*
+ * A peer's direct connection: whether to dial, widen or close, every 50 ms
+ * while one is open or being dialled.  Otherwise the thread sleeps until
+ * the peer could first be silent (its last message through the servers
+ * only gets later) or until the next attempt is due: at rest, once per
+ * silence period, not twenty times a second.
+ */
 static void *direct_loop(void *arg)
 {
 	struct direct *d = arg;
-	uint64_t now, retry_at = 0;
+	uint64_t now, wait, main_last, retry_at = 0;
 	bool silent, idle, back, proven;
 	natsStatus s;
 
 	while (!direct_stop) {
 		now = now_ns();
 		pthread_mutex_lock(&qlock);
+		main_last = d->main_last;
 		silent = now - d->main_last > DIRECT_SILENCE_NS;
 		back = !silent && now - d->main_since > DIRECT_KEEP_NS;
 		idle = now - d->dialled_at > DIRECT_IDLE_NS &&
@@ -309,7 +336,15 @@ static void *direct_loop(void *arg)
 			if (direct_dial(d) != NATS_OK)
 				retry_at = now_ns() + DIRECT_RETRY_MS * 1000000ull;
 		}
-		usleep(50000);
+		wait = 50000000;
+		now = now_ns();
+		if (!d->nc && !silent)
+			wait = main_last + DIRECT_SILENCE_NS + 1000000 - now;
+		else if (!d->nc && retry_at > now)
+			wait = retry_at - now;
+		if ((int64_t)wait < 1000000)
+			wait = 1000000;
+		direct_sleep(wait);
 	}
 	direct_close(d);
 	return NULL;
@@ -331,6 +366,7 @@ void transport_start(uint64_t session)
 {
 	natsOptions *opts;
 	natsStatus s;
+	pthread_condattr_t ca;
 	char subj[160], name[64];
 	int i;
 
@@ -396,6 +432,10 @@ void transport_start(uint64_t session)
 		directs[nr_directs].main_last = now_ns();
 		nr_directs++;
 	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&dwake, &ca);
+	pthread_condattr_destroy(&ca);
 	for (i = 0; i < nr_directs; i++)
 		if (pthread_create(&directs[i].thread, NULL, direct_loop, &directs[i]))
 			die(1, "cannot start a direct connection's thread");
@@ -503,7 +543,10 @@ void transport_stop(void)
 {
 	int i;
 
+	pthread_mutex_lock(&dlock);
 	direct_stop = 1;
+	pthread_cond_broadcast(&dwake);
+	pthread_mutex_unlock(&dlock);
 	for (i = 0; i < nr_directs; i++)
 		pthread_join(directs[i].thread, NULL);
 	natsConnection_FlushTimeout(nc, 2000);
