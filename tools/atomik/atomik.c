@@ -1001,7 +1001,7 @@ static int cmd_bench(int argc, char **argv)
 
 /*
  * What the cluster daemon says of itself: its status file, JSON of the
- * schema atomikd(8) documents, rewritten once a second while it serves
+ * schema atomikd(8) documents, rewritten every second or five while it serves
  * (ATOMIK_STATE_DIR, default /run/atomik).  A small reader of JSON values
  * is enough for it.
  */

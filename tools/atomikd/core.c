@@ -2521,6 +2521,11 @@ const struct akd_stats *akd_core_stats(const struct akd_core *c)
 	return &c->st;
 }
 
+bool akd_core_resting(const struct akd_core *c)
+{
+	return c->resting;
+}
+
 bool akd_core_serving(const struct akd_core *c)
 {
 	unsigned int ti;

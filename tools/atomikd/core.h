@@ -206,6 +206,8 @@ void akd_core_advance(struct akd_core *c);
 
 const struct akd_stats *akd_core_stats(const struct akd_core *c);
 bool akd_core_serving(const struct akd_core *c);
+/* Whether hellos are at the rest pace: nothing to do, every member agreeing. */
+bool akd_core_resting(const struct akd_core *c);
 
 enum akd_table_state {
 	AKD_RECOVERING,		/* asking the peers, the remote row untouched */

@@ -235,6 +235,24 @@ static bool any_untracked(void)
 }
 
 /*
+ * Whether the status and metrics files are worth rewriting: once a
+ * second, but at rest only every five, unless a counter other than the
+ * messages, bytes and hellos that rest itself makes has moved.
+ */
+static bool status_due(struct akd_core *core, uint64_t now, uint64_t last)
+{
+	static struct akd_stats seen;
+	struct akd_stats st = *akd_core_stats(core);
+	bool moved;
+
+	st.messages_received = st.messages_sent = 0;
+	st.bytes_received = st.bytes_sent = st.hellos_sent = 0;
+	moved = memcmp(&st, &seen, sizeof(st)) != 0;
+	seen = st;
+	return moved || !akd_core_resting(core) || now - last >= 5000000000ull;
+}
+
+/*
  * The pid file, locked for as long as the daemon runs: a second daemon
  * with the same state directory (and so the same checkpoints) refuses to
  * start.  The descriptor stays open, and the lock with it.
@@ -283,7 +301,8 @@ static uint32_t machine_host(void)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t now, next, next_status, next_scan, next_take, wait_until, session = 0;
+	uint64_t now, next, next_status, last_status = 0, next_scan, next_take, wait_until;
+	uint64_t session = 0;
 	bool ready = false;
 	uint64_t started_ms;
 	struct akd_core *core;
@@ -395,10 +414,13 @@ int main(int argc, char **argv)
 			status_write(core, core_state(core), started_ms, conf.host, session);
 			service_notify("READY=1\nSTATUS=serving");
 		}
-		/* Once a second: each rewrite costs about as much as a hello. */
+		/* Each rewrite costs about as much as a hello: status_due(). */
 		if (now >= next_status) {
-			status_write(core, core_state(core), started_ms, conf.host, session);
-			metrics_write(core, core_state(core));
+			if (status_due(core, now, last_status)) {
+				status_write(core, core_state(core), started_ms, conf.host, session);
+				metrics_write(core, core_state(core));
+				last_status = now;
+			}
 			next_status = now + 1000000000;
 		}
 	}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * atomikd's status file, STATE_DIR/status.json, rewritten once a second
- * while the daemon serves and once more when it stops; atomik cluster status
+ * (every five at rest: main.c, status_due()) while the daemon serves and once more when it stops; atomik cluster status
  * reads it.  Its schema is versioned ("schema") and documented in
  * atomikd(8): members are only ever added to a schema; one that changes or
  * goes makes a new schema number.  Each counter, and each table, peer or
