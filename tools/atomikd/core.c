@@ -10,9 +10,9 @@
  * remote row must hold.
  *
  * - Publishing: a block of the local contribution that changed goes out at
- *   once when the node has been quiet for a publish interval, else at the
- *   end of it (changes coalesce under load); its version is the boot clock,
- *   made larger than the block's last.
+ *   once when the node has been quiet for a quarter of a publish interval,
+ *   else at the end of the interval (changes coalesce under load); its
+ *   version is the boot clock, made larger than the block's last.
  * - Receiving: a newer block replaces the one held, is persisted and
  *   written to the remote row at once; an older or equal one changes
  *   nothing, so loss, repetition and reordering only delay.
@@ -1231,7 +1231,7 @@ static void send_hello(struct akd_core *c, bool starting)
  */
 static uint64_t lately(const struct akd_core *c)
 {
-	return getenv("X3") ? 3 * c->conf.hello_ns : (AKD_REST_HELLOS + 2) * c->conf.hello_ns;
+	return (AKD_REST_HELLOS + 2) * c->conf.hello_ns;
 }
 
 static void wake_hellos(struct akd_core *c);
@@ -1886,11 +1886,14 @@ static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t le
 	p = peer_for(c, m.sender, m.session);
 	/* Back after a silence (a cut, a route down; longer than a hello at
 	 * the rest pace): what either side missed is looked for at once,
-	 * whatever the digests' pace was. */
-	if (now - p->last_seen > (getenv("X2") ? 2 : AKD_REST_HELLOS + 1) * c->conf.hello_ns) {
+	 * whatever the digests' pace was, and this node's hello goes out at
+	 * once, so that the peer hears of it without waiting for the pace. */
+	if (now - p->last_seen > (AKD_REST_HELLOS + 1) * c->conf.hello_ns) {
 		p->digest_gap = 0;
 		p->digest_sent = 0;
 		p->back_at = now;
+		if (p->last_seen && c->next_hello > now)
+			c->next_hello = now;
 	}
 	p->last_seen = now;
 	p->messages++;
@@ -2144,7 +2147,7 @@ static bool at_rest(struct akd_core *c)
 	uint64_t mine = digest_hash(c);
 	unsigned int ti, i, j, agree = 0;
 
-	if (getenv("X1") || !c->serving || c->stopping || c->blocked || !c->nr_members)
+	if (!c->serving || c->stopping || c->blocked || !c->nr_members)
 		return false;
 	for (ti = 0; ti < c->nr_t; ti++)
 		if (c->t[ti].state != AKD_SERVING || c->t[ti].pub_due ||
@@ -2275,8 +2278,14 @@ void akd_core_local_range(struct akd_core *c, uint64_t now, unsigned int ti, uin
 		t->changed[b] = 1;
 		any = true;
 	}
+	/*
+	 * Quiet for a quarter of an interval: at once (a writer that waits
+	 * for its delta to be seen elsewhere before the next is never held
+	 * back); else the end of the interval, so that a sustained load is
+	 * one publish an interval whatever its rate.
+	 */
 	if (any && !t->pub_due)
-		t->pub_due = now - t->last_pub >= c->conf.publish_ns ? now :
+		t->pub_due = now - t->last_pub >= c->conf.publish_ns / AKD_PUBLISH_QUIET ? now :
 			     t->last_pub + c->conf.publish_ns;
 	if (any && c->serving && now >= t->pub_due)
 		publish(c, ti, false);
@@ -2303,6 +2312,13 @@ uint64_t akd_core_next_tick(const struct akd_core *c)
 			next = c->now;
 	}
 	return next;
+}
+
+void akd_core_hello_now(struct akd_core *c, uint64_t now)
+{
+	c->now = now;
+	if (c->started && c->next_hello > now)
+		c->next_hello = now;
 }
 
 void akd_core_reconnected(struct akd_core *c, uint64_t now)

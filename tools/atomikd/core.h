@@ -28,6 +28,12 @@
 #define AKD_NAME_MAX		32	/* a table's name, NUL included */
 /* At rest, a hello every this many hello intervals (core.c, at_rest()). */
 #define AKD_REST_HELLOS		4
+/*
+ * A change goes out at once if this node last published at least this
+ * fraction of a publish interval ago, else at the end of the interval
+ * (core.c, akd_core_local_range()).
+ */
+#define AKD_PUBLISH_QUIET	4
 
 struct akd_core;
 
@@ -182,6 +188,8 @@ void akd_core_local_range(struct akd_core *c, uint64_t now, unsigned int table, 
 /* The time passes. */
 void akd_core_tick(struct akd_core *c, uint64_t now);
 
+/* A hello at the next tick: the transport reached a peer another way. */
+void akd_core_hello_now(struct akd_core *c, uint64_t now);
 /* The transport's connection came back. */
 void akd_core_reconnected(struct akd_core *c, uint64_t now);
 

@@ -298,10 +298,24 @@ static uint32_t machine_host(void)
 	return (uint32_t)h ? (uint32_t)h : 1;
 }
 
+/*
+ * When to take the change sets the watcher says are there, decided when it
+ * is first seen: at once if the last take is a quarter of an interval ago
+ * (the core's rule for a publish), else at the end of its interval.
+ */
+static uint64_t take_due(uint64_t due, uint64_t last_take, uint64_t now)
+{
+	uint64_t interval = cfg.publish_ms * 1000000;
+
+	if (due)
+		return due;
+	return now - last_take >= interval / AKD_PUBLISH_QUIET ? now : last_take + interval;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t now, next, next_status, last_status = 0, next_scan, next_take, wait_until;
+	uint64_t now, next, next_status, last_status = 0, next_scan, next_take, last_take, wait_until;
 	uint64_t session = 0;
 	bool ready = false;
 	uint64_t started_ms;
@@ -373,6 +387,7 @@ int main(int argc, char **argv)
 	next_status = 0;
 	next_scan = now_ns();
 	next_take = 0;
+	last_take = 0;
 	if (device_tracked()) {
 		feed_local(core);
 		device_watch_arm();
@@ -382,28 +397,36 @@ int main(int argc, char **argv)
 		next = akd_core_next_tick(core);
 		/*
 		 * Without change sets, or with a table they do not see whole,
-		 * a scan every publish interval; with them, a take as soon as
-		 * the watcher saw a change, but not twice within an interval:
-		 * under load the changes of an interval go out together.
+		 * a scan every publish interval; with them, a take when
+		 * take_due() says: under load the changes of an interval go
+		 * out together.
 		 */
 		if (!device_tracked() || any_untracked())
 			next = next_scan < next ? next_scan : next;
-		if (device_tracked() && device_watch_fired())
+		if (device_tracked() && device_watch_fired()) {
+			next_take = take_due(next_take, last_take, now);
 			next = next_take < next ? next_take : next;
+		}
 		if (next > now)
 			transport_receive(core, (next - now + 999999) / 1000000 < 500 ?
 					  (next - now + 999999) / 1000000 : 500);
 		if (transport_reconnected())
 			akd_core_reconnected(core, now_ns());
+		if (transport_hello_wanted())
+			akd_core_hello_now(core, now_ns());
 		now = now_ns();
 		if (!device_tracked() && now >= next_scan) {
 			feed_local(core);
 			next_scan = now + cfg.publish_ms * 1000000;
-		} else if (device_tracked() &&
-			   ((device_watch_fired() && now >= next_take) ||
-			    (any_untracked() && now >= next_scan))) {
+		}
+		if (device_tracked() && device_watch_fired())
+			next_take = take_due(next_take, last_take, now);
+		if (device_tracked() &&
+		    ((device_watch_fired() && now >= next_take) ||
+		     (any_untracked() && now >= next_scan))) {
 			if (feed_changes(core))
-				next_take = now + cfg.publish_ms * 1000000;
+				last_take = now;
+			next_take = 0;
 			next_scan = now + cfg.publish_ms * 1000000;
 			device_watch_arm();
 		}

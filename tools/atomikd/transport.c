@@ -43,6 +43,7 @@ volatile int transport_connected;
 uint64_t transport_send_errors, transport_dropped;
 uint64_t transport_direct_dials;
 static volatile int reconnected;
+static volatile int hello_wanted;
 
 /*
  * Two hellos at the rest pace and two more intervals, 2.5 s at least: a
@@ -266,8 +267,14 @@ static natsStatus direct_dial(struct direct *d)
 	d->nc = conn;
 	pthread_mutex_unlock(&dlock);
 	s = direct_subscribe(d, 1);
-	if (s != NATS_OK)
+	if (s != NATS_OK) {
 		direct_close(d);
+		return s;
+	}
+	/* This node's hello there at once: the peer, hearing it after its
+	 * silence, answers with its own (the proof) without waiting. */
+	hello_wanted = 1;
+	transport_wake();
 	return s;
 }
 
@@ -454,6 +461,15 @@ int transport_direct(unsigned long *nodes, int max)
 	return n;
 }
 
+/* A direct connection was just dialled: this node's hello is due. */
+bool transport_hello_wanted(void)
+{
+	if (!hello_wanted)
+		return false;
+	hello_wanted = 0;
+	return true;
+}
+
 bool transport_reconnected(void)
 {
 	if (!reconnected)
@@ -528,8 +544,10 @@ void transport_send(const struct akd_send *m)
 	if (!nr_directs)
 		return;
 	pthread_mutex_lock(&dlock);
+	/* Hellos on every direct connection, proven or not: they are the
+	 * proof's other half (a peer heard there hears this node too). */
 	for (i = 0; i < nr_directs; i++)
-		if (directs[i].full)
+		if (directs[i].full || (directs[i].nc && m->chan == AKD_CHAN_HELLO))
 			natsConnection_Publish(directs[i].nc, subj, m->buf, m->len);
 	pthread_mutex_unlock(&dlock);
 }
