@@ -316,6 +316,7 @@ partition)
 	# The writes are over before the link comes back: from then on,
 	# convergence is anti-entropy's.
 	await "$shared/link.3.on" 60 || exit 1
+	healed=$(cut -d. -f1 /proc/uptime)
 	check "a node cut off for 20 s while all wrote: exact convergence, after the link came back" \
 		"$probe" wait "$shared/expected" 60
 	# During the cut, node 3 heard nobody and nobody heard node 3.
@@ -353,6 +354,21 @@ partition)
 		else
 			notok "after the heal, no direct connection between node 3 and node(s)$missing"
 		fi
+	fi
+	# Twelve seconds after the heal, each peer across the cut was reached
+	# directly once at most: two daemons that each dial the other's server
+	# must not take each other's direct messages for the servers', close,
+	# fall silent and dial again every few seconds.
+	while [ $(($(cut -d. -f1 /proc/uptime) - healed)) -lt 12 ]; do
+		sleep 0.5
+	done
+	dials=$(counter direct_dials)
+	most=1
+	[ "$node" -eq 3 ] && most=2
+	if [ -n "$dials" ] && [ "$dials" -le $most ]; then
+		ok "12 s after the heal, $dials direct connection(s) made, $most at most"
+	else
+		notok "12 s after the heal, ${dials:-no} direct connections made (at most $most): they come and go"
 	fi
 	;;
 

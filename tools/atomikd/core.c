@@ -203,6 +203,7 @@ struct contrib {
 	uint64_t first_seen;		/* when this daemon first held it */
 	uint64_t vhash;
 	bool vhash_stale;
+	uint64_t wanted_at;		/* a WANT of it not answered (DONE) yet; 0: none */
 };
 
 struct record {
@@ -1278,7 +1279,8 @@ static void send_digest(struct akd_core *c, unsigned int ti, uint16_t to)
 	c->st.digests_sent++;
 }
 
-static void send_digests(struct akd_core *c, struct peer *p)
+/* paced: sent because the peer's hash differs (not asked for). */
+static void send_digests(struct akd_core *c, struct peer *p, bool paced)
 {
 	unsigned int ti;
 
@@ -1288,8 +1290,11 @@ static void send_digests(struct akd_core *c, struct peer *p)
 	/*
 	 * A peer that stays apart while everyone writes is mostly only late:
 	 * its digests come less and less often (up to eight hellos apart)
-	 * until it agrees again.
+	 * until it agrees again.  Digests asked for (a starting hello, a
+	 * record it lacks) are not a sign of that.
 	 */
+	if (!paced)
+		return;
 	if (!p->digest_gap)
 		p->digest_gap = c->conf.hello_ns;
 	else if (p->digest_gap < 8 * c->conf.hello_ns)
@@ -1318,6 +1323,8 @@ static void send_want(struct akd_core *c, unsigned int ti, struct peer *p, uint6
 	}
 	queue(c, AKD_CHAN_NODE, ti, p->node, &w);
 	c->st.wants_sent++;
+	if (k)
+		k->wanted_at = c->now;
 	if (!c->serving) {
 		p->wants_out++;
 		p->want_sent_at = c->now;
@@ -1581,7 +1588,7 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	if (folds > k->folds_known) {
 		c->st.dropped_behind++;
 		if (c->now - p->digest_sent >= c->conf.hello_ns)
-			send_digests(c, p);	/* records it lacks: at once */
+			send_digests(c, p, false);	/* records it lacks: at once */
 		goto drop;
 	}
 	if (!newer(ver, folds, k->ver[b], k->folds[b])) {
@@ -1623,6 +1630,12 @@ static void recv_hello(struct akd_core *c, struct peer *p, const struct msg *m)
 		c->st.dropped_format++;
 		return;
 	}
+	/* A copy (by a route and a direct connection both) or an older one:
+	 * answered once only. */
+	if (seq <= p->seq) {
+		c->st.duplicates++;
+		return;
+	}
 	p->seq = seq;
 	p->digest = digest;
 	for (i = 0; i < n; i++) {
@@ -1639,9 +1652,15 @@ static void recv_hello(struct akd_core *c, struct peer *p, const struct msg *m)
 	}
 	if (!c->started)
 		return;
-	if ((m->flags & ATOMIKD_HELLO_STARTING) ||
-	    (digest != digest_hash(c) && c->now - p->digest_sent >= p->digest_gap))
-		send_digests(c, p);
+	/* A starting peer (or one that just reached this node another way)
+	 * gets this node's hello at once too: it learns who is there.  Not
+	 * while this node starts: its own hello would ask the same back. */
+	if ((m->flags & ATOMIKD_HELLO_STARTING) && c->serving && c->next_hello > c->now)
+		c->next_hello = c->now;
+	if (m->flags & ATOMIKD_HELLO_STARTING)
+		send_digests(c, p, false);
+	else if (digest != digest_hash(c) && c->now - p->digest_sent >= p->digest_gap)
+		send_digests(c, p, true);
 	else if (digest == digest_hash(c))
 		p->digest_gap = 0;	/* in agreement: the next difference at once */
 }
@@ -1730,6 +1749,10 @@ static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 		 * clock: its newest block is on its way, not lost. */
 		if (k && max > contrib_max(t, k) && just_published(c, ti, instance, max))
 			continue;
+		/* Asked already, and the answer is on its way (digests come by
+		 * more than one path, and from more than one peer). */
+		if (k && k->wanted_at && c->now - k->wanted_at < c->conf.hello_ns)
+			continue;
 		send_want(c, ti, p, instance, false);
 	}
 }
@@ -1787,12 +1810,17 @@ static void recv_want(struct akd_core *c, struct peer *p, const struct msg *m)
 static void recv_done(struct akd_core *c, struct peer *p, const struct msg *m)
 {
 	struct rbuf r = m->body;
+	uint64_t instance = r64(&r);
+	unsigned int ti;
+	struct table *t = find_table(c, m->key, &ti);
+	struct contrib *k = t && instance ? find(t, instance) : NULL;
 
-	r64(&r);
 	if (r.bad || r.left) {
 		c->st.dropped_size++;
 		return;
 	}
+	if (k)
+		k->wanted_at = 0;	/* answered: the next difference is asked at once */
 	if (p->wants_out)
 		p->wants_out--;
 }
@@ -2314,19 +2342,25 @@ uint64_t akd_core_next_tick(const struct akd_core *c)
 	return next;
 }
 
-void akd_core_hello_now(struct akd_core *c, uint64_t now)
-{
-	c->now = now;
-	if (c->started && c->next_hello > now)
-		c->next_hello = now;
-}
-
 void akd_core_reconnected(struct akd_core *c, uint64_t now)
 {
+	unsigned int i, ti;
+
 	c->now = now;
-	/* Everyone's digests again: whatever was lost meanwhile is repaired. */
-	if (c->started)
-		send_hello(c, true);
+	if (!c->started)
+		return;
+	/* What was sent meanwhile may be lost: this node's digests and WANTs
+	 * go again at the next difference, not at their pace. */
+	for (i = 0; i < c->nr_peers; i++) {
+		c->peers[i].digest_gap = 0;
+		c->peers[i].digest_sent = 0;
+	}
+	for (ti = 0; ti < c->nr_t; ti++)
+		for (i = 0; i < c->t[ti].nr_c; i++)
+			c->t[ti].c[i]->wanted_at = 0;
+	/* Everyone's digests again, and their hellos: whatever was lost
+	 * meanwhile is repaired. */
+	send_hello(c, true);
 }
 
 void akd_core_stop(struct akd_core *c, uint64_t now)

@@ -188,9 +188,7 @@ void akd_core_local_range(struct akd_core *c, uint64_t now, unsigned int table, 
 /* The time passes. */
 void akd_core_tick(struct akd_core *c, uint64_t now);
 
-/* A hello at the next tick: the transport reached a peer another way. */
-void akd_core_hello_now(struct akd_core *c, uint64_t now);
-/* The transport's connection came back. */
+/* The transport's connection came back, or reached a peer another way. */
 void akd_core_reconnected(struct akd_core *c, uint64_t now);
 
 /* Stopping: what changed since the last publish goes out. */

@@ -84,7 +84,6 @@ void transport_start(uint64_t session);
 /* The peers reached by a direct connection now (peer_servers): their ids. */
 int transport_direct(unsigned long *nodes, int max);
 bool transport_reconnected(void);
-bool transport_hello_wanted(void);
 /* Waits up to timeout_ms for messages; hands each to the core, then calls
  * transport_after_message() (main.c), which carries out what it asked. */
 void transport_receive(struct akd_core *core, int64_t timeout_ms);

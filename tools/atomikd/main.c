@@ -412,8 +412,6 @@ int main(int argc, char **argv)
 					  (next - now + 999999) / 1000000 : 500);
 		if (transport_reconnected())
 			akd_core_reconnected(core, now_ns());
-		if (transport_hello_wanted())
-			akd_core_hello_now(core, now_ns());
 		now = now_ns();
 		if (!device_tracked() && now >= next_scan) {
 			feed_local(core);

@@ -43,7 +43,6 @@ volatile int transport_connected;
 uint64_t transport_send_errors, transport_dropped;
 uint64_t transport_direct_dials;
 static volatile int reconnected;
-static volatile int hello_wanted;
 
 /*
  * Two hellos at the rest pace and two more intervals, 2.5 s at least: a
@@ -121,6 +120,22 @@ static unsigned long sender_of(natsMsg *msg)
 	return p[8] | (unsigned long)p[9] << 8;
 }
 
+/*
+ * A message a daemon publishes on a direct connection carries this header,
+ * so that the peer, which receives it on its main connection, does not
+ * take it for its servers' (two daemons dialling each other's server
+ * would otherwise each see the other "through the servers", close, fall
+ * silent and dial again, over and over while the route is down).
+ */
+#define DIRECT_HEADER	"Atomik-Via"
+
+static bool direct_published(natsMsg *msg)
+{
+	const char *v;
+
+	return natsMsgHeader_Get(msg, DIRECT_HEADER, &v) == NATS_OK;
+}
+
 /* closure: the direct connection it came by, or NULL. */
 static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, void *closure)
 {
@@ -129,6 +144,11 @@ static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, voi
 	uint64_t now = nr_directs ? now_ns() : 0;
 	int i;
 
+	/* Published to this node's server by the peer's own direct
+	 * connection: not carried by the servers (a route), so it says
+	 * nothing of whether they carry the peer again. */
+	if (!by && from && direct_published(msg))
+		from = 0;
 	pthread_mutex_lock(&qlock);
 	for (i = 0; !by && i < nr_directs; i++)
 		if (directs[i].node == from) {
@@ -138,8 +158,10 @@ static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, voi
 		}
 	if (by && from == by->node) {
 		by->direct_last = now;
-		if (now - by->main_last > DIRECT_SILENCE_NS)
+		if (now - by->main_last > DIRECT_SILENCE_NS && !by->proven) {
 			by->proven = true;
+			pthread_cond_broadcast(&dwake);	/* its thread: take every subject */
+		}
 	}
 	/* This node's own, back through another server, the core counts as
 	 * an echo. */
@@ -271,9 +293,9 @@ static natsStatus direct_dial(struct direct *d)
 		direct_close(d);
 		return s;
 	}
-	/* This node's hello there at once: the peer, hearing it after its
-	 * silence, answers with its own (the proof) without waiting. */
-	hello_wanted = 1;
+	/* A starting hello, there too, at once: the peer answers it with its
+	 * own hello (the proof) and its digests, without waiting. */
+	reconnected = 1;
 	transport_wake();
 	return s;
 }
@@ -333,6 +355,10 @@ static void *direct_loop(void *arg)
 				pthread_mutex_lock(&dlock);
 				d->full = true;
 				pthread_mutex_unlock(&dlock);
+				/* As after a reconnection: everyone's digests
+				 * again, now that they can reach this node. */
+				reconnected = 1;
+				transport_wake();
 				__atomic_add_fetch(&transport_direct_dials, 1, __ATOMIC_RELAXED);
 				say("node %lu is heard at its server %s, not through the servers: "
 				    "connected there directly", d->node, d->url);
@@ -461,15 +487,6 @@ int transport_direct(unsigned long *nodes, int max)
 	return n;
 }
 
-/* A direct connection was just dialled: this node's hello is due. */
-bool transport_hello_wanted(void)
-{
-	if (!hello_wanted)
-		return false;
-	hello_wanted = 0;
-	return true;
-}
-
 bool transport_reconnected(void)
 {
 	if (!reconnected)
@@ -520,6 +537,7 @@ void transport_receive(struct akd_core *core, int64_t timeout_ms)
 
 void transport_send(const struct akd_send *m)
 {
+	natsMsg *msg = NULL;
 	char subj[160];
 	int i;
 
@@ -546,10 +564,18 @@ void transport_send(const struct akd_send *m)
 	pthread_mutex_lock(&dlock);
 	/* Hellos on every direct connection, proven or not: they are the
 	 * proof's other half (a peer heard there hears this node too). */
-	for (i = 0; i < nr_directs; i++)
-		if (directs[i].full || (directs[i].nc && m->chan == AKD_CHAN_HELLO))
-			natsConnection_Publish(directs[i].nc, subj, m->buf, m->len);
+	for (i = 0; i < nr_directs; i++) {
+		if (!directs[i].full && !(directs[i].nc && m->chan == AKD_CHAN_HELLO))
+			continue;
+		if (!msg && (natsMsg_Create(&msg, subj, NULL, (const char *)m->buf, m->len) != NATS_OK ||
+			     natsMsgHeader_Set(msg, DIRECT_HEADER, "direct") != NATS_OK))
+			break;
+		if (natsConnection_PublishMsg(directs[i].nc, msg) != NATS_OK)
+			transport_send_errors++;
+	}
 	pthread_mutex_unlock(&dlock);
+	if (msg)
+		natsMsg_Destroy(msg);
 }
 
 int transport_pending_bytes(void)
