@@ -120,22 +120,6 @@ static unsigned long sender_of(natsMsg *msg)
 	return p[8] | (unsigned long)p[9] << 8;
 }
 
-/*
- * A message a daemon publishes on a direct connection carries this header,
- * so that the peer, which receives it on its main connection, does not
- * take it for its servers' (two daemons dialling each other's server
- * would otherwise each see the other "through the servers", close, fall
- * silent and dial again, over and over while the route is down).
- */
-#define DIRECT_HEADER	"Atomik-Via"
-
-static bool direct_published(natsMsg *msg)
-{
-	const char *v;
-
-	return natsMsgHeader_Get(msg, DIRECT_HEADER, &v) == NATS_OK;
-}
-
 /* closure: the direct connection it came by, or NULL. */
 static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, void *closure)
 {
@@ -144,11 +128,6 @@ static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, voi
 	uint64_t now = nr_directs ? now_ns() : 0;
 	int i;
 
-	/* Published to this node's server by the peer's own direct
-	 * connection: not carried by the servers (a route), so it says
-	 * nothing of whether they carry the peer again. */
-	if (!by && from && direct_published(msg))
-		from = 0;
 	pthread_mutex_lock(&qlock);
 	for (i = 0; !by && i < nr_directs; i++)
 		if (directs[i].node == from) {
@@ -158,10 +137,8 @@ static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, voi
 		}
 	if (by && from == by->node) {
 		by->direct_last = now;
-		if (now - by->main_last > DIRECT_SILENCE_NS && !by->proven) {
+		if (now - by->main_last > DIRECT_SILENCE_NS)
 			by->proven = true;
-			pthread_cond_broadcast(&dwake);	/* its thread: take every subject */
-		}
 	}
 	/* This node's own, back through another server, the core counts as
 	 * an echo. */
@@ -289,14 +266,8 @@ static natsStatus direct_dial(struct direct *d)
 	d->nc = conn;
 	pthread_mutex_unlock(&dlock);
 	s = direct_subscribe(d, 1);
-	if (s != NATS_OK) {
+	if (s != NATS_OK)
 		direct_close(d);
-		return s;
-	}
-	/* A starting hello, there too, at once: the peer answers it with its
-	 * own hello (the proof) and its digests, without waiting. */
-	reconnected = 1;
-	transport_wake();
 	return s;
 }
 
@@ -355,10 +326,6 @@ static void *direct_loop(void *arg)
 				pthread_mutex_lock(&dlock);
 				d->full = true;
 				pthread_mutex_unlock(&dlock);
-				/* As after a reconnection: everyone's digests
-				 * again, now that they can reach this node. */
-				reconnected = 1;
-				transport_wake();
 				__atomic_add_fetch(&transport_direct_dials, 1, __ATOMIC_RELAXED);
 				say("node %lu is heard at its server %s, not through the servers: "
 				    "connected there directly", d->node, d->url);
@@ -537,7 +504,6 @@ void transport_receive(struct akd_core *core, int64_t timeout_ms)
 
 void transport_send(const struct akd_send *m)
 {
-	natsMsg *msg = NULL;
 	char subj[160];
 	int i;
 
@@ -562,20 +528,10 @@ void transport_send(const struct akd_send *m)
 	if (!nr_directs)
 		return;
 	pthread_mutex_lock(&dlock);
-	/* Hellos on every direct connection, proven or not: they are the
-	 * proof's other half (a peer heard there hears this node too). */
-	for (i = 0; i < nr_directs; i++) {
-		if (!directs[i].full && !(directs[i].nc && m->chan == AKD_CHAN_HELLO))
-			continue;
-		if (!msg && (natsMsg_Create(&msg, subj, NULL, (const char *)m->buf, m->len) != NATS_OK ||
-			     natsMsgHeader_Set(msg, DIRECT_HEADER, "direct") != NATS_OK))
-			break;
-		if (natsConnection_PublishMsg(directs[i].nc, msg) != NATS_OK)
-			transport_send_errors++;
-	}
+	for (i = 0; i < nr_directs; i++)
+		if (directs[i].full)
+			natsConnection_Publish(directs[i].nc, subj, m->buf, m->len);
 	pthread_mutex_unlock(&dlock);
-	if (msg)
-		natsMsg_Destroy(msg);
 }
 
 int transport_pending_bytes(void)
