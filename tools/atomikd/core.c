@@ -2321,11 +2321,6 @@ void akd_core_local_range(struct akd_core *c, uint64_t now, unsigned int ti, uin
 		wake_hellos(c);
 }
 
-bool akd_core_wants_local(const struct akd_core *c, uint64_t now)
-{
-	return false;
-}
-
 uint64_t akd_core_next_tick(const struct akd_core *c)
 {
 	uint64_t next = c->next_hello;

@@ -198,8 +198,6 @@ void akd_core_stop(struct akd_core *c, uint64_t now);
 
 /* The next time the core wants a tick. */
 uint64_t akd_core_next_tick(const struct akd_core *c);
-/* Whether the core wants the local contribution before the next tick. */
-bool akd_core_wants_local(const struct akd_core *c, uint64_t now);
 bool akd_core_ready(struct akd_core *c, struct akd_ready *rd);
 /* Whether every record of the ready set was persisted; true: write the device. */
 bool akd_core_persisted(struct akd_core *c, bool ok);

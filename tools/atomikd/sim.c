@@ -762,14 +762,9 @@ static void daemon_stop(struct node *n)
 
 static void tick(struct node *n)
 {
-	unsigned int ti;
-
 	if (!n->core)
 		return;
 	n->tick_at = 0;
-	if (akd_core_wants_local(n->core, node_clock(n)))
-		for (ti = 0; ti < n->nr_t; ti++)
-			akd_core_local(n->core, node_clock(n), ti, n->t[ti].local);
 	akd_core_tick(n->core, node_clock(n));
 	carry_out(n);
 }

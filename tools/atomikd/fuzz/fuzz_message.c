@@ -265,11 +265,6 @@ static bool take16(struct in *in, uint16_t *v)
 
 static void tick(void)
 {
-	unsigned int ti;
-
-	if (akd_core_wants_local(S.core, S.now))
-		for (ti = 0; ti < FZ_NR_TABLES; ti++)
-			akd_core_local(S.core, S.now, ti, S.local[ti]);
 	akd_core_tick(S.core, S.now);
 	carry_out();
 }

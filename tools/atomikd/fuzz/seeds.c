@@ -152,16 +152,11 @@ static void start(unsigned int id)
 /* Node 1's clock moves to now, as the message target's FZ_TICK. */
 static void node1_catch_up(void)
 {
-	unsigned int ti;
-
 	if (now == conv_at)
 		return;
 	out8(FZ_TICK);
 	out16((now - conv_at) / FZ_MS);
 	conv_at = now;
-	if (akd_core_wants_local(nodes[1].core, now))
-		for (ti = 0; ti < FZ_NR_TABLES; ti++)
-			akd_core_local(nodes[1].core, now, ti, nodes[1].local[ti]);
 	akd_core_tick(nodes[1].core, now);
 	carry_out(1);
 }
@@ -347,9 +342,6 @@ int main(int argc, char **argv)
 					node1_catch_up();
 				continue;
 			}
-			if (akd_core_wants_local(nodes[id].core, now))
-				for (ti = 0; ti < FZ_NR_TABLES; ti++)
-					akd_core_local(nodes[id].core, now, ti, nodes[id].local[ti]);
 			akd_core_tick(nodes[id].core, now);
 			carry_out(id);
 		}
