@@ -241,6 +241,8 @@ struct table {
 	const char *size_error;
 };
 
+#define AKD_WANTS_SEEN	8
+
 struct peer {
 	uint64_t session;
 	uint16_t node;
@@ -255,6 +257,8 @@ struct peer {
 	uint64_t digests_got;		/* bit per table index (the first 64) */
 	uint64_t first_seen;
 	uint64_t clock_offset;		/* its boot clock less this node's */
+	uint64_t wants_seen[AKD_WANTS_SEEN];	/* the last WANTs answered (want_id()) */
+	unsigned int wants_seen_next;
 	bool twin_said;
 };
 
@@ -1757,6 +1761,17 @@ static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 	}
 }
 
+/*
+ * A WANT by its sending (the sender's clock, the table) and its versions:
+ * the copies of one WANT that came by more than one path (a route, and a
+ * direct connection on either side, while a cut heals) have the same, and
+ * a WANT asked again has another sending.
+ */
+static uint64_t want_id(const struct msg *m)
+{
+	return fnv(mix(mix(FNV0, m->sent_at), m->key), m->body.p, m->body.left);
+}
+
 static void recv_want(struct akd_core *c, struct peer *p, const struct msg *m)
 {
 	struct rbuf r = m->body;
@@ -1766,6 +1781,7 @@ static void recv_want(struct akd_core *c, struct peer *p, const struct msg *m)
 	uint32_t nb = r32(&r), nr_rec = r32(&r), b;
 	struct contrib *k;
 	bool behind = false;
+	uint64_t id;
 
 	if (r.bad || r.left != (size_t)nb * 16) {
 		c->st.dropped_size++;
@@ -1779,6 +1795,14 @@ static void recv_want(struct akd_core *c, struct peer *p, const struct msg *m)
 		c->st.dropped_block++;
 		return;
 	}
+	/* A copy of a WANT answered already: every block would go again. */
+	id = want_id(m);
+	for (i = 0; i < AKD_WANTS_SEEN; i++)
+		if (p->wants_seen[i] == id) {
+			c->st.duplicates++;
+			return;
+		}
+	p->wants_seen[p->wants_seen_next++ % AKD_WANTS_SEEN] = id;
 	c->st.wants_answered++;
 	if (nr_rec)
 		for (i = 0; i < t->nr_rec; i++)

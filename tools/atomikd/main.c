@@ -34,8 +34,37 @@ static volatile sig_atomic_t stopping;
 static struct akd_table_conf tc[AKD_MAX_TABLES];
 static uint64_t *local[AKD_MAX_TABLES];
 
+/*
+ * Whether a message goes out with the time: not to a terminal, and not to
+ * the journal, which stamps its own (JOURNAL_STREAM names the stream it
+ * gave, as systemd.exec(5) says); to a file, yes, to the millisecond, so
+ * that the logs of several nodes can be read side by side.
+ */
+static bool stamped(void)
+{
+	static int stamp = -1;
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (stamp >= 0)
+		return stamp;
+	stamp = !isatty(STDERR_FILENO);
+	if (stamp && js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    !fstat(STDERR_FILENO, &st) && st.st_dev == dev && st.st_ino == ino)
+		stamp = 0;
+	return stamp;
+}
+
 static void vsay(const char *fmt, va_list ap)
 {
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	if (stamped() && !clock_gettime(CLOCK_REALTIME, &ts) && gmtime_r(&ts.tv_sec, &tm) &&
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm))
+		fprintf(stderr, "%s.%03ldZ ", when, ts.tv_nsec / 1000000);
 	fputs("atomikd: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);

@@ -1473,6 +1473,45 @@ static bool case_heal_check(void)
 	return false;
 }
 
+/*
+ * The heal of case_heal_setup() with every message coming twice, at
+ * different times, until 4 s after it (a route and a direct connection
+ * both carry it, as on the VM rig while a cut heals): a WANT is answered
+ * once, not once a copy.
+ */
+static void case_heal_copies_setup(unsigned int arg)
+{
+	unsigned int k;
+
+	case_heal_setup(arg);
+	S.heal_time = false;
+	S.dup_ppm = 1000000;
+	S.delay_max = 20 * MS;
+	for (k = 0; k < S.nodes; k++)
+		fault_at(8 * SEC, F_HEAL, k, 0, 0);
+	S.fault_end = 12 * SEC;
+}
+
+static bool case_heal_copies_check(void)
+{
+	uint64_t sent = 0, answered = 0, copies = 0;
+	unsigned int k;
+
+	for (k = 0; k < S.nodes; k++) {
+		const struct akd_stats *st = akd_core_stats(nodes[k].core);
+
+		sent += st->wants_sent;
+		answered += st->wants_answered;
+		copies += st->duplicates;
+	}
+	printf("# %" PRIu64 " WANTs sent, %" PRIu64 " answered; %" PRIu64 " copies dropped\n",
+	       sent, answered, copies);
+	if (sent && answered <= sent && copies)
+		return true;
+	fail("%" PRIu64 " WANTs answered of %" PRIu64 " sent (each at most once)", answered, sent);
+	return false;
+}
+
 /* More restarts than max_contributors. */
 static void case_cliff_setup(unsigned int arg)
 {
@@ -1637,6 +1676,8 @@ static const struct sim_case cases[] = {
 	  .setup = case_collect_reboot_setup, .arg = 5030 },
 	{ .name = "heal", .what = "after a 3 s cut under writes, every node exact within 1 s",
 	  .setup = case_heal_setup, .check = case_heal_check },
+	{ .name = "heal-copies", .what = "every message twice while a cut heals: each WANT answered once",
+	  .setup = case_heal_copies_setup, .check = case_heal_copies_check },
 	{ .name = "outage-tmpfs", .what = "a whole-cluster outage with state on tmpfs loses the past (documented)",
 	  .setup = case_outage_setup, .check = case_outage_check },
 	{ .name = "outage-persistent", .what = "a whole-cluster outage with a persistent state_dir loses nothing",

@@ -138,7 +138,7 @@ static const struct {
 	M(bytes_sent, "sent_bytes", "Bytes of the messages handed to NATS.")
 	M(blocks_published, "blocks_published", "Blocks of this node's contribution published.")
 	M(blocks_applied, "blocks_applied", "Newer blocks of other contributors applied.")
-	M(duplicates, "duplicates", "Blocks, records and hellos received that were held already (a copy) or older.")
+	M(duplicates, "duplicates", "Blocks, records and hellos received that were held already (a copy) or older; copies of a WANT answered already.")
 	M(own_echoes, "own_echoes", "Blocks of this node's own live instance received back.")
 	M(hellos_sent, "hellos_sent", "Heartbeats sent.")
 	M(digests_sent, "digests_sent", "Table digests sent to a peer whose hash differed.")

@@ -125,10 +125,13 @@ static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, voi
 {
 	struct direct *by = closure;
 	unsigned long from = nr_directs ? sender_of(msg) : 0;
-	uint64_t now = nr_directs ? now_ns() : 0;
+	uint64_t now;
 	int i;
 
 	pthread_mutex_lock(&qlock);
+	/* Read under the lock: another connection's thread may have noted a
+	 * later time already, and a time before it would count as silence. */
+	now = nr_directs ? now_ns() : 0;
 	for (i = 0; !by && i < nr_directs; i++)
 		if (directs[i].node == from) {
 			if (now - directs[i].main_last > DIRECT_SILENCE_NS)
@@ -301,8 +304,10 @@ static void *direct_loop(void *arg)
 	natsStatus s;
 
 	while (!direct_stop) {
-		now = now_ns();
+		/* The time under the lock, as on_message() takes it: never
+		 * before a message's that it compares with. */
 		pthread_mutex_lock(&qlock);
+		now = now_ns();
 		main_last = d->main_last;
 		silent = now - d->main_last > DIRECT_SILENCE_NS;
 		back = !silent && now - d->main_since > DIRECT_KEEP_NS;
