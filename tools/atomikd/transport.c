@@ -120,6 +120,22 @@ static unsigned long sender_of(natsMsg *msg)
 	return p[8] | (unsigned long)p[9] << 8;
 }
 
+/*
+ * What a daemon publishes on a direct connection carries this header, so
+ * that the peer, which receives it on its main connection, does not take
+ * it for its servers' (two daemons that dialled each other's server each
+ * heard the other "through the servers", closed, fell silent and dialled
+ * again, every few seconds while the route stayed down).
+ */
+#define DIRECT_HEADER	"Atomik-Via"
+
+static bool direct_published(natsMsg *msg)
+{
+	const char *v;
+
+	return natsMsgHeader_Get(msg, DIRECT_HEADER, &v) == NATS_OK;
+}
+
 /* closure: the direct connection it came by, or NULL. */
 static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, void *closure)
 {
@@ -128,6 +144,11 @@ static void on_message(natsConnection *c, natsSubscription *s, natsMsg *msg, voi
 	uint64_t now;
 	int i;
 
+	/* Published here by the peer's own direct connection, not carried
+	 * by a route: it says nothing of whether the servers carry the
+	 * peer again. */
+	if (!by && from && direct_published(msg))
+		from = 0;
 	pthread_mutex_lock(&qlock);
 	/* Read under the lock: another connection's thread may have noted a
 	 * later time already, and a time before it would count as silence. */
@@ -509,6 +530,7 @@ void transport_receive(struct akd_core *core, int64_t timeout_ms)
 
 void transport_send(const struct akd_send *m)
 {
+	natsMsg *msg = NULL;
 	char subj[160];
 	int i;
 
@@ -533,10 +555,20 @@ void transport_send(const struct akd_send *m)
 	if (!nr_directs)
 		return;
 	pthread_mutex_lock(&dlock);
-	for (i = 0; i < nr_directs; i++)
-		if (directs[i].full)
-			natsConnection_Publish(directs[i].nc, subj, m->buf, m->len);
+	for (i = 0; i < nr_directs; i++) {
+		if (!directs[i].full)
+			continue;
+		if (!msg && (natsMsg_Create(&msg, subj, NULL, (const char *)m->buf, m->len) != NATS_OK ||
+			     natsMsgHeader_Set(msg, DIRECT_HEADER, "direct") != NATS_OK)) {
+			transport_send_errors++;
+			break;
+		}
+		if (natsConnection_PublishMsg(directs[i].nc, msg) != NATS_OK)
+			transport_send_errors++;
+	}
 	pthread_mutex_unlock(&dlock);
+	if (msg)
+		natsMsg_Destroy(msg);
 }
 
 int transport_pending_bytes(void)
