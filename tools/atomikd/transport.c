@@ -11,8 +11,9 @@
  * used again only when its TCP retransmission timer next fires, which after
  * a long cut is many seconds after the link is back.  While a peer's
  * messages have not come through this node's servers for DIRECT_SILENCE_NS,
- * a thread of this file per peer dials that peer's server (again every
- * DIRECT_RETRY_MS while the cut lasts) and listens there for the peer's
+ * a thread of this file per peer tries that peer's server (a TCP
+ * connection attempt every DIRECT_RETRY_MS while the cut lasts: struct
+ * probes), dials it once one connects and listens there for the peer's
  * hellos only.  A hello of the peer heard there while it is still silent
  * through the servers is the proof that the route, not the peer, is what
  * fails: then, and only then, the connection takes every subject and is
@@ -25,10 +26,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +59,7 @@ static volatile int reconnected;
 #define DIRECT_BACKOFF_NS	30000000000ull
 #define DIRECT_TIMEOUT_MS	500	/* a connection attempt */
 #define DIRECT_RETRY_MS		100	/* between attempts */
+#define DIRECT_PROBES		(DIRECT_TIMEOUT_MS / DIRECT_RETRY_MS)
 
 struct direct {
 	unsigned long node;
@@ -295,6 +300,157 @@ static natsStatus direct_dial(struct direct *d)
 	return s;
 }
 
+/*
+ * Before a dial, TCP connection attempts to the peer's server: one every
+ * DIRECT_RETRY_MS, each given DIRECT_TIMEOUT_MS, several in flight.  A cut
+ * drops their SYNs, and the kernel sends one again only a second later;
+ * an attempt started after the heal connects at once, and only then does
+ * libnats dial (direct_dial()).  One dial at a time held the thread for
+ * its whole timeout, and a heal during it waited for the next: up to 600
+ * ms more.  The attempts are closed as soon as they connect (the server
+ * sees a client that left before its CONNECT).
+ */
+struct probes {
+	struct sockaddr_storage addr;
+	socklen_t len;		/* 0: not known (dial without probing) */
+	bool resolved;		/* tried */
+	int fd[DIRECT_PROBES];
+	uint64_t until[DIRECT_PROBES];
+	uint64_t next;		/* the next attempt */
+};
+
+/* The host and port of a NATS URL: [SCHEME://][USER[:PASS]@]HOST[:PORT]. */
+static void probes_resolve(struct probes *p, const char *url)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	const char *s = strstr(url, "://"), *end, *at, *h, *c;
+	char host[256], port[16] = "4222";
+	size_t hl;
+
+	p->resolved = true;
+	s = s ? s + 3 : url;
+	end = s + strcspn(s, "/?#");
+	for (at = end; at > s && at[-1] != '@'; at--)
+		;
+	h = at;
+	if (*h == '[') {
+		c = memchr(h, ']', end - h);
+		if (!c)
+			return;
+		hl = c - h - 1;
+		h++;
+		c++;
+	} else {
+		c = memchr(h, ':', end - h);
+		if (!c)
+			c = end;
+		hl = c - h;
+	}
+	if (!hl || hl >= sizeof(host))
+		return;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	if (c < end && *c == ':') {
+		if (end - c - 1 < 1 || end - c - 1 >= (long)sizeof(port))
+			return;
+		memcpy(port, c + 1, end - c - 1);
+		port[end - c - 1] = 0;
+	}
+	if (getaddrinfo(host, port, &hints, &ai))
+		return;
+	if (ai->ai_addrlen <= sizeof(p->addr)) {
+		memcpy(&p->addr, ai->ai_addr, ai->ai_addrlen);
+		p->len = ai->ai_addrlen;
+	}
+	freeaddrinfo(ai);
+}
+
+static void probes_close(struct probes *p)
+{
+	int i;
+
+	for (i = 0; i < DIRECT_PROBES; i++)
+		if (p->fd[i] >= 0) {
+			close(p->fd[i]);
+			p->fd[i] = -1;
+		}
+	p->next = 0;
+}
+
+/*
+ * The attempts that expired closed, the next one started when due: true
+ * once one has connected (then all are closed), or when there is no
+ * address to probe.
+ */
+static bool probes_step(struct probes *p, const char *url, uint64_t now)
+{
+	struct pollfd pf[DIRECT_PROBES];
+	int i, n, err, fd;
+	socklen_t l;
+	bool open = false;
+
+	if (!p->resolved)
+		probes_resolve(p, url);
+	if (!p->len)
+		return true;
+	for (i = 0, n = 0; i < DIRECT_PROBES; i++) {
+		if (p->fd[i] >= 0 && now >= p->until[i]) {
+			close(p->fd[i]);
+			p->fd[i] = -1;
+		}
+		pf[i].fd = p->fd[i];
+		pf[i].events = POLLOUT;
+		pf[i].revents = 0;
+		n += p->fd[i] >= 0;
+	}
+	if (n && poll(pf, DIRECT_PROBES, 0) > 0)
+		for (i = 0; i < DIRECT_PROBES; i++) {
+			if (p->fd[i] < 0 || !pf[i].revents)
+				continue;
+			l = sizeof(err);
+			if (!getsockopt(p->fd[i], SOL_SOCKET, SO_ERROR, &err, &l) && !err)
+				open = true;
+			close(p->fd[i]);
+			p->fd[i] = -1;
+		}
+	if (!open && now >= p->next) {
+		p->next = now + DIRECT_RETRY_MS * 1000000ull;
+		for (i = 0; i < DIRECT_PROBES && p->fd[i] >= 0; i++)
+			;
+		fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (i < DIRECT_PROBES && fd >= 0) {
+			if (!connect(fd, (struct sockaddr *)&p->addr, p->len)) {
+				open = true;
+				close(fd);
+			} else if (errno == EINPROGRESS) {
+				p->fd[i] = fd;
+				p->until[i] = now + DIRECT_TIMEOUT_MS * 1000000ull;
+			} else {
+				close(fd);
+			}
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	if (open)
+		probes_close(p);
+	return open;
+}
+
+/* Until one of the attempts is answered, or ns pass. */
+static void probes_wait(struct probes *p, uint64_t ns)
+{
+	struct pollfd pf[DIRECT_PROBES];
+	int i;
+
+	for (i = 0; i < DIRECT_PROBES; i++) {
+		pf[i].fd = p->fd[i];
+		pf[i].events = POLLOUT;
+	}
+	poll(pf, DIRECT_PROBES, (ns + 999999) / 1000000);
+}
+
 /* Sleeps ns at most, less when the daemon stops. */
 static void direct_sleep(uint64_t ns)
 {
@@ -322,7 +478,12 @@ static void *direct_loop(void *arg)
 	struct direct *d = arg;
 	uint64_t now, wait, main_last, retry_at = 0;
 	bool silent, idle, back, proven;
+	struct probes pr = { .len = 0 };
 	natsStatus s;
+	int i;
+
+	for (i = 0; i < DIRECT_PROBES; i++)
+		pr.fd[i] = -1;
 
 	while (!direct_stop) {
 		/* The time under the lock, as on_message() takes it: never
@@ -355,23 +516,35 @@ static void *direct_loop(void *arg)
 				__atomic_add_fetch(&transport_direct_dials, 1, __ATOMIC_RELAXED);
 				say("node %lu is heard at its server %s, not through the servers: "
 				    "connected there directly", d->node, d->url);
+				/* A peer reached another way: the core's hello and
+				 * digests now, not at their pace (akd_core_reconnected()). */
+				reconnected = 1;
+				transport_wake();
 			} else {
 				direct_close(d);
 			}
 		} else if (!d->nc && silent && now >= retry_at) {
-			if (direct_dial(d) != NATS_OK)
+			if (probes_step(&pr, d->url, now) && direct_dial(d) != NATS_OK)
 				retry_at = now_ns() + DIRECT_RETRY_MS * 1000000ull;
 		}
+		if (d->nc || !silent || now < retry_at)
+			probes_close(&pr);
 		wait = 50000000;
 		now = now_ns();
 		if (!d->nc && !silent)
 			wait = main_last + DIRECT_SILENCE_NS + 1000000 - now;
 		else if (!d->nc && retry_at > now)
 			wait = retry_at - now;
+		else if (!d->nc && pr.next)
+			wait = pr.next > now ? pr.next - now : 0;
 		if ((int64_t)wait < 1000000)
 			wait = 1000000;
-		direct_sleep(wait);
+		if (pr.next)
+			probes_wait(&pr, wait);
+		else
+			direct_sleep(wait);
 	}
+	probes_close(&pr);
 	direct_close(d);
 	return NULL;
 }
