@@ -30,11 +30,12 @@ enum atomikd_type {
 	ATOMIKD_WANT = 4,	/* the versions a node holds of one contributor */
 	ATOMIKD_DONE = 5,	/* the answer to a WANT is complete */
 	ATOMIKD_RECORD = 6,	/* a contributor collected into another */
-	ATOMIKD_TYPE_MAX = 6,
+	ATOMIKD_PATCH = 7,	/* a block, as the values that differ from an older version */
+	ATOMIKD_TYPE_MAX = 7,
 };
 
 #define ATOMIKD_HELLO_STARTING	0x0001	/* hello: send me your digests */
-#define ATOMIKD_BLOCK_LIVE	0x0001	/* block: the sender's own live instance */
+#define ATOMIKD_BLOCK_LIVE	0x0001	/* block, patch: the sender's own live instance */
 
 struct atomikd_hdr {
 	uint32_t magic;
@@ -63,6 +64,24 @@ struct atomikd_block {
 	uint64_t instance;	/* the contributor's table instance */
 	uint64_t version;	/* > 0; 0 with folds: only collected values */
 };
+
+/*
+ * PATCH: the answer to a WANT that welcomes one (ATOMIKD_WANT_PATCH), for
+ * a block only a few values of which changed since the requester's
+ * version: block.count is the number of those values; count offsets in the
+ * block (uint32, strictly increasing) follow, then their count values.  A
+ * node that holds the block at exactly (base, base_folds) takes it as
+ * BLOCK would the whole; any other drops it and asks again.
+ */
+struct atomikd_patch {
+	struct atomikd_block block;
+	uint64_t base;		/* the version it changes */
+	uint16_t base_folds;
+	uint16_t reserved[3];	/* 0 */
+};
+
+_Static_assert(sizeof(struct atomikd_block) == 40, "block header is 40 bytes");
+_Static_assert(sizeof(struct atomikd_patch) == 56, "patch header is 56 bytes");
 
 /* HELLO: count table entries follow. */
 struct atomikd_hello {
@@ -101,17 +120,22 @@ struct atomikd_digest_entry {
 
 /* WANT: the requester's versions of one contributor, nr_blocks of them
  * (0: none); the holder sends every block it holds newer, then DONE.
- * nr_records not 0: send the table's collection records too. */
+ * nr_records not 0: send the table's collection records too.  A version
+ * flagged ATOMIKD_WANT_PATCH may be answered by a PATCH (daemons that
+ * predate PATCH leave the word 0, and get whole blocks). */
 struct atomikd_want {
 	uint64_t instance;	/* 0: only the records */
 	uint32_t nr_blocks;
 	uint32_t nr_records;	/* the records the requester holds */
 };
 
+#define ATOMIKD_WANT_PATCH	0x0001
+
 struct atomikd_want_version {
 	uint64_t version;
 	uint16_t folds;
-	uint16_t reserved[3];
+	uint16_t flags;		/* ATOMIKD_WANT_*; other bits ignored */
+	uint16_t reserved[2];
 };
 
 /* DONE: the answer to the WANT of instance is complete. */

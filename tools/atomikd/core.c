@@ -204,6 +204,35 @@ struct contrib {
 	uint64_t vhash;
 	bool vhash_stale;
 	uint64_t wanted_at;		/* a WANT of it not answered (DONE) yet; 0: none */
+	struct hist **hist;		/* [nr_blocks], each made at its first change */
+};
+
+/*
+ * What changed in a block lately, so that a peer a few versions behind is
+ * sent the values that differ (a PATCH) rather than the whole block: the
+ * block's last states this node held, (ver0, folds0) and then one step a
+ * state, each with the offsets that changed (more than AKD_HIST_OFFS: the
+ * step is "many", and a patch across it is the whole block).  A state is
+ * (version, folds), which names one content of the block on every node.
+ * Only states this node held are named: a peer at a version this node
+ * skipped gets the whole block, since what changed between is unknown.
+ */
+#define AKD_HIST	8
+#define AKD_HIST_OFFS	6
+#define AKD_HIST_MANY	0xffff
+
+struct step {
+	uint64_t ver;
+	uint16_t folds;
+	uint16_t n;			/* offsets; AKD_HIST_MANY: more */
+	uint16_t off[AKD_HIST_OFFS];
+};
+
+struct hist {
+	uint64_t ver0;
+	uint16_t folds0;
+	uint8_t head, n;		/* steps: s[head], s[head + 1], ... (ring) */
+	struct step s[AKD_HIST];
 };
 
 struct record {
@@ -394,8 +423,13 @@ static struct contrib *add_contrib(struct akd_core *c, struct table *t, uint16_t
 	return k;
 }
 
-static void free_contrib(struct contrib *k)
+static void free_contrib(struct contrib *k, uint32_t nr_blocks)
 {
+	uint32_t b;
+
+	for (b = 0; k->hist && b < nr_blocks; b++)
+		free(k->hist[b]);
+	free(k->hist);
 	free(k->ver);
 	free(k->folds);
 	free(k->val);
@@ -494,6 +528,111 @@ static void changed_versions(struct akd_core *c, struct contrib *k)
 	c->digest_stale = true;
 }
 
+/* ---- what changed lately, for patches ---- */
+
+/* Whether the last state h names is what block b of k holds. */
+static bool hist_current(const struct hist *h, const struct contrib *k, uint32_t b)
+{
+	const struct step *s = h->n ? &h->s[(h->head + h->n - 1) % AKD_HIST] : NULL;
+
+	return s ? s->ver == k->ver[b] && s->folds == k->folds[b] :
+		   h->ver0 == k->ver[b] && h->folds0 == k->folds[b];
+}
+
+/* Block b of k goes from what it holds to (ver, folds): from old to vals. */
+static void hist_step(struct akd_core *c, struct table *t, struct contrib *k, uint32_t b,
+		      uint64_t ver, uint16_t folds, const uint64_t *old, const uint64_t *vals)
+{
+	uint32_t i, n = block_len(c, t, b);
+	struct hist *h;
+	struct step *s;
+
+	if (!k->hist)
+		k->hist = zalloc(t->nr_blocks, sizeof(*k->hist));
+	h = k->hist[b];
+	if (!h)
+		h = k->hist[b] = zalloc(1, sizeof(*h));
+	/* Its last state is not what the block holds (it was never noted,
+	 * or changed by a record): the history starts again here. */
+	if (!hist_current(h, k, b)) {
+		h->ver0 = k->ver[b];
+		h->folds0 = k->folds[b];
+		h->n = 0;
+	}
+	if (h->n == AKD_HIST) {
+		/* The oldest step's state becomes the first held. */
+		h->ver0 = h->s[h->head].ver;
+		h->folds0 = h->s[h->head].folds;
+		h->head = (h->head + 1) % AKD_HIST;
+		h->n--;
+	}
+	s = &h->s[(h->head + h->n++) % AKD_HIST];
+	s->ver = ver;
+	s->folds = folds;
+	s->n = 0;
+	for (i = 0; i < n; i++) {
+		if (old[i] == vals[i])
+			continue;
+		if (s->n == AKD_HIST_OFFS) {
+			s->n = AKD_HIST_MANY;
+			break;
+		}
+		s->off[s->n++] = i;
+	}
+}
+
+/*
+ * The offsets of block b of k that differ between (ver, folds) and what it
+ * holds, in order, into off (max of them at most); -1 when unknown (a state
+ * this node did not hold lately) or more than max.
+ */
+static int hist_diff(const struct contrib *k, uint32_t b, uint64_t ver,
+		     uint16_t folds, uint16_t *off, unsigned int max)
+{
+	const struct hist *h = k->hist ? k->hist[b] : NULL;
+	unsigned int i, j, from, n = 0;
+
+	if (!h)
+		return -1;
+	/* Its last state must be what the block holds (a record changes a
+	 * block without a step). */
+	if (!hist_current(h, k, b))
+		return -1;
+	if (h->ver0 == ver && h->folds0 == folds) {
+		from = 0;
+	} else {
+		for (from = 0; from < h->n; from++) {
+			const struct step *s = &h->s[(h->head + from) % AKD_HIST];
+
+			if (s->ver == ver && s->folds == folds)
+				break;
+		}
+		if (from++ == h->n)
+			return -1;
+	}
+	for (i = from; i < h->n; i++) {
+		const struct step *s = &h->s[(h->head + i) % AKD_HIST];
+
+		if (s->n == AKD_HIST_MANY)
+			return -1;
+		for (j = 0; j < s->n; j++) {
+			unsigned int at = n;
+
+			/* Into place, once each: a few of them. */
+			while (at && off[at - 1] > s->off[j])
+				at--;
+			if (at && off[at - 1] == s->off[j])
+				continue;
+			if (n == max)
+				return -1;
+			memmove(off + at + 1, off + at, (n - at) * sizeof(*off));
+			off[at] = s->off[j];
+			n++;
+		}
+	}
+	return n;
+}
+
 static void remove_contrib(struct akd_core *c, struct table *t, struct contrib *k)
 {
 	unsigned int i;
@@ -501,7 +640,7 @@ static void remove_contrib(struct akd_core *c, struct table *t, struct contrib *
 	for (i = 0; i < t->nr_c && t->c[i] != k; i++)
 		;
 	t->c[i] = t->c[--t->nr_c];
-	free_contrib(k);
+	free_contrib(k, t->nr_blocks);
 	c->digest_stale = true;
 }
 
@@ -694,7 +833,7 @@ void akd_core_destroy(struct akd_core *c)
 		struct table *t = &c->t[i];
 
 		for (k = 0; k < t->nr_c; k++)
-			free_contrib(t->c[k]);
+			free_contrib(t->c[k], t->nr_blocks);
 		free(t->c);
 		free(t->rec);
 		free(t->local);
@@ -833,6 +972,7 @@ static void take_block(struct akd_core *c, struct table *t, struct contrib *k, u
 	uint32_t first = b * c->conf.block, n = block_len(c, t, b);
 	unsigned int i;
 
+	hist_step(c, t, k, b, ver, folds, k->val + first, vals);
 	memcpy(k->val + first, vals, n * 8);
 	k->ver[b] = ver;
 	k->folds[b] = folds;
@@ -1169,6 +1309,49 @@ static void send_block(struct akd_core *c, unsigned int ti, const struct contrib
 	queue(c, to ? AKD_CHAN_NODE : AKD_CHAN_BLOCKS, ti, to, &w);
 }
 
+/*
+ * Block b of k to a peer that holds it at (ver, folds), as the values that
+ * changed since when this node knows them and they are few; else whole.
+ */
+static void send_repair(struct akd_core *c, unsigned int ti, const struct contrib *k,
+			uint32_t b, uint16_t to, uint64_t ver, uint16_t folds, bool patch)
+{
+	struct table *t = &c->t[ti];
+	uint32_t first = b * c->conf.block, n = block_len(c, t, b);
+	uint16_t off[AKD_HIST * AKD_HIST_OFFS];
+	struct wbuf w = { 0 };
+	int i, m;
+
+	/* A patch of m values: 16 bytes more, then 12 a value, against 8 a
+	 * value of the whole block. */
+	m = patch ? hist_diff(k, b, ver, folds, off, AKD_HIST * AKD_HIST_OFFS) : -1;
+	if (m < 0 || 16 + 12 * (uint64_t)m >= 8 * (uint64_t)n) {
+		send_block(c, ti, k, b, to);
+		return;
+	}
+	hdr(c, &w, ATOMIKD_PATCH, k->own ? ATOMIKD_BLOCK_LIVE : 0, t->key);
+	w32(&w, t->nr_addrs);
+	w32(&w, c->conf.block);
+	w32(&w, b);
+	w32(&w, m);
+	w16(&w, k->node);
+	w16(&w, k->folds[b]);
+	w32(&w, k->host);
+	w64(&w, k->instance);
+	w64(&w, k->ver[b]);
+	w64(&w, ver);
+	w16(&w, folds);
+	w16(&w, 0);
+	w16(&w, 0);
+	w16(&w, 0);
+	for (i = 0; i < m; i++)
+		w32(&w, off[i]);
+	for (i = 0; i < m; i++)
+		w64(&w, k->val[first + off[i]]);
+	queue(c, AKD_CHAN_NODE, ti, to, &w);
+	c->st.patches_sent++;
+}
+
 static uint64_t digest_hash(struct akd_core *c)
 {
 	unsigned int ti, i;
@@ -1321,7 +1504,7 @@ static void send_want(struct akd_core *c, unsigned int ti, struct peer *p, uint6
 	for (b = 0; b < nb; b++) {
 		w64(&w, k ? k->ver[b] : 0);
 		w16(&w, k ? k->folds[b] : 0);
-		w16(&w, 0);
+		w16(&w, c->conf.whole_blocks ? 0 : ATOMIKD_WANT_PATCH);
 		w16(&w, 0);
 		w16(&w, 0);
 	}
@@ -1366,6 +1549,7 @@ static void publish(struct akd_core *c, unsigned int ti, bool all)
 	struct table *t = &c->t[ti];
 	struct contrib *me = t->c[0];
 	uint32_t b, i, first, n;
+	uint64_t v[AKD_MAX_BLOCK];
 	uint64_t ver;
 
 	for (b = 0; b < t->nr_blocks; b++) {
@@ -1389,7 +1573,9 @@ static void publish(struct akd_core *c, unsigned int ti, bool all)
 		}
 		ver = c->now > me->ver[b] ? c->now : me->ver[b] + 1;
 		for (i = 0; i < n; i++)
-			me->val[first + i] = t->local[first + i] ^ t->adopted[first + i];
+			v[i] = t->local[first + i] ^ t->adopted[first + i];
+		hist_step(c, t, me, b, ver, me->folds_known, me->val + first, v);
+		memcpy(me->val + first, v, n * 8);
 		me->ver[b] = ver;
 		me->folds[b] = me->folds_known;
 		changed_versions(c, me);
@@ -1513,10 +1699,23 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	uint16_t node = r16(&r), folds = r16(&r);
 	uint32_t host = r32(&r);
 	uint64_t instance = r64(&r), ver = r64(&r);
+	bool patch = m->type == ATOMIKD_PATCH, created = false;
+	uint64_t base = 0, *vals;
+	uint16_t base_folds = 0;
+	struct rbuf offs = { 0 };
 	struct contrib *k;
-	uint64_t *vals;
-	bool created = false;
+	uint32_t i, at, last;
 
+	if (patch) {
+		base = r64(&r);
+		base_folds = r16(&r);
+		if (r16(&r) | r16(&r) | r16(&r)) {
+			c->st.dropped_format++;
+			return;
+		}
+		offs = r;
+		rtake(&r, (size_t)count * 4);
+	}
 	if (r.bad || r.left != (size_t)count * 8) {
 		c->st.dropped_size++;
 		return;
@@ -1531,9 +1730,18 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	}
 	if (!same_shape(c, t, nr_addrs, bs))
 		return;
-	if (b >= t->nr_blocks || count != block_len(c, t, b)) {
+	if (b >= t->nr_blocks ||
+	    (patch ? count > block_len(c, t, b) : count != block_len(c, t, b))) {
 		c->st.dropped_block++;
 		return;
+	}
+	/* A patch's offsets: in the block, each once, in order. */
+	for (i = 0, last = 0; patch && i < count; last = at + 1, i++) {
+		at = r32(&offs);
+		if (at < last || at >= block_len(c, t, b)) {
+			c->st.dropped_block++;
+			return;
+		}
 	}
 	if (!is_member(c, node)) {
 		c->st.dropped_node++;
@@ -1603,8 +1811,21 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 		c->st.dropped_collected++;
 		goto drop;
 	}
-	vals = zalloc(count, 8);
-	rvals(&r, vals, count);
+	if (patch && (k->ver[b] != base || k->folds[b] != base_folds)) {
+		c->st.dropped_base++;
+		goto drop;
+	}
+	vals = zalloc(block_len(c, t, b), 8);
+	if (patch) {
+		memcpy(vals, k->val + (size_t)b * c->conf.block, block_len(c, t, b) * 8);
+		offs = m->body;
+		rtake(&offs, sizeof(struct atomikd_patch));
+		for (i = 0; i < count; i++)
+			vals[r32(&offs)] = r64(&r);
+		c->st.patches_applied++;
+	} else {
+		rvals(&r, vals, count);
+	}
 	take_block(c, t, k, b, ver, folds, vals);
 	free(vals);
 	log_block(c, t, k, b, NULL);
@@ -1813,14 +2034,13 @@ static void recv_want(struct akd_core *c, struct peer *p, const struct msg *m)
 	k = instance ? find(t, instance) : NULL;
 	for (b = 0; k && b < nb; b++) {
 		uint64_t v = r64(&r);
-		uint16_t f = r16(&r);
+		uint16_t f = r16(&r), flags = r16(&r);
 
-		r16(&r);
 		r16(&r);
 		r16(&r);
 		if (has(k, b) && newer(k->ver[b], k->folds[b], v, f) &&
 		    (k->own || !covered(t, instance, b))) {
-			send_block(c, ti, k, b, m->sender);
+			send_repair(c, ti, k, b, m->sender, v, f, flags & ATOMIKD_WANT_PATCH);
 			c->st.blocks_repaired++;
 		} else if (newer(v, f, k->ver[b], k->folds[b])) {
 			behind = true;
@@ -1918,8 +2138,10 @@ static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t le
 	if (magic != ATOMIKD_MAGIC || proto != ATOMIKD_PROTO || r16(&r) || r32(&r) ||
 	    !m.type || m.type > ATOMIKD_TYPE_MAX ||
 	    (m.type == ATOMIKD_HELLO && (m.flags & ~ATOMIKD_HELLO_STARTING)) ||
-	    (m.type == ATOMIKD_BLOCK && (m.flags & ~ATOMIKD_BLOCK_LIVE)) ||
-	    (m.type != ATOMIKD_HELLO && m.type != ATOMIKD_BLOCK && m.flags)) {
+	    ((m.type == ATOMIKD_BLOCK || m.type == ATOMIKD_PATCH) &&
+	     (m.flags & ~ATOMIKD_BLOCK_LIVE)) ||
+	    (m.type != ATOMIKD_HELLO && m.type != ATOMIKD_BLOCK && m.type != ATOMIKD_PATCH &&
+	     m.flags)) {
 		c->st.dropped_format++;
 		return;
 	}
@@ -1953,6 +2175,7 @@ static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t le
 	check_twins(c, p);
 	switch (m.type) {
 	case ATOMIKD_BLOCK:
+	case ATOMIKD_PATCH:
 		recv_block(c, p, &m);
 		break;
 	case ATOMIKD_HELLO:

@@ -57,6 +57,8 @@ struct akd_conf {
 	uint64_t verify_ns;		/* the remote row read back in this time */
 	uint64_t collect_ns;		/* a dead instance is held this long at least */
 	uint32_t max_contributors;	/* per table */
+	bool whole_blocks;		/* ask for whole blocks, never a PATCH (as
+					   daemons before it: the simulator's) */
 	/* What the core has to say, for the log; may be NULL. */
 	void (*log)(void *arg, const char *fmt, va_list ap);
 	void *log_arg;
@@ -128,7 +130,8 @@ struct akd_ready {
 	X(identity, "an instance already known as another node's")	\
 	X(collected, "a block of a contributor already collected")	\
 	X(behind, "folds records this node does not hold yet")		\
-	X(full, "too many contributors")
+	X(full, "too many contributors")					\
+	X(base, "a patch of a version this node does not hold")
 
 #define AKD_COUNTERS(X)							\
 	X(messages_received) X(messages_sent) X(bytes_received) X(bytes_sent) \
@@ -136,7 +139,7 @@ struct akd_ready {
 	X(hellos_sent) X(digests_sent) X(digests_received) X(wants_sent) \
 	X(wants_answered) X(blocks_repaired) X(records_applied) \
 	X(collected) X(persist_failures) X(remote_writes) X(remote_repairs) \
-	X(peers_appeared) X(twin_sessions)
+	X(peers_appeared) X(twin_sessions) X(patches_sent) X(patches_applied)
 
 struct akd_stats {
 #define X(name) uint64_t name;

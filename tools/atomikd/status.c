@@ -153,6 +153,8 @@ static const struct {
 	M(remote_repairs, "remote_repairs", "Remote blocks found to differ and written again.")
 	M(peers_appeared, "peers_appeared", "Daemon sessions of other nodes first heard.")
 	M(twin_sessions, "twin_sessions", "Pairs of daemons heard with one node id.")
+	M(patches_sent, "patches_sent", "Repairs sent as the values that changed (a PATCH), not the whole block.")
+	M(patches_applied, "patches_applied", "Repairs received as a PATCH and applied.")
 #undef M
 };
 

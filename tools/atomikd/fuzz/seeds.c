@@ -183,7 +183,7 @@ static void local_change(unsigned int id, unsigned int ti, unsigned int addr, ui
 static void first_of_type(const struct msg *m)
 {
 	static const char *const names[] = { "", "block", "hello", "digest", "want", "done",
-					     "record" };
+					     "record", "patch" };
 	const struct atomikd_hdr *h = m->buf;
 	uint8_t *one;
 
@@ -256,6 +256,32 @@ static void write_checkpoint(const char *name, const uint8_t *ck, size_t len)
 	free(r);
 }
 
+/* The body of a BLOCK (base 0) or a PATCH of block 0 of node 2's first
+ * instance of t0, but for the values (and the offsets). */
+static void block_head(uint32_t count, uint64_t version, uint64_t base)
+{
+	uint32_t u32[4] = { htole32(40), htole32(FZ_BLOCK), 0, htole32(count) };
+	uint64_t v;
+
+	out(u32, sizeof(u32));
+	out16(2);
+	out16(0);
+	u32[0] = htole32(fz_host(2));
+	out(u32, 4);
+	v = htole64(fz_instance(2, 0, 0));
+	out(&v, 8);
+	v = htole64(version);
+	out(&v, 8);
+	if (!base)
+		return;
+	v = htole64(base);
+	out(&v, 8);
+	out16(0);
+	out16(0);
+	out16(0);
+	out16(0);
+}
+
 /* Inputs of operations besides messages: restarts, failed writes; a WANT
  * (node 1 is never behind in the conversation), header made by the target. */
 static void ops_seeds(void)
@@ -291,11 +317,31 @@ static void ops_seeds(void)
 	for (b = 0; b < 3 * 16; b++)
 		out8(0);
 	write_file("message", "want", conv, conv_len);
+
+	/* A block of node 2's, then a patch of it: two values changed. */
+	conv_len = 0;
+	out8(FZ_TICK); out16(1100);
+	out8(FZ_MSG); out8(ATOMIKD_BLOCK); out8(2); out8(0); out8(0); out16(0);
+	out16(40 + 16 * 8);
+	block_head(16, 1000, 0);
+	for (b = 0; b < 16; b++) {
+		v = htole64(0x100 + b);
+		out(&v, 8);
+	}
+	out8(FZ_TICK); out16(10);
+	out8(FZ_MSG); out8(ATOMIKD_PATCH); out8(2); out8(0); out8(0); out16(0);
+	out16(56 + 2 * 12);
+	block_head(2, 2000, 1000);
+	n = htole32(3); out(&n, 4);
+	n = htole32(9); out(&n, 4);
+	v = htole64(0x3333); out(&v, 8);
+	v = htole64(0x9999); out(&v, 8);
+	write_file("message", "patch-of-block", conv, conv_len);
 }
 
 int main(int argc, char **argv)
 {
-	unsigned int id, ti;
+	unsigned int id;
 	bool restarted = false;
 
 	if (argc != 2) {
