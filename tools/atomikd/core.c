@@ -1288,6 +1288,22 @@ static void queue(struct akd_core *c, enum akd_chan chan, uint32_t table, uint16
 	c->st.bytes_sent += w->len;
 }
 
+/* A BLOCK's or a PATCH's header and struct atomikd_block, count values. */
+static void block_head(struct akd_core *c, struct wbuf *w, uint8_t type, const struct table *t,
+		       const struct contrib *k, uint32_t b, uint32_t count)
+{
+	hdr(c, w, type, k->own ? ATOMIKD_BLOCK_LIVE : 0, t->key);
+	w32(w, t->nr_addrs);
+	w32(w, c->conf.block);
+	w32(w, b);
+	w32(w, count);
+	w16(w, k->node);
+	w16(w, k->folds[b]);
+	w32(w, k->host);
+	w64(w, k->instance);
+	w64(w, k->ver[b]);
+}
+
 static void send_block(struct akd_core *c, unsigned int ti, const struct contrib *k,
 		       uint32_t b, uint16_t to)
 {
@@ -1295,16 +1311,7 @@ static void send_block(struct akd_core *c, unsigned int ti, const struct contrib
 	struct wbuf w = { 0 };
 	uint32_t n = block_len(c, t, b);
 
-	hdr(c, &w, ATOMIKD_BLOCK, k->own ? ATOMIKD_BLOCK_LIVE : 0, t->key);
-	w32(&w, t->nr_addrs);
-	w32(&w, c->conf.block);
-	w32(&w, b);
-	w32(&w, n);
-	w16(&w, k->node);
-	w16(&w, k->folds[b]);
-	w32(&w, k->host);
-	w64(&w, k->instance);
-	w64(&w, k->ver[b]);
+	block_head(c, &w, ATOMIKD_BLOCK, t, k, b, n);
 	wvals(&w, k->val + (size_t)b * c->conf.block, n);
 	queue(c, to ? AKD_CHAN_NODE : AKD_CHAN_BLOCKS, ti, to, &w);
 }
@@ -1329,16 +1336,7 @@ static void send_repair(struct akd_core *c, unsigned int ti, const struct contri
 		send_block(c, ti, k, b, to);
 		return;
 	}
-	hdr(c, &w, ATOMIKD_PATCH, k->own ? ATOMIKD_BLOCK_LIVE : 0, t->key);
-	w32(&w, t->nr_addrs);
-	w32(&w, c->conf.block);
-	w32(&w, b);
-	w32(&w, m);
-	w16(&w, k->node);
-	w16(&w, k->folds[b]);
-	w32(&w, k->host);
-	w64(&w, k->instance);
-	w64(&w, k->ver[b]);
+	block_head(c, &w, ATOMIKD_PATCH, t, k, b, m);
 	w64(&w, ver);
 	w16(&w, folds);
 	w16(&w, 0);
