@@ -11,6 +11,7 @@
 #ifndef LIBATOMIK_ATOMIK_H
 #define LIBATOMIK_ATOMIK_H
 
+#include <errno.h>	/* EINVAL for the inline atomik_map_accum() */
 #include <fcntl.h>	/* O_RDWR, O_RDONLY for atomik_open() */
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +23,7 @@
  * minor counts additions to the interface, the patch fixes.
  */
 #define ATOMIK_VERSION_MAJOR	1
-#define ATOMIK_VERSION_MINOR	3
+#define ATOMIK_VERSION_MINOR	4
 #define ATOMIK_VERSION_PATCH	0
 
 #ifdef __cplusplus
@@ -105,6 +106,92 @@ struct atomik_map;
 int atomik_map(struct atomik *a, struct atomik_map **m);
 void atomik_unmap(struct atomik_map *m);
 int atomik_map_accum(struct atomik_map *m, uint32_t addr, uint64_t delta);
+
+/*
+ * atomik_map_accum() is also an inline function on x86-64: a call and its
+ * return cost as much as the sequence, and a loop of inline calls keeps
+ * the map's members in registers.  These are the first members of every
+ * struct atomik_map, which it reads, and are part of the library's ABI
+ * since 1.4; nothing else of the structure is.  Define ATOMIK_NO_INLINE
+ * before including this header to call the library instead.
+ */
+struct atomik_map_head {
+	char *rows;		/* CPU c's row at rows + c * stride */
+	uint64_t stride;
+	long rseq_off;		/* an rseq area, from the thread pointer */
+	uint32_t nr_addrs;	/* the table's */
+	int fd;			/* the map's open file, for the ioctl */
+};
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(ATOMIK_NO_INLINE)
+/*
+ * The sequence of map.c's map_rseq_xor(), which says how it works, at the
+ * caller's site.  The offsets are those of struct rseq (cpu_id 4, rseq_cs
+ * 8), the signature glibc registers on x86 (RSEQ_SIG).  Where the thread
+ * has no rseq area registered (the map's area then says so), ACCUM, as a
+ * system call of its own: a call to the library would make the compiler
+ * read the map's members again after it, in every turn of the caller's
+ * loop.  Neither asm has a "memory" clobber: the sequence reads and
+ * writes only the thread's rseq area and the map's rows, which the
+ * program's C code never touches, and the system call reads only x; as
+ * volatile asm they stay in order with the program's calls, the ioctls
+ * that read the table among them.
+ */
+static __inline__ __attribute__((__always_inline__)) int
+atomik__map_accum(struct atomik_map *m, uint32_t addr, uint64_t delta)
+{
+	const struct atomik_map_head *h = (const struct atomik_map_head *)(void *)m;
+	struct atomik_xfer x;
+	long ret;
+
+	__asm__ __volatile__ goto (
+		".pushsection __rseq_cs, \"aw\"\n\t"
+		".balign 32\n"
+		"3:\n\t"
+		".long 0, 0\n\t"
+		".quad 1f, 2f - 1f, 4f\n\t"
+		".popsection\n"
+		"5:\n\t"
+		"leaq 3b(%%rip), %%rax\n\t"
+		"movq %%rax, %%fs:8(%[off])\n"
+		"1:\n\t"
+		"movl %%fs:4(%[off]), %%eax\n\t"
+		"cmpl %[nr], %k[addr]\n\t"		/* carry: addr < nr */
+		"cmc\n\t"
+		"sbbl %%ecx, %%ecx\n\t"		/* -1 if addr >= nr */
+		"orl %%ecx, %%eax\n\t"
+		"js %l[slow]\n\t"
+		"imulq %[stride], %%rax\n\t"
+		"addq %[rows], %%rax\n\t"
+		"xorq %[delta], (%%rax, %q[addr], 8)\n"
+		"2:\n\t"
+		".pushsection __rseq_failure, \"ax\"\n\t"
+		".byte 0x0f, 0xb9, 0x3d\n\t"
+		".long 0x53053053\n"
+		"4:\n\t"
+		"jmp 5b\n\t"
+		".popsection\n"
+		:
+		: [off] "r" (h->rseq_off), [rows] "r" (h->rows), [stride] "r" (h->stride),
+		  [nr] "r" (h->nr_addrs), [addr] "r" ((uint64_t)addr), [delta] "r" (delta)
+		: "rax", "rcx", "cc"
+		: slow);
+	return 0;
+slow:
+	if (addr >= h->nr_addrs)
+		return -EINVAL;
+	x.addr = addr;
+	x.flags = 0;
+	x.value = delta;
+	__asm__ __volatile__ ("syscall"
+		: "=a" (ret)
+		: "0" (16L /* __NR_ioctl */), "D" ((long)h->fd),
+		  "S" ((unsigned long)ATOMIK_IOC_ACCUM), "d" (&x), "m" (x)
+		: "rcx", "r11", "cc");
+	return (int)ret;
+}
+#define atomik_map_accum(m, addr, delta) atomik__map_accum((m), (addr), (delta))
+#endif
 /* n deltas, every address checked before any is applied. */
 int atomik_map_accum_batch(struct atomik_map *m, const struct atomik_delta *d,
 			   size_t n);

@@ -18,22 +18,30 @@
 
 #include "atomik.h"
 
-/* The sequences below are x86-64's, on glibc's registration (2.35 and later). */
-#if defined(__x86_64__) && defined(__has_include)
+/*
+ * The sequences below are x86-64's, on the rseq area glibc registers (2.35
+ * and later): struct rseq's cpu_id at 4, rseq_cs at 8, and glibc's
+ * signature, as the kernel's ABI and atomik.h's inline
+ * atomik_map_accum() have them.
+ */
+#if defined(__x86_64__)
+#define ATOMIK_MAP_RSEQ	1
+#define MAP_RSEQ_CPU	4
+#define MAP_RSEQ_CS	8
+#define MAP_RSEQ_SIG	0x53053053
+#if defined(__has_include)
 #if __has_include(<sys/rseq.h>)
 #include <sys/rseq.h>
-#ifdef RSEQ_SIG
-#define ATOMIK_MAP_RSEQ	1
+#define ATOMIK_MAP_GLIBC_RSEQ	1
+_Static_assert(offsetof(struct rseq, cpu_id) == MAP_RSEQ_CPU, "struct rseq");
+_Static_assert(offsetof(struct rseq, rseq_cs) == MAP_RSEQ_CS, "struct rseq");
+_Static_assert(RSEQ_SIG == MAP_RSEQ_SIG, "glibc's rseq signature");
 #endif
 #endif
 #endif
 
 struct atomik_map {
-	char *rows;		/* CPU c's row starts at rows + c * stride */
-	uint64_t stride;
-	long rseq_off;		/* the thread's struct rseq, from its thread pointer */
-	uint32_t nr_addrs;
-	int fd;			/* the handle's open file: the ioctls' */
+	struct atomik_map_head h;	/* atomik.h: rows, stride, rseq_off, nr_addrs, fd */
 	size_t bytes;
 };
 
@@ -42,7 +50,7 @@ static int map_ioctl(const struct atomik_map *m, unsigned long cmd, void *arg)
 {
 	int saved = errno, ret = 0;
 
-	if (ioctl(m->fd, cmd, arg) < 0)
+	if (ioctl(m->h.fd, cmd, arg) < 0)
 		ret = -errno;
 	errno = saved;
 	return ret;
@@ -65,9 +73,9 @@ static int map_ioctl(const struct atomik_map *m, unsigned long cmd, void *arg)
  * instruction, and a sequence it preempts is restarted.
  */
 #define MAP_RSEQ_OPERANDS						\
-	[cs] "i" (offsetof(struct rseq, rseq_cs)),			\
-	[cpu] "i" (offsetof(struct rseq, cpu_id)),			\
-	[sig] "i" (RSEQ_SIG)
+	[cs] "i" (MAP_RSEQ_CS),						\
+	[cpu] "i" (MAP_RSEQ_CPU),					\
+	[sig] "i" (MAP_RSEQ_SIG)
 
 /*
  * Where a map that does not use the sequences points them: an area of each
@@ -75,8 +83,11 @@ static int map_ioctl(const struct atomik_map *m, unsigned long cmd, void *arg)
  * need no test of their own to fall back.  Initial-exec: at the same
  * offset from the thread pointer in every thread, as glibc's own area is.
  */
-static __thread struct rseq map_no_rseq __attribute__((tls_model("initial-exec"))) = {
-	.cpu_id = (uint32_t)RSEQ_CPU_ID_UNINITIALIZED,
+static __thread struct {
+	uint32_t cpu_id_start, cpu_id;
+	uint64_t rseq_cs;
+} map_no_rseq __attribute__((tls_model("initial-exec"), aligned(32))) = {
+	.cpu_id = (uint32_t)-1,		/* RSEQ_CPU_ID_UNINITIALIZED */
 };
 
 /*
@@ -116,8 +127,8 @@ static inline int map_rseq_xor(const struct atomik_map *m, uint32_t addr, uint64
 		"jmp 5b\n\t"
 		".popsection\n"
 		:
-		: [off] "r" (m->rseq_off), [rows] "r" (m->rows), [stride] "r" (m->stride),
-		  [nr] "m" (m->nr_addrs), [addr] "r" (addr), [delta] "r" (delta),
+		: [off] "r" (m->h.rseq_off), [rows] "r" (m->h.rows), [stride] "r" (m->h.stride),
+		  [nr] "m" (m->h.nr_addrs), [addr] "r" (addr), [delta] "r" (delta),
 		  MAP_RSEQ_OPERANDS
 		: "rax", "rcx", "r11", "memory", "cc"
 		: refused);
@@ -130,7 +141,7 @@ refused:
 static inline int map_rseq_registered(const struct atomik_map *m)
 {
 	const volatile int32_t *cpu_id = (const volatile int32_t *)
-		((char *)__builtin_thread_pointer() + m->rseq_off + offsetof(struct rseq, cpu_id));
+		((char *)__builtin_thread_pointer() + m->h.rseq_off + MAP_RSEQ_CPU);
 
 	return *cpu_id >= 0;
 }
@@ -145,22 +156,30 @@ struct map_rseq_cs {
 } __attribute__((aligned(32)));
 
 /*
- * d[0] to end[-1], validated, at least one: one sequence per delta, whose
- * only work before the commit is to check that the thread's rseq_cs still
- * holds this call's descriptor.  The kernel clears rseq_cs whenever it
- * preempts, migrates or signals the thread outside a sequence, and sends
- * it to the abort handler inside one, so a descriptor still in place
- * means the thread has not left its CPU since it read cpu_id and found the
- * row: the row is read once, and again only after such an event (the
- * store of the descriptor, cpu_id, the row, then the sequence from its
- * start).  rseq_cs is cleared before the call returns: the kernel must
- * never read a descriptor from a stack frame that is gone.
+ * d[0] to end[-1], validated, at least one: one sequence for the whole
+ * batch.  It stores its descriptor, reads cpu_id, finds the row, and XORs
+ * the deltas into it one by one; every instruction from cpu_id to the
+ * last XOR is inside the sequence, so the kernel sends the thread to the
+ * abort handler whenever it preempts, migrates or signals it there, and
+ * no delta is checked on its own.  Each XOR is a single instruction (a
+ * load, an XOR and a store), and the one before it advances d: so what the
+ * handler must know is whether the thread was stopped between the two,
+ * with d already past a delta not yet stored.  The carry flag tells it:
+ * "subq $-16" adds 16 and sets it (a borrow: d is a user address, far
+ * below 2^64 - 16), the XOR clears it, and nothing else in the loop writes
+ * it ("decq" does not); it is clear when the sequence starts.  Carry set:
+ * the thread stopped on the XOR, which has not run, and d goes back one
+ * delta; clear: d is the next delta to store, whether the one before it
+ * was stored or not yet loaded.  The count of deltas left is worked out
+ * from d each time the sequence starts.  rseq_cs is cleared before the
+ * call returns: the kernel must never read a descriptor from a stack frame
+ * that is gone.
  */
 static void map_rseq_xor_many(const struct atomik_map *m, const struct atomik_delta *d,
 			      const struct atomik_delta *end)
 {
 	struct map_rseq_cs cs;
-	uint64_t addr, delta, row;
+	uint64_t addr, delta, row, left;
 
 	__asm__ __volatile__ (
 		"leaq 1f(%%rip), %%rax\n\t"
@@ -168,44 +187,47 @@ static void map_rseq_xor_many(const struct atomik_map *m, const struct atomik_de
 		"movq $(2f - 1f), %c[len](%[cs])\n\t"
 		"leaq 4f(%%rip), %%rax\n\t"
 		"movq %%rax, %c[abort](%[cs])\n\t"
-		"movq $0, (%[cs])\n\t"			/* version and flags */
-		"jmp 6f\n"
+		"movq $0, (%[cs])\n"			/* version and flags */
+		"6:\n\t"
+		"movq %[end], %[left]\n\t"
+		"subq %[d], %[left]\n\t"
+		"shrq $4, %[left]\n\t"
+		"jz 8f\n\t"
+		"xorl %%eax, %%eax\n\t"			/* carry clear */
+		"movq %[cs], %%fs:%c[csoff](%[off])\n"
+		"1:\n\t"
+		"movl %%fs:%c[cpu](%[off]), %%eax\n\t"
+		"imulq %[stride], %%rax\n\t"		/* no overflow: carry clear */
+		"leaq (%[rows], %%rax), %[row]\n"
 		"7:\n\t"
 		"movq (%[d]), %[addr]\n\t"		/* reserved 0, checked */
-		"movq 8(%[d]), %[delta]\n"
-		"1:\n\t"
-		"cmpq %[cs], %%fs:%c[csoff](%[off])\n\t"
-		"jne 6f\n\t"
-		"xorq %[delta], (%[row], %[addr], 8)\n"
+		"movq 8(%[d]), %[delta]\n\t"
+		"subq $-16, %[d]\n\t"			/* carry set */
+		"xorq %[delta], (%[row], %[addr], 8)\n\t"	/* carry clear */
+		"decq %[left]\n\t"
+		"jnz 7b\n"
 		"2:\n\t"
-		"addq $16, %[d]\n\t"
-		"cmpq %[end], %[d]\n\t"
-		"jb 7b\n\t"
 		"jmp 8f\n\t"
 		".pushsection __rseq_failure, \"ax\"\n\t"
 		".byte 0x0f, 0xb9, 0x3d\n\t"
 		".long %c[sig]\n"
 		"4:\n\t"
-		"jmp 6f\n\t"
+		"jnc 6b\n\t"
+		"subq $16, %[d]\n\t"
+		"jmp 6b\n\t"
 		".popsection\n"
-		"6:\n\t"
-		"movq %[cs], %%fs:%c[csoff](%[off])\n\t"
-		"movl %%fs:%c[cpu](%[off]), %%eax\n\t"
-		"imulq %[stride], %%rax\n\t"
-		"addq %[rows], %%rax\n\t"
-		"movq %%rax, %[row]\n\t"
-		"jmp 7b\n"
 		"8:\n\t"
 		"movq $0, %%fs:%c[csoff](%[off])\n\t"
-		: [d] "+r" (d), [addr] "=&r" (addr), [delta] "=&r" (delta), [row] "=&r" (row)
-		: [end] "r" (end), [cs] "r" (&cs), [off] "r" (m->rseq_off), [rows] "r" (m->rows),
-		  [stride] "r" (m->stride),
+		: [d] "+r" (d), [addr] "=&r" (addr), [delta] "=&r" (delta), [row] "=&r" (row),
+		  [left] "=&r" (left)
+		: [end] "r" (end), [cs] "r" (&cs), [off] "r" (m->h.rseq_off), [rows] "r" (m->h.rows),
+		  [stride] "r" (m->h.stride),
 		  [start] "i" (offsetof(struct map_rseq_cs, start_ip)),
 		  [len] "i" (offsetof(struct map_rseq_cs, post_commit_offset)),
 		  [abort] "i" (offsetof(struct map_rseq_cs, abort_ip)),
-		  [csoff] "i" (offsetof(struct rseq, rseq_cs)),
-		  [cpu] "i" (offsetof(struct rseq, cpu_id)),
-		  [sig] "i" (RSEQ_SIG)
+		  [csoff] "i" (MAP_RSEQ_CS),
+		  [cpu] "i" (MAP_RSEQ_CPU),
+		  [sig] "i" (MAP_RSEQ_SIG)
 		: "rax", "memory", "cc");
 }
 #endif
@@ -221,9 +243,13 @@ static long map_rseq_offset(void)
 {
 	const char *no = getenv("ATOMIK_NO_RSEQ");
 
-	if ((no && *no && strcmp(no, "0")) || !__rseq_size)
-		return (char *)&map_no_rseq - (char *)__builtin_thread_pointer();
-	return __rseq_offset;
+#ifdef ATOMIK_MAP_GLIBC_RSEQ
+	if (!(no && *no && strcmp(no, "0")) && __rseq_size)
+		return __rseq_offset;
+#else
+	(void)no;
+#endif
+	return (char *)&map_no_rseq - (char *)__builtin_thread_pointer();
 }
 #endif
 
@@ -247,17 +273,17 @@ int atomik_map(struct atomik *a, struct atomik_map **mp)
 		return -ENOMEM;
 	}
 	/* The handle's open file, under a descriptor of the map's own. */
-	m->fd = fcntl(atomik_fd(a), F_DUPFD_CLOEXEC, 0);
-	if (m->fd < 0) {
+	m->h.fd = fcntl(atomik_fd(a), F_DUPFD_CLOEXEC, 0);
+	if (m->h.fd < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	rows = mmap(NULL, info.map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+	rows = mmap(NULL, info.map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, m->h.fd, 0);
 	if (rows == MAP_FAILED) {
 		ret = -errno;
 		goto fail;
 	}
-	m->rows = rows;
+	m->h.rows = rows;
 	m->bytes = info.map_bytes;
 	/*
 	 * The file's table cannot change while it is mapped: this is the
@@ -266,19 +292,19 @@ int atomik_map(struct atomik *a, struct atomik_map **mp)
 	ret = map_ioctl(m, ATOMIK_IOC_INFO, &info);
 	if (ret)
 		goto fail;
-	m->stride = info.map_stride;
-	m->nr_addrs = info.nr_addrs;
+	m->h.stride = info.map_stride;
+	m->h.nr_addrs = info.nr_addrs;
 #ifdef ATOMIK_MAP_RSEQ
-	m->rseq_off = map_rseq_offset();
+	m->h.rseq_off = map_rseq_offset();
 #endif
 	*mp = m;
 	errno = saved;
 	return 0;
 fail:
-	if (m->rows)
-		munmap(m->rows, m->bytes);
-	if (m->fd >= 0)
-		close(m->fd);
+	if (m->h.rows)
+		munmap(m->h.rows, m->bytes);
+	if (m->h.fd >= 0)
+		close(m->h.fd);
 	free(m);
 	errno = saved;
 	return ret;
@@ -290,8 +316,8 @@ void atomik_unmap(struct atomik_map *m)
 
 	if (!m)
 		return;
-	munmap(m->rows, m->bytes);
-	close(m->fd);
+	munmap(m->h.rows, m->bytes);
+	close(m->h.fd);
 	free(m);
 	errno = saved;
 }
@@ -313,13 +339,14 @@ static __attribute__((noinline)) int map_batch_ioctl(const struct atomik_map *m,
 	return map_ioctl(m, ATOMIK_IOC_ACCUM_BATCH, &b);
 }
 
-int atomik_map_accum(struct atomik_map *m, uint32_t addr, uint64_t delta)
+/* atomik.h's inline function comes here for what its sequence does not take. */
+int (atomik_map_accum)(struct atomik_map *m, uint32_t addr, uint64_t delta)
 {
 #ifdef ATOMIK_MAP_RSEQ
 	if (map_rseq_xor(m, addr, delta))
 		return 0;
 #endif
-	if (addr >= m->nr_addrs)
+	if (addr >= m->h.nr_addrs)
 		return -EINVAL;
 	return map_accum_ioctl(m, addr, delta);
 }
@@ -357,9 +384,9 @@ int atomik_map_accum_batch(struct atomik_map *m, const struct atomik_delta *d, s
 			memcpy(&w0, &d[i], sizeof(w0));
 			any |= w0;
 		}
-		for (i = 0; any >= m->nr_addrs && i < n; i++) {
+		for (i = 0; any >= m->h.nr_addrs && i < n; i++) {
 			memcpy(&w0, &d[i], sizeof(w0));
-			if (w0 >= m->nr_addrs)
+			if (w0 >= m->h.nr_addrs)
 				return -EINVAL;
 		}
 		map_rseq_xor_many(m, d, d + n);

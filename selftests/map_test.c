@@ -1079,3 +1079,80 @@ TEST_F(table, thread_without_rseq_falls_back)
 	for (i = 0; i < ADDRS; i++)
 		ASSERT_EQ(got[i], w.want[i]);
 }
+
+/*
+ * A delta whose XOR faults: each CPU row's second page made read-only, a
+ * SIGSEGV handler that makes the rows writable again.  The signal stops
+ * the thread on the XOR itself, which has not run; a batch's sequence has
+ * already moved past that delta (libatomik/map.c), so its abort handler
+ * must take it back one delta, and only one, before the sequence starts
+ * again.  Preemption stops a sequence where it happens to be; this stops
+ * it there every time: every round faults once, in the middle of a batch
+ * (after deltas that did store) or in a single call, and the table must
+ * end exact, nothing lost and nothing applied twice.
+ */
+static char *fault_rows;
+static size_t fault_bytes;
+static volatile sig_atomic_t faults;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	char *p = si->si_addr;
+
+	(void)sig;
+	(void)uc;
+	if (p < fault_rows || p >= fault_rows + fault_bytes)
+		abort();
+	if (mprotect(fault_rows, fault_bytes, PROT_READ | PROT_WRITE))
+		abort();
+	faults++;
+}
+
+TEST_F(table, a_delta_stopped_on_its_xor_is_applied_once)
+{
+	const struct atomik_map_head *h = (const void *)self->m;
+	size_t page = sysconf(_SC_PAGESIZE), c;
+	uint64_t seed = test_seed(), want[ADDRS] = { 0 }, got[ADDRS];
+	uint32_t hi = page / sizeof(uint64_t);	/* the first address on a row's second page */
+	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO }, old;
+	struct atomik_delta d[64];
+	struct atomik_info info;
+	int round, i, k;
+
+	ASSERT_EQ(atomik_info(self->a, &info), 0);
+	ASSERT_GE(h->stride, 2 * page);
+	ASSERT_GT(ADDRS, hi);
+	fault_rows = h->rows;
+	fault_bytes = info.map_bytes;
+	faults = 0;
+	ASSERT_OK(sigaction(SIGSEGV, &sa, &old));
+	for (round = 0; round < 200; round++) {
+		for (c = 0; c * h->stride < fault_bytes; c++)
+			ASSERT_OK(mprotect(h->rows + c * h->stride + page, page, PROT_READ));
+		if (round % 4 == 3) {
+			uint32_t addr = hi + rnd(&seed) % (ADDRS - hi);
+			uint64_t x = rnd(&seed) | 1;
+
+			ASSERT_EQ(atomik_map_accum(self->m, addr, x), 0);
+			want[addr] ^= x;
+			continue;
+		}
+		/* k deltas on the first pages, then one on a second page, then any. */
+		k = round % 61;
+		for (i = 0; i < 64; i++) {
+			d[i].addr = i < k ? rnd(&seed) % hi :
+				    i == k ? hi + rnd(&seed) % (ADDRS - hi) : rnd(&seed) % ADDRS;
+			d[i].reserved = 0;
+			d[i].delta = rnd(&seed) | 1;
+			want[d[i].addr] ^= d[i].delta;
+		}
+		ASSERT_EQ(atomik_map_accum_batch(self->m, d, 64), 0);
+	}
+	ASSERT_OK(mprotect(fault_rows, fault_bytes, PROT_READ | PROT_WRITE));
+	ASSERT_OK(sigaction(SIGSEGV, &old, NULL));
+	/* The ioctls write the rows through the kernel's own mapping. */
+	ASSERT_EQ(faults, via_rseq() ? 200 : 0);
+	read_all(self->a, ADDRS, got);
+	for (i = 0; i < ADDRS; i++)
+		ASSERT_EQ(got[i], want[i]);
+}
