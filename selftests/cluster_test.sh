@@ -179,6 +179,15 @@ basic)
 	else
 		notok "node $node's nkey refused: $out"
 	fi
+	# The routes speak TLS, each end with a certificate of the rig's CA
+	# (tools/testing/vm/cluster-node): the next node's route port asks for
+	# it, refuses a TLS client without a certificate, takes the rig's.
+	peer=10.99.0.$((node % nodes + 1))
+	if out=$(python3 "$top/tools/testing/vm/route-tls" "$peer" "$shared/tls" 2>&1); then
+		ok "$peer's routes take only TLS with the rig's certificates ($out)"
+	else
+		notok "$peer's routes: $out"
+	fi
 	"$probe" contribution-save "$shared/deltas.$node"
 
 	# Random deltas on every node at once; node 1 captures the traffic.
