@@ -125,7 +125,7 @@ struct atomik_map_head {
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(ATOMIK_NO_INLINE)
 /*
- * The sequence of map.c's map_rseq_xor(), which says how it works, at the
+ * A delta's sequence (libatomik/map.c says how it works), at the
  * caller's site.  The offsets are those of struct rseq (cpu_id 4, rseq_cs
  * 8), the signature glibc registers on x86 (RSEQ_SIG).  Where the thread
  * has no rseq area registered (the map's area then says so), ACCUM, as a

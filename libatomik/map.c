@@ -58,7 +58,9 @@ static int map_ioctl(const struct atomik_map *m, unsigned long cmd, void *arg)
 
 #ifdef ATOMIK_MAP_RSEQ
 /*
- * A sequence stores the address of its descriptor (in section __rseq_cs:
+ * A delta's sequence, atomik.h's atomik__map_accum(), which is inline at
+ * the caller's site and is also the library's atomik_map_accum() here.
+ * It stores the address of its descriptor (in section __rseq_cs:
  * version and flags 0, the first instruction, the length up to and
  * including the commit, the abort handler) in the thread's rseq_cs, reads
  * cpu_id, and XORs the delta into that CPU's row with a single
@@ -72,11 +74,6 @@ static int map_ioctl(const struct atomik_map *m, unsigned long cmd, void *arg)
  * own loads and stores (kmod/engine.c): it never runs in the middle of the
  * instruction, and a sequence it preempts is restarted.
  */
-#define MAP_RSEQ_OPERANDS						\
-	[cs] "i" (MAP_RSEQ_CS),						\
-	[cpu] "i" (MAP_RSEQ_CPU),					\
-	[sig] "i" (MAP_RSEQ_SIG)
-
 /*
  * Where a map that does not use the sequences points them: an area of each
  * thread that no kernel knows, whose cpu_id says so, so that the calls
@@ -89,53 +86,6 @@ static __thread struct {
 } map_no_rseq __attribute__((tls_model("initial-exec"), aligned(32))) = {
 	.cpu_id = (uint32_t)-1,		/* RSEQ_CPU_ID_UNINITIALIZED */
 };
-
-/*
- * One delta, if addr is below nr_addrs and the thread has an rseq area
- * registered; 0 (nothing done) if either is not so.  Both are told by one
- * test inside the sequence: cpu_id with its sign bit forced on when addr
- * is out of range (one branch less to the short path).
- */
-static inline int map_rseq_xor(const struct atomik_map *m, uint32_t addr, uint64_t delta)
-{
-	__asm__ __volatile__ goto (
-		".pushsection __rseq_cs, \"aw\"\n\t"
-		".balign 32\n"
-		"3:\n\t"
-		".long 0, 0\n\t"
-		".quad 1f, 2f - 1f, 4f\n\t"
-		".popsection\n"
-		"5:\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:%c[cs](%[off])\n"
-		"1:\n\t"
-		"movl %%fs:%c[cpu](%[off]), %%eax\n\t"
-		"movl %[addr], %%r11d\n\t"		/* zero-extended */
-		"cmpl %[nr], %%r11d\n\t"		/* CF: addr < nr */
-		"cmc\n\t"
-		"sbbl %%ecx, %%ecx\n\t"		/* -1 if addr >= nr */
-		"orl %%ecx, %%eax\n\t"
-		"js %l[refused]\n\t"
-		"imulq %[stride], %%rax\n\t"
-		"addq %[rows], %%rax\n\t"
-		"xorq %[delta], (%%rax, %%r11, 8)\n"
-		"2:\n\t"
-		".pushsection __rseq_failure, \"ax\"\n\t"
-		".byte 0x0f, 0xb9, 0x3d\n\t"
-		".long %c[sig]\n"
-		"4:\n\t"
-		"jmp 5b\n\t"
-		".popsection\n"
-		:
-		: [off] "r" (m->h.rseq_off), [rows] "r" (m->h.rows), [stride] "r" (m->h.stride),
-		  [nr] "m" (m->h.nr_addrs), [addr] "r" (addr), [delta] "r" (delta),
-		  MAP_RSEQ_OPERANDS
-		: "rax", "rcx", "r11", "memory", "cc"
-		: refused);
-	return 1;
-refused:
-	return 0;
-}
 
 /* Is an rseq area registered for this thread (cpu_id not negative)? */
 static inline int map_rseq_registered(const struct atomik_map *m)
@@ -323,6 +273,7 @@ void atomik_unmap(struct atomik_map *m)
 }
 
 /* The ioctls, out of the way of the sequences' short paths. */
+#ifndef ATOMIK_MAP_RSEQ
 static __attribute__((noinline)) int map_accum_ioctl(const struct atomik_map *m,
 						     uint32_t addr, uint64_t delta)
 {
@@ -330,6 +281,7 @@ static __attribute__((noinline)) int map_accum_ioctl(const struct atomik_map *m,
 
 	return map_ioctl(m, ATOMIK_IOC_ACCUM, &x);
 }
+#endif
 
 static __attribute__((noinline)) int map_batch_ioctl(const struct atomik_map *m,
 						     const struct atomik_delta *d, size_t n)
@@ -339,16 +291,16 @@ static __attribute__((noinline)) int map_batch_ioctl(const struct atomik_map *m,
 	return map_ioctl(m, ATOMIK_IOC_ACCUM_BATCH, &b);
 }
 
-/* atomik.h's inline function comes here for what its sequence does not take. */
+/* The inline function of atomik.h, for callers that take the library's. */
 int (atomik_map_accum)(struct atomik_map *m, uint32_t addr, uint64_t delta)
 {
-#ifdef ATOMIK_MAP_RSEQ
-	if (map_rseq_xor(m, addr, delta))
-		return 0;
-#endif
+#if defined(ATOMIK_MAP_RSEQ) && defined(atomik_map_accum)
+	return atomik__map_accum(m, addr, delta);
+#else
 	if (addr >= m->h.nr_addrs)
 		return -EINVAL;
 	return map_accum_ioctl(m, addr, delta);
+#endif
 }
 
 /*
