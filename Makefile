@@ -148,9 +148,11 @@ $(BUILD)/selftests/harness_check: selftests/harness_check.c selftests/harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -pthread
 
-$(PROBE): selftests/cluster_probe.c tools/atomikd/atomikd.h $(LIB)/libatomik.a
+$(PROBE): selftests/cluster_probe.c tools/atomikd/nkey.c tools/atomikd/atomikd.h tools/atomikd/nkey.h \
+		$(LIB)/libatomik.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itools/atomikd -o $@ $< $(LIB)/libatomik.a -luring -lnats -pthread
+	$(CC) $(CFLAGS) -Itools/atomikd -o $@ $< tools/atomikd/nkey.c $(LIB)/libatomik.a -luring \
+		-lnats -lsodium -pthread
 
 $(BUILD)/selftests/%: selftests/%.c selftests/harness.h selftests/util.h selftests/tracefs.h \
 		$(LIB)/libatomik.a $(wildcard uapi/linux/*.h)

@@ -114,9 +114,44 @@ case_ "a stray argument" 2 "unexpected argument 'extra'" 'node = 1\n' extra
 case_ "options override the file" 2 "node 9 is not among" 'node = 1\nnodes = 1 2\n' --node 9
 case_ "--help" 0 "usage: atomikd" - --help
 case_ "--version" 0 "atomikd " - --version
+# Signing keys: the members' public nkeys in nodes, this node's seed.
+K2=UCXZJBZNVWG7S5JSEOI45GRUNZHT6EKALXA7BHR5PA7CUYM4OULDEDRV
+case_ "a node's key with a wrong checksum" 2 "$c:2: nodes: a node's key is its public user nkey" \
+	"node = 1\nnodes = 1:${K%?}A 2:$K2\nnats_nkey = $K\nnats_nkey_seed_file = $tmp/seed\n"
+case_ "a seed where a public key goes" 2 "$c:2: nodes: a node's key is its public user nkey" \
+	"node = 1\nnodes = 1:$(cat "$tmp/seed")\n"
+case_ "keys for some nodes only" 2 "$c:2: nodes: give every node's key (N:KEY), or none" \
+	"node = 1\nnodes = 1:$K 2\n"
+case_ "a node given twice" 2 "$c:2: nodes: a node is given twice" 'node = 1\nnodes = 1 2 1\n'
+case_ "a signing key without the nodes' keys" 2 "signing_key_file without the nodes' keys" \
+	"node = 1\nnodes = 1 2\nsigning_key_file = $tmp/seed\n"
+case_ "the nodes' keys without this node's" 2 "the nodes' keys without this node's" \
+	"node = 1\nnodes = 1:$K 2:$K2\n"
+case_ "a signing key that is another node's" 2 "is the key of $K, not node 2's key in nodes" \
+	"node = 2\nnodes = 1:$K 2:$K2\nsigning_key_file = $tmp/seed\n"
+printf 'SUNOTASEED\n' > "$tmp/notseed"
+case_ "a signing key file that holds no seed" 2 "its first line is not a user nkey seed" \
+	"node = 1\nnodes = 1:$K 2:$K2\nsigning_key_file = $tmp/notseed\n"
+case_ "atomikd --gen-key on a file that exists" 1 "cannot create $tmp/seed: File exists" - \
+	--gen-key "$tmp/seed"
+n=$((n + 1))
+if pub=$("$daemon" --gen-key "$tmp/new.seed") && [[ $pub == U* && ${#pub} -eq 56 ]] &&
+   [[ $(stat -c %a "$tmp/new.seed") == 600 ]] &&
+   printf 'node = 1\nnodes = 1:%s 2:%s\nsigning_key_file = %s\n' "$pub" "$K2" "$tmp/new.seed" \
+	> "$tmp/gen.conf" &&
+   out=$("$daemon" --config "$tmp/gen.conf" --state-dir "$tmp/state" --device "$tmp/nodev" 2>&1);
+   [[ $out == *"cannot open $tmp/nodev"* ]]; then
+	echo "ok $n atomikd --gen-key: a 0600 seed whose public key the daemon takes as node 1's"
+else
+	echo "not ok $n atomikd --gen-key: printed '${pub:-}', mode $(stat -c %a "$tmp/new.seed" 2>&1), then: ${out:-}"
+	failed=$((failed + 1))
+fi
 # Valid: it gets as far as the device, which is not there.
 case_ "a good configuration, no device" 1 "cannot open $tmp/nodev" \
 	"node = 1\nnodes = 1 2 3\nservers = nats://127.0.0.1:4222, tls://nats.example:4222\npeer_servers = 1=nats://n1:4222 2=nats://n2:4222 3=tls://n3:4222\nnats_nkey = $K\nnats_nkey_seed_file = $tmp/seed\ntls_ca_file = $tmp/seed\ntls_server_name = nats.example\ntables = 0 5\npublish_interval_ms = 250\nblock_size = 512\n" \
+	--device "$tmp/nodev"
+case_ "a good configuration with the nodes' keys, no device" 1 "cannot open $tmp/nodev" \
+	"node = 1\nnodes = 1:$K 2:$K2\nnats_nkey = $K\nnats_nkey_seed_file = $tmp/seed\n" \
 	--device "$tmp/nodev"
 echo "1..$n"
 exit $((failed != 0))

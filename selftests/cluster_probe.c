@@ -14,7 +14,8 @@
  *                       block, as the local server hands it back (p50, max)
  *
  * with --nkey PUBLIC --seed FILE before the command, it authenticates to
- * NATS with that nkey.
+ * NATS with that nkey; with --sign SEED_FILE, inject signs what it sends
+ * with that nkey seed's key.
  *
  * and it keeps the tests' model of table 0, in files of one 64-bit value per
  * address (a node's own deltas, XOR-ed address by address):
@@ -30,7 +31,9 @@
  *   cluster_probe contribution-save FILE           FILE = the local contribution
  *
  * KIND is one of: short, truncated, format, reserved, sender, contributor,
- * table, nr_addrs, block, block_size, zero, future.  Prints what it did on
+ * table, nr_addrs, block, block_size, zero, future; unsigned (well made,
+ * no signature), valid (well made, signed if --sign), forged (another
+ * node's block, signed by SENDER's key).  Prints what it did on
  * stdout; exits 0 when it did it.
  */
 #include <endian.h>
@@ -44,12 +47,16 @@
 #include <time.h>
 
 #include <nats/nats.h>
+#include <sodium.h>
 
 #include "atomik.h"
 #include "atomikd.h"
+#include "nkey.h"
 
 static const char *server = "nats://127.0.0.1:4222", *prefix = "atomik";
 static const char *nkey, *seed;
+static uint8_t sign_sk[crypto_sign_SECRETKEYBYTES];
+static bool signing;
 static natsConnection *nc;
 
 static void __attribute__((noreturn)) fail(const char *what, natsStatus s)
@@ -229,9 +236,30 @@ static uint8_t *p64(uint8_t *p, uint64_t v)
 }
 
 /*
+ * What a contributor signs of a block (atomikd.h): the signed block header,
+ * then the values.
+ */
+static void sign_block(const uint8_t *blk, const uint8_t *vals, uint32_t count, uint64_t key,
+		       uint8_t *sig)
+{
+	size_t len = sizeof(struct atomikd_signed_block) + (size_t)count * 8;
+	uint8_t *m = malloc(len), *p;
+
+	p = p32(m, ATOMIKD_SIGN_BLOCK);
+	p = p32(p, 0);
+	p = p64(p, key);
+	memcpy(p, blk, sizeof(struct atomikd_block));
+	memcpy(p + sizeof(struct atomikd_block), vals, (size_t)count * 8);
+	crypto_sign_detached(sig, NULL, m, len, sign_sk);
+	free(m);
+}
+
+/*
  * A block message that would change the state if it were applied (every
  * value 0x5a5a...), of table NAME, made wrong in one way.  It comes from a
- * session of its own, as node SENDER.
+ * session of its own, as node SENDER; with --sign, signed with that key
+ * (the block as its contributor, the message as its sender), after it was
+ * made wrong.
  */
 static int inject(const char *kind, unsigned int sender, const char *table, uint32_t nr_addrs,
 		  uint32_t block_size)
@@ -241,8 +269,10 @@ static int inject(const char *kind, unsigned int sender, const char *table, uint
 	uint16_t contributor = sender, flags = 0;
 	uint64_t key = atomikd_table_key(table), version = 1000, sent_at = boot_ns();
 	uint64_t instance = 0xdead0001;
-	size_t len = sizeof(struct atomikd_hdr) + sizeof(struct atomikd_block) + count * 8;
-	uint8_t *buf = malloc(len), *p;
+	size_t len = sizeof(struct atomikd_hdr) + sizeof(struct atomikd_block) + count * 8 +
+		     2 * ATOMIKD_SIG_BYTES;
+	uint8_t *buf = malloc(len), *p, *blk;
+	bool sign = signing && strcmp(kind, "unsigned");
 	char subj[128];
 	natsStatus s;
 
@@ -268,7 +298,13 @@ static int inject(const char *kind, unsigned int sender, const char *table, uint
 		/* Its own live instance, sent by itself, past its clock. */
 		flags = ATOMIKD_BLOCK_LIVE;
 		version = sent_at + 3600ull * 1000000000u;
-	} else if (strcmp(kind, "short") && strcmp(kind, "truncated")) {
+	} else if (!strcmp(kind, "forged")) {
+		/* Another node's contribution, far in the future, signed by
+		 * the sender's key rather than its own node's. */
+		contributor = sender == 2 ? 3 : 2;
+		version = 1ull << 62;
+	} else if (strcmp(kind, "short") && strcmp(kind, "truncated") &&
+		   strcmp(kind, "unsigned") && strcmp(kind, "valid")) {
 		fprintf(stderr, "cluster_probe: unknown kind '%s'\n", kind);
 		return 2;
 	}
@@ -278,11 +314,12 @@ static int inject(const char *kind, unsigned int sender, const char *table, uint
 	*p++ = ATOMIKD_BLOCK;
 	p = p16(p, flags);
 	p = p16(p, sender);
-	p = p16(p, reserved);
-	p = p32(p, 0);
+	p = p16(p, sign ? ATOMIKD_SIGNED : 0);
+	p = p32(p, reserved);
 	p = p64(p, 0x5e55100000000000ull | getpid());
 	p = p64(p, sent_at);
 	p = p64(p, key);
+	blk = p;
 	p = p32(p, nr_addrs);
 	p = p32(p, block_size);
 	p = p32(p, block);
@@ -291,11 +328,21 @@ static int inject(const char *kind, unsigned int sender, const char *table, uint
 	p = p16(p, 0);
 	p = p32(p, host);
 	p = p64(p, instance);
-	p64(p, version);
+	p = p64(p, version);
+	p += count * 8;
+	len = p - buf;
+	if (sign) {
+		sign_block(blk, blk + sizeof(struct atomikd_block), count, key, p);
+		len += ATOMIKD_SIG_BYTES;
+	}
 	if (!strcmp(kind, "short"))
 		len = 10;
 	else if (!strcmp(kind, "truncated"))
 		len -= 8;
+	if (sign && len > 40) {
+		crypto_sign_detached(buf + len, NULL, buf, len, sign_sk);
+		len += ATOMIKD_SIG_BYTES;
+	}
 	snprintf(subj, sizeof(subj), "%s.blk.%s", prefix, table);
 	s = natsConnection_Publish(nc, subj, buf, len);
 	if (s == NATS_OK)
@@ -478,6 +525,27 @@ static int contribution_save(const char *path)
 	return 0;
 }
 
+/* An nkey seed file's key, that inject signs with. */
+static void load_signing_key(const char *path)
+{
+	uint8_t seed_raw[32], pk[crypto_sign_PUBLICKEYBYTES];
+	char line[128] = "";
+	FILE *f = fopen(path, "r");
+
+	if (!f || !fgets(line, sizeof(line), f)) {
+		fprintf(stderr, "cluster_probe: cannot read %s\n", path);
+		exit(2);
+	}
+	fclose(f);
+	line[strcspn(line, "\r\n")] = 0;
+	if (sodium_init() < 0 || nkey_decode(line, true, seed_raw)) {
+		fprintf(stderr, "cluster_probe: %s is not a user nkey seed\n", path);
+		exit(2);
+	}
+	crypto_sign_seed_keypair(pk, sign_sk, seed_raw);
+	signing = true;
+}
+
 int main(int argc, char **argv)
 {
 	natsOptions *opts = NULL;
@@ -493,6 +561,8 @@ int main(int argc, char **argv)
 			nkey = argv[i + 1];
 		else if (!strcmp(argv[i], "--seed"))
 			seed = argv[i + 1];
+		else if (!strcmp(argv[i], "--sign"))
+			load_signing_key(argv[i + 1]);
 		else
 			break;
 		i += 2;
@@ -545,7 +615,7 @@ int main(int argc, char **argv)
 	return ret;
 usage:
 	fprintf(stderr, "usage: cluster_probe [--server URL] [--subject P] "
-		"[--nkey PUBLIC --seed FILE] connect | capture FILE SECONDS | replay FILE SEED | "
+		"[--nkey PUBLIC --seed FILE] [--sign SEED_FILE] connect | capture FILE SECONDS | replay FILE SEED | "
 		"inject KIND SENDER TABLE NR_ADDRS BLOCK_SIZE | publish-latency ROUNDS ADDR | "
 		"accum SEED COUNT SECONDS FILE | expect OUT FILE... | "
 		"wait EXPECTED SECONDS | contribution EXPECTED | contribution-save FILE\n");

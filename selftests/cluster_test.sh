@@ -226,29 +226,46 @@ basic)
 	barrier inject
 	if [ "$node" -eq 1 ]; then
 		nr=$(cat /sys/module/atomik/parameters/nr_addrs)
+		# Signed with node 2's key (the rig's keys are derived from
+		# their names): each is dropped for what is wrong with it.
+		python3 "$top/tools/testing/vm/nkey" node2 /tmp/node2.seed > /dev/null
 		for k in short truncated format reserved sender contributor table nr_addrs \
 			 block block_size zero future; do
 			# shellcheck disable=SC2086
-			"$probe" $nkey inject "$k" 2 0 "$nr" 256 > /dev/null || notok "inject $k"
+			"$probe" $nkey --sign /tmp/node2.seed inject "$k" 2 0 "$nr" 256 > /dev/null ||
+				notok "inject $k"
 		done
+		# Well made, but not signed by the node it names: without a
+		# signature; signed by a key no member has; a member (node 3)
+		# sending node 2's block far in the future, signed by its own key.
+		python3 "$top/tools/testing/vm/nkey" stranger /tmp/stranger.seed > /dev/null
+		python3 "$top/tools/testing/vm/nkey" node3 /tmp/node3.seed > /dev/null
+		# shellcheck disable=SC2086
+		{ "$probe" $nkey inject unsigned 2 0 "$nr" 256 &&
+		  "$probe" $nkey --sign /tmp/stranger.seed inject valid 2 0 "$nr" 256 &&
+		  "$probe" $nkey --sign /tmp/node3.seed inject forged 3 0 "$nr" 256; } > /dev/null ||
+			notok "inject unsigned, stranger's and forged"
 	fi
 	sleep 2
 	barrier injected
 	after=$(drops)
 	want=""
-	for k in size format node table block version; do
+	for k in size format node table block version signature; do
 		b=$(echo "$before" | tr ' ' '\n' | awk -F= -v k="$k" '$1 == k { print $2 }')
 		a=$(echo "$after" | tr ' ' '\n' | awk -F= -v k="$k" '$1 == k { print $2 }')
-		[ $((a - b)) -eq 2 ] || want="$want $k:+$((a - b))"
+		n=2
+		[ "$k" = signature ] && n=3
+		[ $((a - b)) -eq $n ] || want="$want $k:+$((a - b))"
 	done
 	if [ -z "$want" ]; then
-		ok "12 malformed messages dropped, two of each cause ($after)"
+		ok "12 malformed messages dropped, two of each cause, and 3 not signed by their node ($after)"
 	else
-		notok "drops by cause, expected +2 each: got$want ($before -> $after)"
+		notok "drops by cause, expected +2 each and signature +3: got$want ($before -> $after)"
 	fi
-	check "no malformed message changed the state" "$probe" wait "$shared/expected.random" 0
+	check "no malformed or forged message changed the state" \
+		"$probe" wait "$shared/expected.random" 0
 	applied1=$(counter blocks_applied)
-	[ "$applied1" -eq "$applied0" ] && ok "no malformed block applied" ||
+	[ "$applied1" -eq "$applied0" ] && ok "no malformed or forged block applied" ||
 		notok "blocks applied while only malformed messages came: $applied0 -> $applied1"
 
 	# atomikd killed and started again on a live node: no change, and

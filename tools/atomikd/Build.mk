@@ -1,19 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0
-# tools/atomikd: the cluster daemon, linked to the system's libnats (the
-# VM shares the host's /usr with a node's guest), its man page, and the
-# protocol's SPIN model (model/).
+# tools/atomikd: the cluster daemon, linked to the system's libnats and
+# libsodium (the VM shares the host's /usr with a node's guest), its man
+# page, and the protocol's SPIN model (model/).
 DAEMON		:= $(BUILD)/tools/atomikd
 TOOL_MAN8	+= tools/atomikd/atomikd.8
-ATOMIKD_SRC	:= $(addprefix tools/atomikd/,main.c core.c config.c device.c persist.c transport.c status.c)
-ATOMIKD_HDRS	:= $(addprefix tools/atomikd/,atomikd.h core.h daemon.h)
+ATOMIKD_SRC	:= $(addprefix tools/atomikd/,main.c core.c config.c device.c persist.c transport.c status.c keys.c nkey.c)
+ATOMIKD_HDRS	:= $(addprefix tools/atomikd/,atomikd.h core.h daemon.h nkey.h)
 
 $(DAEMON): $(ATOMIKD_SRC) $(ATOMIKD_HDRS) $(LIB)/libatomik.a $(UAPI_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TOOL_CFLAGS) -o $@ $(ATOMIKD_SRC) $(LIB)/libatomik.a -luring -lnats -pthread
+	$(CC) $(TOOL_CFLAGS) -o $@ $(ATOMIKD_SRC) $(LIB)/libatomik.a -luring -lnats -lsodium -pthread
 
 $(BUILD)/install/atomikd: $(ATOMIKD_SRC) $(ATOMIKD_HDRS) $(LIB)/$(LIB_REAL) $(UAPI_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TOOL_CFLAGS) -o $@ $(ATOMIKD_SRC) $(LIB)/$(LIB_REAL) -lnats -pthread
+	$(CC) $(TOOL_CFLAGS) -o $@ $(ATOMIKD_SRC) $(LIB)/$(LIB_REAL) -lnats -lsodium -pthread
 
 # The cluster simulator: the protocol core on many simulated nodes (host
 # only; make check-sim, make sim).
@@ -61,9 +61,11 @@ $(BUILD)/fuzz/fuzz-checkpoint: tools/atomikd/fuzz/fuzz_checkpoint.c tools/atomik
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tools/atomikd/fuzz/fuzz_checkpoint.c tools/atomikd/core.c
 
-$(BUILD)/fuzz/fuzz-config: tools/atomikd/fuzz/fuzz_config.c tools/atomikd/config.c $(FUZZ_HDRS)
+$(BUILD)/fuzz/fuzz-config: tools/atomikd/fuzz/fuzz_config.c tools/atomikd/config.c tools/atomikd/nkey.c \
+		$(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tools/atomikd/fuzz/fuzz_config.c tools/atomikd/config.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tools/atomikd/fuzz/fuzz_config.c tools/atomikd/config.c \
+		tools/atomikd/nkey.c
 
 $(BUILD)/fuzz/seeds: tools/atomikd/fuzz/seeds.c tools/atomikd/core.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)

@@ -34,6 +34,18 @@ enum atomikd_type {
 	ATOMIKD_TYPE_MAX = 7,
 };
 
+/*
+ * A signed message (hdr.hflags ATOMIKD_SIGNED) ends with the sender's
+ * Ed25519 signature of every byte before it, and a BLOCK's or a PATCH's
+ * values, or a RECORD's body, are followed by the contributor's (the
+ * absorber's node's) signature of what they say, whoever relays them: an
+ * atomikd_signed_block or atomikd_signed_record, then the values.
+ */
+#define ATOMIKD_SIGNED		0x0001
+#define ATOMIKD_SIG_BYTES	64
+#define ATOMIKD_SIGN_BLOCK	0x4b4c4253u	/* "SBLK" */
+#define ATOMIKD_SIGN_RECORD	0x43455253u	/* "SREC" */
+
 #define ATOMIKD_HELLO_STARTING	0x0001	/* hello: send me your digests */
 #define ATOMIKD_BLOCK_LIVE	0x0001	/* block, patch: the sender's own live instance */
 
@@ -43,7 +55,7 @@ struct atomikd_hdr {
 	uint8_t type;		/* enum atomikd_type */
 	uint16_t flags;
 	uint16_t sender;	/* the node that sent this message */
-	uint16_t reserved0;	/* 0 */
+	uint16_t hflags;	/* ATOMIKD_SIGNED, or 0 */
 	uint32_t reserved1;	/* 0 */
 	uint64_t session;	/* the sender's daemon run, never 0 */
 	uint64_t sent_at;	/* the sender's boot clock, ns */
@@ -153,6 +165,28 @@ struct atomikd_record {
 	uint16_t absorber_node;
 	uint16_t reserved;	/* 0 */
 };
+
+/*
+ * What a contributor signs of a block (whatever carries it, a BLOCK or a
+ * PATCH): this, the block's count being its whole length, then its values;
+ * and what the absorber's node signs of a collection record.
+ */
+struct atomikd_signed_block {
+	uint32_t magic;		/* ATOMIKD_SIGN_BLOCK */
+	uint32_t reserved;	/* 0 */
+	uint64_t table;		/* key */
+	struct atomikd_block block;
+};
+
+struct atomikd_signed_record {
+	uint32_t magic;		/* ATOMIKD_SIGN_RECORD */
+	uint32_t reserved;	/* 0 */
+	uint64_t table;		/* key */
+	struct atomikd_record record;
+};
+
+_Static_assert(sizeof(struct atomikd_signed_block) == 56, "signed block is 56 bytes");
+_Static_assert(sizeof(struct atomikd_signed_record) == 48, "signed record is 48 bytes");
 
 /* A table's key on the wire: FNV-1a of its name. */
 static inline uint64_t atomikd_table_key(const char *name)

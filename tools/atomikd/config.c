@@ -15,6 +15,7 @@
 
 #include "atomikd.h"
 #include "daemon.h"
+#include "nkey.h"
 
 #ifndef ATOMIK_PACKAGE_VERSION
 #define ATOMIK_PACKAGE_VERSION "unknown"
@@ -149,20 +150,44 @@ static const char *set_peer_servers(char *v)
 	return NULL;
 }
 
+/*
+ * "N N ..." or "N:KEY N:KEY ...", KEY node N's public nkey (its signing
+ * key): every node with its key, or none.
+ */
 static const char *set_nodes(char *v)
 {
 	unsigned long n;
 	const char *err;
-	char *w;
+	char *w, *colon;
+	int keyed = 0, bare = 0;
 
 	free(cfg.allowed);
+	free(cfg.keys);
+	cfg.keys = NULL;
 	cfg.allowed = xcalloc(AKD_MAX_NODE + 1, 1);
 	while ((w = next_word(&v))) {
+		colon = strchr(w, ':');
+		if (colon)
+			*colon = 0;
 		err = parse_ulong(w, 1, AKD_MAX_NODE, &n);
 		if (err)
-			return "a node is a number from 1 to 65535";
+			return "a node is a number from 1 to 65535, or N:KEY";
+		if (cfg.allowed[n])
+			return "a node is given twice";
 		cfg.allowed[n] = 1;
+		if (!colon) {
+			bare++;
+			continue;
+		}
+		keyed++;
+		if (!cfg.keys)
+			cfg.keys = xcalloc(AKD_MAX_NODE + 1, 32);
+		if (nkey_decode(colon + 1, false, cfg.keys[n]))
+			return "a node's key is its public user nkey: 'U' and 55 more letters A-Z "
+			       "or digits 2-7, its checksum right";
 	}
+	if (keyed && bare)
+		return "give every node's key (N:KEY), or none";
 	return NULL;
 }
 
@@ -281,6 +306,7 @@ static const char *set_server_name(char *v)
 #define FILE_KEY(field) \
 	static const char *set_##field(char *v) { return set_path(&cfg.field, v); }
 FILE_KEY(nats_nkey_seed_file)
+FILE_KEY(signing_key_file)
 FILE_KEY(nats_creds_file)
 FILE_KEY(nats_password_file)
 FILE_KEY(nats_token_file)
@@ -303,6 +329,11 @@ const char *config_check_auth(void)
 		return "nats_user and nats_password_file go together";
 	if (!cfg.tls_cert_file != !cfg.tls_key_file)
 		return "tls_cert_file and tls_key_file go together";
+	if (cfg.signing_key_file && !cfg.keys)
+		return "signing_key_file without the nodes' keys (nodes = N:KEY ...)";
+	if (cfg.keys && !cfg.signing_key_file && !cfg.nats_nkey_seed_file)
+		return "the nodes' keys without this node's (signing_key_file, or "
+		       "nats_nkey_seed_file)";
 	return NULL;
 }
 
@@ -321,6 +352,7 @@ static const struct key {
 	LIST("state_dir", set_state_dir), LIST("device", set_device),
 	LIST("metrics_file", set_metrics),
 	LIST("nats_nkey", set_nkey), LIST("nats_nkey_seed_file", set_nats_nkey_seed_file),
+	LIST("signing_key_file", set_signing_key_file),
 	LIST("nats_creds_file", set_nats_creds_file), LIST("nats_user", set_user),
 	LIST("nats_password_file", set_nats_password_file),
 	LIST("nats_token_file", set_nats_token_file), LIST("tls_ca_file", set_tls_ca_file),
@@ -460,6 +492,7 @@ static void __attribute__((noreturn)) usage(FILE *to, int code)
 "               [--table ID]... [--subject PREFIX] [--publish-ms MS]\n"
 "               [--hello-ms MS] [--recover-ms MS] [--state-dir DIR]\n"
 "               [--device PATH] [--block N]\n"
+"       atomikd --gen-key FILE\n"
 "Replicates this node's replicated atomik tables over NATS.  Options\n"
 "override the configuration file (default %s).\n", DEFAULT_CONFIG);
 	exit(code);
@@ -483,6 +516,7 @@ void parse_command_line(int argc, char **argv)
 		{ "block", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "gen-key", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = DEFAULT_CONFIG, *key, *err;
@@ -493,6 +527,8 @@ void parse_command_line(int argc, char **argv)
 	/* The file first, the options over it. */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		if (opt == 'G')
+			keys_generate(optarg);
 		if (opt == 'c') {
 			config = optarg;
 			explicit = true;
@@ -504,6 +540,7 @@ void parse_command_line(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "hV", opts, &idx)) != -1) {
 		switch (opt) {
 		case 'c':	continue;
+		case 'G':	continue;
 		case 'h':	usage(stdout, 0);
 		case 'V':	printf("atomikd %s\n", ATOMIK_PACKAGE_VERSION); exit(0);
 		case 's':	/* repeated: a list */
@@ -556,10 +593,10 @@ void parse_command_line(int argc, char **argv)
 	if (cfg.nats_token_file)
 		cfg.nats_token = secret(cfg.nats_token_file);
 	/* Read by libnats at each connection: readable now, at least. */
-	for (idx = 0; idx < 5; idx++) {
+	for (idx = 0; idx < 6; idx++) {
 		const char *f = (const char *[]){ cfg.nats_nkey_seed_file, cfg.nats_creds_file,
 						  cfg.tls_ca_file, cfg.tls_cert_file,
-						  cfg.tls_key_file }[idx];
+						  cfg.tls_key_file, cfg.signing_key_file }[idx];
 
 		if (f && access(f, R_OK))
 			die(2, "cannot read %s: %s", f, strerror(errno));

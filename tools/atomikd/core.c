@@ -103,6 +103,13 @@ static void wvals(struct wbuf *w, const uint64_t *v, uint32_t n)
 		w64(w, v[i]);
 }
 
+static void wbytes(struct wbuf *w, const void *p, size_t n)
+{
+	wgrow(w, n);
+	memcpy(w->p + w->len, p, n);
+	w->len += n;
+}
+
 struct rbuf {
 	const uint8_t *p;
 	size_t left;
@@ -205,6 +212,10 @@ struct contrib {
 	bool vhash_stale;
 	uint64_t wanted_at;		/* a WANT of it not answered (DONE) yet; 0: none */
 	struct hist **hist;		/* [nr_blocks], each made at its first change */
+	/* Its node's signature of each block as held (signing only): a block
+	 * not signed (sigd 0: folded here) is not sent to anyone. */
+	uint8_t *sig;			/* [nr_blocks * AKD_SIG_BYTES] */
+	uint8_t *sigd;			/* [nr_blocks] */
 };
 
 /*
@@ -238,6 +249,8 @@ struct hist {
 struct record {
 	uint64_t absorber, instance, vhash;
 	uint16_t node, fold, absorber_node;
+	bool sigd;			/* sig is its node's signature */
+	uint8_t sig[AKD_SIG_BYTES];
 };
 
 struct table {
@@ -414,6 +427,8 @@ static struct contrib *add_contrib(struct akd_core *c, struct table *t, uint16_t
 	k->ver = zalloc(t->nr_blocks, 8);
 	k->folds = zalloc(t->nr_blocks, 2);
 	k->val = zalloc(t->nr_addrs, 8);
+	k->sig = zalloc(t->nr_blocks, AKD_SIG_BYTES);
+	k->sigd = zalloc(t->nr_blocks, 1);
 	k->vhash_stale = true;
 	t->c = realloc(t->c, (t->nr_c + 1) * sizeof(*t->c));
 	if (!t->c)
@@ -433,6 +448,8 @@ static void free_contrib(struct contrib *k, uint32_t nr_blocks)
 	free(k->ver);
 	free(k->folds);
 	free(k->val);
+	free(k->sig);
+	free(k->sigd);
 	free(k);
 }
 
@@ -658,6 +675,95 @@ static void maybe_collect(struct akd_core *c, struct table *t, struct contrib *k
 	c->st.collected++;
 }
 
+/* ---- signatures ---- */
+
+/*
+ * What a contributor's node signs of block b at (ver, folds, vals): struct
+ * atomikd_signed_block, then the values.  The signature travels with the
+ * block through every relay; only that node's key makes one.
+ */
+static void block_signed(struct akd_core *c, const struct table *t, uint16_t node,
+			 uint32_t host, uint64_t instance, uint32_t b, uint64_t ver,
+			 uint16_t folds, const uint64_t *vals, struct wbuf *w)
+{
+	uint32_t n = block_len(c, t, b);
+
+	w32(w, ATOMIKD_SIGN_BLOCK);
+	w32(w, 0);
+	w64(w, t->key);
+	w32(w, t->nr_addrs);
+	w32(w, c->conf.block);
+	w32(w, b);
+	w32(w, n);
+	w16(w, node);
+	w16(w, folds);
+	w32(w, host);
+	w64(w, instance);
+	w64(w, ver);
+	wvals(w, vals, n);
+}
+
+/* This node signs block b of k, one of its own instances, as it holds it. */
+static void sign_block(struct akd_core *c, const struct table *t, struct contrib *k, uint32_t b)
+{
+	struct wbuf w = { 0 };
+
+	block_signed(c, t, k->node, k->host, k->instance, b, k->ver[b], k->folds[b],
+		     k->val + (size_t)b * c->conf.block, &w);
+	c->conf.sign(c->conf.sig_arg, w.p, w.len, k->sig + (size_t)b * AKD_SIG_BYTES);
+	k->sigd[b] = 1;
+	free(w.p);
+}
+
+static bool block_verifies(struct akd_core *c, const struct table *t, uint16_t node,
+			   uint32_t host, uint64_t instance, uint32_t b, uint64_t ver,
+			   uint16_t folds, const uint64_t *vals, const uint8_t *sig)
+{
+	struct wbuf w = { 0 };
+	bool ok;
+
+	block_signed(c, t, node, host, instance, b, ver, folds, vals, &w);
+	ok = c->conf.verify(c->conf.sig_arg, node, w.p, w.len, sig);
+	free(w.p);
+	return ok;
+}
+
+/* What the absorber's node signs of a record: struct atomikd_signed_record. */
+static void record_signed(const struct table *t, const struct record *r, struct wbuf *w)
+{
+	w32(w, ATOMIKD_SIGN_RECORD);
+	w32(w, 0);
+	w64(w, t->key);
+	w64(w, r->absorber);
+	w64(w, r->instance);
+	w64(w, r->vhash);
+	w16(w, r->node);
+	w16(w, r->fold);
+	w16(w, r->absorber_node);
+	w16(w, 0);
+}
+
+static void sign_record(struct akd_core *c, const struct table *t, struct record *r)
+{
+	struct wbuf w = { 0 };
+
+	record_signed(t, r, &w);
+	c->conf.sign(c->conf.sig_arg, w.p, w.len, r->sig);
+	r->sigd = true;
+	free(w.p);
+}
+
+static bool record_verifies(struct akd_core *c, const struct table *t, const struct record *r)
+{
+	struct wbuf w = { 0 };
+	bool ok;
+
+	record_signed(t, r, &w);
+	ok = c->conf.verify(c->conf.sig_arg, r->absorber_node, w.p, w.len, r->sig);
+	free(w.p);
+	return ok;
+}
+
 /* ---- checkpoints ---- */
 
 enum { CK_HEADER = 1, CK_BLOCK = 3, CK_ADOPTED = 4, CK_RECORD = 5 };
@@ -695,6 +801,8 @@ static void log_block(struct akd_core *c, struct table *t, const struct contrib 
 	w32(&body, k->host);
 	w32(&body, 0);
 	wvals(&body, k->val + (size_t)b * c->conf.block, block_len(c, t, b));
+	if (k->sigd[b])
+		wbytes(&body, k->sig + (size_t)b * AKD_SIG_BYTES, AKD_SIG_BYTES);
 	ck_record(into ? into : &t->log, CK_BLOCK, &body);
 	free(body.p);
 }
@@ -721,6 +829,8 @@ static void log_rec(struct table *t, const struct record *r, struct wbuf *into)
 	w16(&body, r->fold);
 	w16(&body, r->absorber_node);
 	w16(&body, 0);
+	if (r->sigd)
+		wbytes(&body, r->sig, AKD_SIG_BYTES);
 	ck_record(into ? into : &t->log, CK_RECORD, &body);
 	free(body.p);
 }
@@ -967,7 +1077,7 @@ static void sweep(struct akd_core *c, struct table *t)
 
 /* Block b of contributor k becomes (ver, folds, vals), newer than what is held. */
 static void take_block(struct akd_core *c, struct table *t, struct contrib *k, uint32_t b,
-		       uint64_t ver, uint16_t folds, const uint64_t *vals)
+		       uint64_t ver, uint16_t folds, const uint64_t *vals, const uint8_t *sig)
 {
 	uint32_t first = b * c->conf.block, n = block_len(c, t, b);
 	unsigned int i;
@@ -976,6 +1086,9 @@ static void take_block(struct akd_core *c, struct table *t, struct contrib *k, u
 	memcpy(k->val + first, vals, n * 8);
 	k->ver[b] = ver;
 	k->folds[b] = folds;
+	k->sigd[b] = sig != NULL;
+	if (sig)
+		memcpy(k->sig + (size_t)b * AKD_SIG_BYTES, sig, AKD_SIG_BYTES);
 	recount_block(c, t, b);
 	for (i = 0; i < t->nr_c; i++)
 		if (collected_by(t, t->c[i]->instance))
@@ -1009,14 +1122,19 @@ static void apply_record(struct akd_core *c, struct table *t, const struct recor
 {
 	struct contrib *a = find(t, r->absorber), *d = find(t, r->instance);
 	uint32_t b, i, first, n;
+	bool mine;
 
 	if (!a || a->folds_known + 1 != r->fold)
 		return;
+	mine = a->node == c->conf.node && a->host == c->conf.host;
 	a->folds_known = r->fold;
 	c->digest_stale = true;
 	c->st.records_applied++;
-	if (d && !d->own && (a->own || !holds_nothing(t, a)) && vhash(c, t, d) == r->vhash) {
+	if (d && !d->own && (a->own || (!holds_nothing(t, a) && (!c->conf.sign || mine))) &&
+	    vhash(c, t, d) == r->vhash) {
 		for (b = 0; b < t->nr_blocks; b++) {
+			bool moved = false;
+
 			if (a->folds[b] != r->fold - 1)
 				continue;
 			first = b * c->conf.block;
@@ -1026,8 +1144,18 @@ static void apply_record(struct akd_core *c, struct table *t, const struct recor
 					a->val[first + i] ^= d->val[first + i];
 					if (a->own)
 						t->adopted[first + i] ^= d->val[first + i];
+					moved |= d->val[first + i] != 0;
 				}
 			a->folds[b] = r->fold;
+			/* Signing, only this node folds into its own instances
+			 * (another node's blocks wait for their node's signed
+			 * folds, the collected one counted apart until then),
+			 * and signs what it folded: the live instance's values
+			 * that moved as a new version, when it publishes. */
+			if (c->conf.sign && a->own && moved)
+				a->sigd[b] = 0, t->changed[b] = 1;
+			else if (c->conf.sign && has(a, b))
+				sign_block(c, t, a, b);
 			recount_block(c, t, b);
 		}
 		changed_versions(c, a);
@@ -1126,6 +1254,7 @@ static void restore_block(struct akd_core *c, struct table *t, struct rbuf *r,
 	uint64_t instance = r64(r), ver;
 	uint16_t node = r16(r), folds = r16(r);
 	uint32_t b = r32(r), host;
+	const uint8_t *sig;
 	uint64_t *vals;
 	struct contrib *k;
 
@@ -1136,6 +1265,9 @@ static void restore_block(struct akd_core *c, struct table *t, struct rbuf *r,
 		return;
 	vals = zalloc(block_len(c, t, b), 8);
 	rvals(r, vals, block_len(c, t, b));
+	/* Its node's signature, kept since it came (a checkpoint is this
+	 * node's own, not checked again); none: not relayed. */
+	sig = r->left >= AKD_SIG_BYTES ? rtake(r, AKD_SIG_BYTES) : NULL;
 	if (r->bad) {
 		free(vals);
 		return;
@@ -1155,7 +1287,7 @@ static void restore_block(struct akd_core *c, struct table *t, struct rbuf *r,
 			apply_records(c, t);
 	}
 	if (k && k->node == node && k->host == host && newer(ver, folds, k->ver[b], k->folds[b]))
-		take_block(c, t, k, b, ver, folds, vals);
+		take_block(c, t, k, b, ver, folds, vals, sig);
 	(void)rs;
 	free(vals);
 }
@@ -1219,6 +1351,10 @@ int akd_core_restore(struct akd_core *c, unsigned int ti, const void *buf, size_
 			rec.node = r16(&rb);
 			rec.fold = r16(&rb);
 			rec.absorber_node = r16(&rb);
+			r16(&rb);
+			rec.sigd = rb.left >= AKD_SIG_BYTES;
+			if (rec.sigd)
+				memcpy(rec.sig, rtake(&rb, AKD_SIG_BYTES), AKD_SIG_BYTES);
 			/* Applied where it stands in the file: the blocks before
 			 * it are what it collected, those after include it. */
 			if (!rb.bad && rec.fold && rec.absorber && rec.instance &&
@@ -1267,7 +1403,7 @@ static void hdr(struct akd_core *c, struct wbuf *w, uint8_t type, uint16_t flags
 	w8(w, type);
 	w16(w, flags);
 	w16(w, c->conf.node);
-	w16(w, 0);
+	w16(w, c->conf.sign ? ATOMIKD_SIGNED : 0);
 	w32(w, 0);
 	w64(w, c->conf.session);
 	w64(w, c->now);
@@ -1279,6 +1415,12 @@ static void queue(struct akd_core *c, enum akd_chan chan, uint32_t table, uint16
 {
 	struct akd_send *s;
 
+	if (c->conf.sign) {
+		uint8_t sig[AKD_SIG_BYTES];
+
+		c->conf.sign(c->conf.sig_arg, w->p, w->len, sig);
+		wbytes(w, sig, sizeof(sig));
+	}
 	c->out.send = grow(c->out.send, &c->out.cap_send, c->out.nr_send + 1,
 			   sizeof(*c->out.send));
 	s = &c->out.send[c->out.nr_send++];
@@ -1311,8 +1453,12 @@ static void send_block(struct akd_core *c, unsigned int ti, const struct contrib
 	struct wbuf w = { 0 };
 	uint32_t n = block_len(c, t, b);
 
+	if (c->conf.sign && !k->sigd[b])
+		return;		/* folded here: its node's version is awaited */
 	block_head(c, &w, ATOMIKD_BLOCK, t, k, b, n);
 	wvals(&w, k->val + (size_t)b * c->conf.block, n);
+	if (c->conf.sign)
+		wbytes(&w, k->sig + (size_t)b * AKD_SIG_BYTES, AKD_SIG_BYTES);
 	queue(c, to ? AKD_CHAN_NODE : AKD_CHAN_BLOCKS, ti, to, &w);
 }
 
@@ -1331,6 +1477,8 @@ static void send_repair(struct akd_core *c, unsigned int ti, const struct contri
 
 	/* A patch of m values: 16 bytes more, then 12 a value, against 8 a
 	 * value of the whole block. */
+	if (c->conf.sign && !k->sigd[b])
+		return;
 	m = patch ? hist_diff(k, b, ver, folds, off, AKD_HIST * AKD_HIST_OFFS) : -1;
 	if (m < 0 || 16 + 12 * (uint64_t)m >= 8 * (uint64_t)n) {
 		send_block(c, ti, k, b, to);
@@ -1346,6 +1494,8 @@ static void send_repair(struct akd_core *c, unsigned int ti, const struct contri
 		w32(&w, off[i]);
 	for (i = 0; i < m; i++)
 		w64(&w, k->val[first + off[i]]);
+	if (c->conf.sign)
+		wbytes(&w, k->sig + (size_t)b * AKD_SIG_BYTES, AKD_SIG_BYTES);
 	queue(c, AKD_CHAN_NODE, ti, to, &w);
 	c->st.patches_sent++;
 }
@@ -1529,6 +1679,8 @@ static void send_rec(struct akd_core *c, unsigned int ti, const struct record *r
 {
 	struct wbuf w = { 0 };
 
+	if (c->conf.sign && !r->sigd)
+		return;
 	hdr(c, &w, ATOMIKD_RECORD, 0, c->t[ti].key);
 	w64(&w, r->absorber);
 	w64(&w, r->instance);
@@ -1537,6 +1689,8 @@ static void send_rec(struct akd_core *c, unsigned int ti, const struct record *r
 	w16(&w, r->fold);
 	w16(&w, r->absorber_node);
 	w16(&w, 0);
+	if (c->conf.sign)
+		wbytes(&w, r->sig, AKD_SIG_BYTES);
 	queue(c, to ? AKD_CHAN_NODE : AKD_CHAN_RECORDS, ti, to, &w);
 }
 
@@ -1559,7 +1713,7 @@ static void publish(struct akd_core *c, unsigned int ti, bool all)
 		for (i = 0; i < n; i++)
 			if (me->val[first + i] != (t->local[first + i] ^ t->adopted[first + i]))
 				break;
-		if (i == n && me->ver[b] && !all)
+		if (i == n && me->ver[b] && !all && (!c->conf.sign || me->sigd[b]))
 			continue;
 		if (i == n && !me->ver[b] && !me->folds[b]) {
 			bool zero = true;
@@ -1576,6 +1730,8 @@ static void publish(struct akd_core *c, unsigned int ti, bool all)
 		memcpy(me->val + first, v, n * 8);
 		me->ver[b] = ver;
 		me->folds[b] = me->folds_known;
+		if (c->conf.sign)
+			sign_block(c, t, me, b);
 		changed_versions(c, me);
 		log_block(c, t, me, b, NULL);
 		send_block(c, ti, me, b, 0);
@@ -1688,6 +1844,30 @@ static bool same_shape(struct akd_core *c, struct table *t, uint32_t nr_addrs, u
 	return false;
 }
 
+static uint64_t lately(const struct akd_core *c);
+
+/*
+ * Whether ver is past the clock of node, for the instance of it that node
+ * lately announced live (its versions are that clock's), by more than a
+ * peer timeout.  The clock is estimated from node's own messages (the
+ * offset they show, less their transit).
+ */
+static bool past_clock(const struct akd_core *c, unsigned int ti, uint16_t node,
+		       uint64_t instance, uint64_t ver)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nr_peers; i++) {
+		const struct peer *q = &c->peers[i];
+
+		if (q->node == node && q->lives[ti] == instance &&
+		    c->now - q->last_seen < lately(c) &&
+		    ver > c->now + q->clock_offset + c->conf.peer_timeout_ns)
+			return true;
+	}
+	return false;
+}
+
 static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 {
 	struct rbuf r = m->body;
@@ -1698,6 +1878,7 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	uint32_t host = r32(&r);
 	uint64_t instance = r64(&r), ver = r64(&r);
 	bool patch = m->type == ATOMIKD_PATCH, created = false;
+	const uint8_t *sig;
 	uint64_t base = 0, *vals;
 	uint16_t base_folds = 0;
 	struct rbuf offs = { 0 };
@@ -1714,10 +1895,12 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 		offs = r;
 		rtake(&r, (size_t)count * 4);
 	}
-	if (r.bad || r.left != (size_t)count * 8) {
+	if (r.bad || r.left != (size_t)count * 8 + (c->conf.sign ? AKD_SIG_BYTES : 0)) {
 		c->st.dropped_size++;
 		return;
 	}
+	/* The contributor's signature ends the body. */
+	sig = c->conf.sign ? m->body.p + m->body.left - AKD_SIG_BYTES : NULL;
 	if (!host) {
 		c->st.dropped_format++;
 		return;
@@ -1757,6 +1940,12 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	}
 	if (node == m->sender && (p->lives[ti] == instance || (m->flags & ATOMIKD_BLOCK_LIVE)) &&
 	    ver > m->sent_at) {
+		c->st.dropped_version++;
+		return;
+	}
+	/* Relayed, of an instance its node announces live: not past the
+	 * clock that node's messages show, give or take a peer timeout. */
+	if (node != m->sender && past_clock(c, ti, node, instance, ver)) {
 		c->st.dropped_version++;
 		return;
 	}
@@ -1820,11 +2009,17 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 		rtake(&offs, sizeof(struct atomikd_patch));
 		for (i = 0; i < count; i++)
 			vals[r32(&offs)] = r64(&r);
-		c->st.patches_applied++;
 	} else {
 		rvals(&r, vals, count);
 	}
-	take_block(c, t, k, b, ver, folds, vals);
+	/* Whoever relayed it, only its contributor's node signs a block. */
+	if (sig && !block_verifies(c, t, node, host, instance, b, ver, folds, vals, sig)) {
+		c->st.dropped_signature++;
+		free(vals);
+		goto drop;
+	}
+	c->st.patches_applied += patch;
+	take_block(c, t, k, b, ver, folds, vals, sig);
 	free(vals);
 	log_block(c, t, k, b, NULL);
 	c->st.blocks_applied++;
@@ -2082,7 +2277,12 @@ static void recv_record(struct akd_core *c, struct peer *p, const struct msg *m)
 	rec.fold = r16(&r);
 	rec.absorber_node = r16(&r);
 	reserved = r16(&r);
-	if (r.bad || r.left) {
+	rec.sigd = false;
+	if (c->conf.sign && !r.bad && r.left == AKD_SIG_BYTES) {
+		memcpy(rec.sig, rtake(&r, AKD_SIG_BYTES), AKD_SIG_BYTES);
+		rec.sigd = true;
+	}
+	if (r.bad || r.left || (c->conf.sign && !rec.sigd)) {
 		c->st.dropped_size++;
 		return;
 	}
@@ -2107,6 +2307,11 @@ static void recv_record(struct akd_core *c, struct peer *p, const struct msg *m)
 		c->st.duplicates++;
 		return;
 	}
+	/* Only the absorber's node collects into it, and signs so. */
+	if (c->conf.sign && !record_verifies(c, t, &rec)) {
+		c->st.dropped_signature++;
+		return;
+	}
 	if (!add_record(c, t, &rec))
 		return;
 	log_rec(t, &rec, NULL);
@@ -2117,7 +2322,8 @@ static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t le
 {
 	struct rbuf r = { buf, len, false };
 	struct msg m;
-	uint32_t magic;
+	uint32_t magic, reserved;
+	uint16_t hflags;
 	uint8_t proto;
 	struct peer *p;
 
@@ -2133,8 +2339,10 @@ static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t le
 		c->st.dropped_size++;
 		return;
 	}
-	if (magic != ATOMIKD_MAGIC || proto != ATOMIKD_PROTO || r16(&r) || r32(&r) ||
-	    !m.type || m.type > ATOMIKD_TYPE_MAX ||
+	hflags = r16(&r);
+	reserved = r32(&r);
+	if (magic != ATOMIKD_MAGIC || proto != ATOMIKD_PROTO || (hflags & ~ATOMIKD_SIGNED) ||
+	    reserved || !m.type || m.type > ATOMIKD_TYPE_MAX ||
 	    (m.type == ATOMIKD_HELLO && (m.flags & ~ATOMIKD_HELLO_STARTING)) ||
 	    ((m.type == ATOMIKD_BLOCK || m.type == ATOMIKD_PATCH) &&
 	     (m.flags & ~ATOMIKD_BLOCK_LIVE)) ||
@@ -2155,6 +2363,17 @@ static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t le
 		c->st.own_echoes++;
 		return;
 	}
+	/* Signed by its sender, whose key this node's configuration has;
+	 * nothing of it is looked at before. */
+	if (!c->conf.sign != !(hflags & ATOMIKD_SIGNED) ||
+	    (c->conf.sign && (len < 40 + AKD_SIG_BYTES ||
+			      !c->conf.verify(c->conf.sig_arg, m.sender, buf, len - AKD_SIG_BYTES,
+					      (const uint8_t *)buf + len - AKD_SIG_BYTES)))) {
+		c->st.dropped_signature++;
+		return;
+	}
+	if (c->conf.sign)
+		m.body.left -= AKD_SIG_BYTES;
 	p = peer_for(c, m.sender, m.session);
 	/* Back after a silence (a cut, a route down; longer than a hello at
 	 * the rest pace): what either side missed is looked for at once,
@@ -2259,6 +2478,8 @@ static void collect(struct akd_core *c)
 					     .vhash = vhash(c, t, d), .node = d->node,
 					     .fold = me->folds_known + 1,
 					     .absorber_node = c->conf.node };
+			if (c->conf.sign)
+				sign_record(c, t, &r);
 			say(c, "table %s: collecting instance %016" PRIx64 ", this node's before its "
 			    "table was created again, into the live one (record %u)", t->conf.name,
 			    d->instance, r.fold);
@@ -2280,6 +2501,36 @@ static void collect(struct akd_core *c)
 }
 
 /* ---- time ---- */
+
+/*
+ * What a checkpoint brought of this node's own instances without its
+ * signature (folded at restore, or written unsigned): signed now, as this
+ * node holds it.  Whether anything was.
+ */
+static bool sign_own(struct akd_core *c, struct table *t)
+{
+	bool any = false;
+	unsigned int i;
+	uint32_t b;
+
+	for (i = 0; i < t->nr_c; i++) {
+		struct contrib *k = t->c[i];
+
+		if (k->node != c->conf.node || k->host != c->conf.host)
+			continue;
+		for (b = 0; b < t->nr_blocks; b++)
+			if (has(k, b) && !k->sigd[b]) {
+				sign_block(c, t, k, b);
+				any = true;
+			}
+	}
+	for (i = 0; i < t->nr_rec; i++)
+		if (t->rec[i].absorber_node == c->conf.node && !t->rec[i].sigd) {
+			sign_record(c, t, &t->rec[i]);
+			any = true;
+		}
+	return any;
+}
 
 void akd_core_start(struct akd_core *c, uint64_t now)
 {
@@ -2303,6 +2554,8 @@ void akd_core_start(struct akd_core *c, uint64_t now)
 		v = &c->out.verify[c->out.nr_verify++];
 		*v = (struct akd_range){ .table = ti, .first = 0, .count = t->nr_addrs };
 		if (!t->restored)
+			t->need_snapshot = true;
+		if (c->conf.sign && sign_own(c, t))
 			t->need_snapshot = true;
 	}
 	send_hello(c, true);

@@ -34,6 +34,7 @@
  * (core.c, akd_core_local_range()).
  */
 #define AKD_PUBLISH_QUIET	4
+#define AKD_SIG_BYTES		64	/* an Ed25519 signature */
 
 struct akd_core;
 
@@ -59,6 +60,16 @@ struct akd_conf {
 	uint32_t max_contributors;	/* per table */
 	bool whole_blocks;		/* ask for whole blocks, never a PATCH (as
 					   daemons before it: the simulator's) */
+	/*
+	 * Signatures (cluster.rst, "Signed contributions"); sign NULL: none
+	 * made and none taken.  sign() signs len bytes with this node's key;
+	 * verify() checks a signature by node's key.  Both deterministic, as
+	 * Ed25519 is: the core stays replayable.
+	 */
+	void (*sign)(void *arg, const void *buf, size_t len, uint8_t sig[64]);
+	bool (*verify)(void *arg, uint16_t node, const void *buf, size_t len,
+		       const uint8_t sig[64]);
+	void *sig_arg;
 	/* What the core has to say, for the log; may be NULL. */
 	void (*log)(void *arg, const char *fmt, va_list ap);
 	void *log_arg;
@@ -131,7 +142,8 @@ struct akd_ready {
 	X(collected, "a block of a contributor already collected")	\
 	X(behind, "folds records this node does not hold yet")		\
 	X(full, "too many contributors")					\
-	X(base, "a patch of a version this node does not hold")
+	X(base, "a patch of a version this node does not hold")		\
+	X(signature, "unsigned, or a signature that does not verify")
 
 #define AKD_COUNTERS(X)							\
 	X(messages_received) X(messages_sent) X(bytes_received) X(bytes_sent) \

@@ -26,6 +26,9 @@ struct config {
 	unsigned long peer_server_node[MAX_SERVERS];
 	int nr_peer_servers;
 	uint8_t *allowed;		/* [AKD_MAX_NODE + 1]; NULL: any */
+	uint8_t (*keys)[32];		/* [AKD_MAX_NODE + 1]: members' Ed25519
+					   public keys; NULL: unsigned */
+	char *signing_key_file;		/* this node's nkey seed (SU...) */
 	uint32_t tables[AKD_MAX_TABLES];
 	char names[AKD_MAX_TABLES][AKD_NAME_MAX];	/* on the wire */
 	int nr_tables;
@@ -56,6 +59,12 @@ void parse_command_line(int argc, char **argv);
 int config_read(FILE *f, char *err, size_t errlen);
 /* What is wrong with the NATS authentication and TLS keys together, or NULL. */
 const char *config_check_auth(void);
+/* keys.c: this node's signing key (libsodium's Ed25519) and the members'. */
+void keys_load(void);
+void keys_sign(void *arg, const void *buf, size_t len, uint8_t sig[64]);
+bool keys_verify(void *arg, uint16_t node, const void *buf, size_t len, const uint8_t sig[64]);
+/* atomikd --gen-key FILE: a new seed into FILE (0600, not there yet). */
+void __attribute__((noreturn)) keys_generate(const char *file);
 
 /* device.c: the tables named in the configuration, open and checked. */
 struct akd_table_conf;

@@ -354,6 +354,7 @@ int main(int argc, char **argv)
 	int k, ret;
 
 	parse_command_line(argc, argv);
+	keys_load();
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -377,6 +378,14 @@ int main(int argc, char **argv)
 		.verify_ns = cfg.verify_ms * 1000000, .collect_ns = cfg.collect_ms * 1000000,
 		.max_contributors = cfg.max_contributors, .log = core_log,
 	};
+	if (cfg.keys) {
+		conf.sign = keys_sign;
+		conf.verify = keys_verify;
+	} else {
+		say("the nodes' keys are not configured (nodes = N:KEY ...): messages are "
+		    "neither signed nor checked, and anyone who can publish on the cluster's "
+		    "subjects can change its state");
+	}
 	ret = akd_core_create(&core, &conf, tc, cfg.nr_tables);
 	if (ret)
 		die(2, "the configuration cannot run: %s", strerror(-ret));

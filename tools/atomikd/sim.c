@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "atomikd.h"
 #include "core.h"
 
 #define MAX_NODES	32
@@ -236,6 +237,7 @@ struct sched {
 	uint64_t heal_patches;		/* ... and the repairs sent as a patch */
 	uint64_t whole_mask;		/* node k's daemon asks for whole blocks (bit k),
 					   as daemons before PATCH */
+	uint32_t forge_ppm;		/* a message delivered after a forged copy */
 	uint8_t members[AKD_MAX_NODE + 1];
 };
 
@@ -696,6 +698,47 @@ static void new_instance(struct dtable *t)
 	map_clear(&t->dev);
 }
 
+/*
+ * Signatures: a stand-in for Ed25519, as deterministic, a keyed hash of
+ * the bytes with the node's secret.  Whatever the simulator makes up (a
+ * forger, a corrupted message) is signed with another secret, or not at
+ * all; the daemon's Ed25519 is tested on the VM rig.
+ */
+static uint64_t sig_secret(uint16_t node)
+{
+	return 0x6a09e667f3bcc908ull ^ (node * 0x9e3779b97f4a7c15ull);
+}
+
+static void sig_make(uint64_t secret, const void *buf, size_t len, uint8_t sig[64])
+{
+	const uint8_t *p = buf;
+	uint64_t h = secret, w;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	for (i = 0; i < 8; i++) {
+		w = (h + i) * 0xbf58476d1ce4e5b9ull;
+		w ^= w >> 31;
+		memcpy(sig + 8 * i, &w, 8);
+	}
+}
+
+static void sim_sign(void *arg, const void *buf, size_t len, uint8_t sig[64])
+{
+	sig_make(sig_secret((uint16_t)(intptr_t)arg), buf, len, sig);
+}
+
+static bool sim_verify(void *arg, uint16_t node, const void *buf, size_t len,
+		       const uint8_t sig[64])
+{
+	uint8_t want[64];
+
+	(void)arg;
+	sig_make(sig_secret(node), buf, len, want);
+	return !memcmp(want, sig, 64);
+}
+
 static void daemon_start(struct node *n)
 {
 	struct akd_table_conf tc[MAX_TABLES];
@@ -724,6 +767,7 @@ static void daemon_start(struct node *n)
 		.max_contributors = S.max_contributors,
 		.whole_blocks = (S.whole_mask >> (n - nodes)) & 1, .log = core_log,
 		.log_arg = (void *)(intptr_t)n->id,
+		.sign = sim_sign, .verify = sim_verify, .sig_arg = (void *)(intptr_t)n->id,
 	};
 	ret = akd_core_create(&n->core, &conf, tc, n->nr_t);
 	if (ret) {
@@ -783,10 +827,69 @@ static void tick(struct node *n)
 	carry_out(n);
 }
 
+/*
+ * Forged copies, by kind: a bit flipped on the way; a block made newer and
+ * signed with a key no member has; a block of another contributor made
+ * newer by a member, who signs the message as its own (the block's own
+ * signature is its contributor's, of what it said before).
+ */
+static uint64_t forged[3];
+
+static void forge(struct msg *m)
+{
+	struct node *n = &nodes[m->to];
+	unsigned int kind = below(3), y;
+	size_t len = m->len;
+	uint16_t sender;
+	uint8_t *b;
+
+	if (len < 40 + 64 + 8)
+		return;
+	b = xcalloc(1, len);
+	memcpy(b, m->buf, len);
+	if (kind && (b[5] != ATOMIKD_BLOCK || len < 80 + 8 + 128))
+		kind = 0;
+	if (kind == 0) {
+		b[40 + below(len - 40)] ^= 1u << below(8);
+	} else {
+		/* version + 1, and the first value flipped */
+		uint64_t v;
+
+		memcpy(&v, b + 72, 8);
+		v = htole64(le64toh(v) + 1);
+		memcpy(b + 72, &v, 8);
+		b[80] ^= 1;
+		if (kind == 1) {
+			sig_make(0x0bad5eed0bad5eedull, b, len - 64, b + len - 64);
+		} else {
+			/* a running member other than the receiver and the contributor */
+			memcpy(&sender, b + 56, 2);
+			sender = le16toh(sender);
+			y = below(S.nodes);
+			if ((int)y == m->to || nodes[y].id == sender || !nodes[y].core ||
+			    nodes[y].id == n->id) {
+				free(b);
+				return;
+			}
+			sender = htole16(nodes[y].id);
+			memcpy(b + 8, &sender, 2);
+			memcpy(b + 16, &nodes[y].session, 8);	/* the sim's hosts are little-endian */
+			b[6] &= ~ATOMIKD_BLOCK_LIVE;
+			sig_make(sig_secret(nodes[y].id), b, len - 64, b + len - 64);
+		}
+	}
+	forged[kind]++;
+	akd_core_receive(n->core, node_clock(n), b, len);
+	carry_out(n);
+	free(b);
+}
+
 static void deliver(struct msg *m)
 {
 	struct node *n = &nodes[m->to];
 
+	if (n->core && nodes[m->from].group == n->group && S.forge_ppm && chance(S.forge_ppm))
+		forge(m);
 	if (n->core && nodes[m->from].group == n->group) {
 		akd_core_receive(n->core, node_clock(n), m->buf, m->len);
 		carry_out(n);
@@ -1093,6 +1196,7 @@ static void create_tables(void)
 static void defaults(void)
 {
 	memset(&S, 0, sizeof(S));
+	memset(forged, 0, sizeof(forged));
 	S.nodes = 3;
 	S.nr_g = 1;
 	snprintf(S.g[0].name, AKD_NAME_MAX, "0");
@@ -1576,6 +1680,42 @@ static bool case_heal_copies_check(void)
 	return false;
 }
 
+/*
+ * Writes, a cut and its heal (blocks relayed by repairs), while a fifth of
+ * the messages delivered come after a forged copy.
+ */
+static void case_forgery_setup(unsigned int arg)
+{
+	defaults();
+	start_all();
+	S.forge_ppm = 200000;
+	accum_all(3 * SEC, 200);
+	fault_at(5 * SEC, F_CUT, 2, 0, 0);
+	accum_all(6 * SEC, 200);
+	fault_at(9 * SEC, F_HEAL, 2, 0, 0);
+	accum_all(10 * SEC, 200);
+	S.fault_end = 14 * SEC;
+}
+
+/* Nothing forged was taken (the state is exact), and each was counted. */
+static bool case_forgery_check(void)
+{
+	uint64_t dropped = 0, outer = forged[0] + forged[1];
+	unsigned int k;
+
+	for (k = 0; k < S.nodes; k++)
+		dropped += akd_core_stats(nodes[k].core)->dropped_signature;
+	printf("# forged: %" PRIu64 " in flight, %" PRIu64 " without a member's key, %" PRIu64
+	       " by a member for another; %" PRIu64 " dropped as unsigned\n", forged[0], forged[1],
+	       forged[2], dropped);
+	if (forged[0] && forged[1] && forged[2] && dropped >= outer + 1 &&
+	    dropped <= outer + forged[2])
+		return true;
+	fail("%" PRIu64 " forged messages dropped for their signature, of %" PRIu64 " (at least %"
+	     PRIu64 ")", dropped, outer + forged[2], outer + 1);
+	return false;
+}
+
 /* More restarts than max_contributors. */
 static void case_cliff_setup(unsigned int arg)
 {
@@ -1750,6 +1890,8 @@ static const struct sim_case cases[] = {
 	  .setup = case_outage_setup, .check = case_outage_check },
 	{ .name = "outage-persistent", .what = "a whole-cluster outage with a persistent state_dir loses nothing",
 	  .setup = case_outage_setup, .arg = 1 },
+	{ .name = "forgery", .what = "forged and altered messages change nothing and are counted",
+	  .setup = case_forgery_setup, .check = case_forgery_check },
 };
 
 /* ---- scale ---- */
