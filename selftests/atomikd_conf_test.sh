@@ -87,7 +87,7 @@ case_ "an empty token file" 2 "$tmp/empty: its first line is empty" \
 case_ "a certificate without its key" 2 "tls_cert_file and tls_key_file go together" \
 	"node = 1\ntls_cert_file = $tmp/seed\n"
 case_ "a password file readable by others: said, and taken" 1 "readable by others than its owner" \
-	"node = 1\nnats_user = atomikd\nnats_password_file = $tmp/password\n" --device "$tmp/nodev"
+	"node = 1\nnodes = any\nnats_user = atomikd\nnats_password_file = $tmp/password\n" --device "$tmp/nodev"
 case_ "a table twice" 2 "$c:2: tables: a table or a name is given twice" 'node = 1\ntables = 0 0\n'
 case_ "a name twice" 2 "$c:2: tables: a table or a name is given twice" \
 	'node = 1\ntables = a:1 a:2\n'
@@ -114,6 +114,8 @@ case_ "a stray argument" 2 "unexpected argument 'extra'" 'node = 1\n' extra
 case_ "options override the file" 2 "node 9 is not among" 'node = 1\nnodes = 1 2\n' --node 9
 case_ "--help" 0 "usage: atomikd" - --help
 case_ "--version" 0 "atomikd " - --version
+case_ "no nodes" 2 "no nodes: name the cluster's nodes in $c" 'node = 1\n' --device "$tmp/nodev"
+case_ "nodes = any: taken" 1 "cannot open $tmp/nodev" 'node = 1\nnodes = any\n' --device "$tmp/nodev"
 # Signing keys: the members' public nkeys in nodes, this node's seed.
 K2=UCXZJBZNVWG7S5JSEOI45GRUNZHT6EKALXA7BHR5PA7CUYM4OULDEDRV
 case_ "a node's key with a wrong checksum" 2 "$c:2: nodes: a node's key is its public user nkey" \

@@ -152,7 +152,7 @@ static const char *set_peer_servers(char *v)
 
 /*
  * "N N ..." or "N:KEY N:KEY ...", KEY node N's public nkey (its signing
- * key): every node with its key, or none.
+ * key): every node with its key, or none; or "any".
  */
 static const char *set_nodes(char *v)
 {
@@ -164,6 +164,10 @@ static const char *set_nodes(char *v)
 	free(cfg.allowed);
 	free(cfg.keys);
 	cfg.keys = NULL;
+	cfg.allowed = NULL;
+	cfg.nodes_given = true;
+	if (!strcmp(v, "any"))
+		return NULL;
 	cfg.allowed = xcalloc(AKD_MAX_NODE + 1, 1);
 	while ((w = next_word(&v))) {
 		colon = strchr(w, ':');
@@ -605,6 +609,9 @@ void parse_command_line(int argc, char **argv)
 		if (!cfg.allowed[cfg.peer_server_node[idx]])
 			die(2, "peer_servers: node %lu is not among the cluster's nodes",
 			    cfg.peer_server_node[idx]);
+	if (!cfg.nodes_given)
+		die(2, "no nodes: name the cluster's nodes in %s (nodes = 1 2 3; with their keys, "
+		    "nodes = 1:KEY 2:KEY 3:KEY), or say nodes = any", config);
 	/* node_exporter's textfile collector, where Debian's package has it. */
 	if (!cfg.metrics_given && !access(DEFAULT_METRICS_DIR, W_OK))
 		cfg.metrics_file = DEFAULT_METRICS_DIR "/atomikd.prom";

@@ -2318,11 +2318,48 @@ static void recv_record(struct akd_core *c, struct peer *p, const struct msg *m)
 	apply_records(c, t);
 }
 
+/*
+ * What recv_block() would count a block message as, from its header
+ * alone, when that is a drop that takes nothing from it: a block of a
+ * contributor this node holds at that version and folds or newer (a
+ * duplicate), or of this node's own live instance (its echo); else NULL.
+ */
+static uint64_t *held_already(struct akd_core *c, const struct msg *m)
+{
+	struct rbuf r = m->body;
+	unsigned int ti;
+	const struct table *t = find_table(c, m->key, &ti);
+	uint32_t b, host;
+	uint16_t node, folds;
+	uint64_t instance, ver;
+	const struct contrib *k;
+
+	r32(&r);
+	r32(&r);
+	b = r32(&r);
+	r32(&r);
+	node = r16(&r);
+	folds = r16(&r);
+	host = r32(&r);
+	instance = r64(&r);
+	ver = r64(&r);
+	if (r.bad || !t || b >= t->nr_blocks)
+		return NULL;
+	if (instance == t->instance && node == c->conf.node && ver <= c->now)
+		return &c->st.own_echoes;
+	k = find(t, instance);
+	if (k && !k->own && k->node == node && k->host == host && folds <= k->folds_known &&
+	    !newer(ver, folds, k->ver[b], k->folds[b]))
+		return &c->st.duplicates;
+	return NULL;
+}
+
 static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t len)
 {
 	struct rbuf r = { buf, len, false };
 	struct msg m;
 	uint32_t magic, reserved;
+	uint64_t *counter;
 	uint16_t hflags;
 	uint8_t proto;
 	struct peer *p;
@@ -2363,8 +2400,16 @@ static void receive(struct akd_core *c, uint64_t now, const void *buf, size_t le
 		c->st.own_echoes++;
 		return;
 	}
+	/* A block this node holds as new already: dropped before any
+	 * signature is checked (a replay costs no verification), and
+	 * without anything of it taken, not even that its sender spoke. */
+	if (c->conf.sign && (m.type == ATOMIKD_BLOCK || m.type == ATOMIKD_PATCH) &&
+	    (counter = held_already(c, &m))) {
+		(*counter)++;
+		return;
+	}
 	/* Signed by its sender, whose key this node's configuration has;
-	 * nothing of it is looked at before. */
+	 * nothing else of it is looked at before. */
 	if (!c->conf.sign != !(hflags & ATOMIKD_SIGNED) ||
 	    (c->conf.sign && (len < 40 + AKD_SIG_BYTES ||
 			      !c->conf.verify(c->conf.sig_arg, m.sender, buf, len - AKD_SIG_BYTES,

@@ -26,6 +26,7 @@ struct config {
 	unsigned long peer_server_node[MAX_SERVERS];
 	int nr_peer_servers;
 	uint8_t *allowed;		/* [AKD_MAX_NODE + 1]; NULL: any */
+	bool nodes_given;		/* nodes is required ("any" says so) */
 	uint8_t (*keys)[32];		/* [AKD_MAX_NODE + 1]: members' Ed25519
 					   public keys; NULL: unsigned */
 	char *signing_key_file;		/* this node's nkey seed (SU...) */
