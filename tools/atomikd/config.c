@@ -466,25 +466,29 @@ static void load_config(const char *path, bool must_exist)
 	fclose(f);
 }
 
-/* The first line of a secret's file (a password, a token), or exit 2. */
-static char *secret(const char *path)
+void secret_line(const char *path, char *line, size_t size)
 {
-	char line[1024];
 	struct stat st;
-	FILE *f = fopen(path, "r");
-	size_t n;
+	FILE *f = fopen(path, "re");
 
 	if (!f)
 		die(2, "cannot read %s: %s", path, strerror(errno));
-	if (!fgets(line, sizeof(line), f))
+	if (!fgets(line, (int)size, f))
 		line[0] = 0;
 	if (!fstat(fileno(f), &st) && (st.st_mode & 0077))
 		say("%s is readable by others than its owner (mode %03o): make it 0600",
 		    path, (unsigned int)(st.st_mode & 0777));
 	fclose(f);
-	n = strcspn(line, "\r\n");
-	line[n] = 0;
-	if (!n)
+	line[strcspn(line, "\r\n")] = 0;
+}
+
+/* The first line of a secret's file (a password, a token), or exit 2. */
+static char *secret(const char *path)
+{
+	char line[1024];
+
+	secret_line(path, line, sizeof(line));
+	if (!line[0])
 		die(2, "%s: its first line is empty", path);
 	return strdup(line);
 }

@@ -58,6 +58,9 @@ uint64_t now_ns(void);
 void parse_command_line(int argc, char **argv);
 /* The configuration file's lines from f, over cfg: 0, or -1 and err. */
 int config_read(FILE *f, char *err, size_t errlen);
+/* The first line of a secret's file, its line end cut, said if others may
+ * read it; exit 2 if it cannot be read. */
+void secret_line(const char *path, char *line, size_t size);
 /* What is wrong with the NATS authentication and TLS keys together, or NULL. */
 const char *config_check_auth(void);
 /* keys.c: this node's signing key (libsodium's Ed25519) and the members'. */

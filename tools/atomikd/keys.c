@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,20 +24,8 @@ static uint8_t sk[crypto_sign_SECRETKEYBYTES];
 static void read_seed(const char *path, uint8_t seed[32])
 {
 	char line[128];
-	struct stat st;
-	size_t n;
-	FILE *f = fopen(path, "re");
 
-	if (!f)
-		die(2, "cannot read %s: %s", path, strerror(errno));
-	if (!fgets(line, sizeof(line), f))
-		line[0] = 0;
-	if (!fstat(fileno(f), &st) && (st.st_mode & 0077))
-		say("%s is readable by others than its owner (mode %03o): make it 0600",
-		    path, (unsigned int)(st.st_mode & 0777));
-	fclose(f);
-	n = strcspn(line, "\r\n");
-	line[n] = 0;
+	secret_line(path, line, sizeof(line));
 	if (nkey_decode(line, true, seed)) {
 		sodium_memzero(line, sizeof(line));
 		die(2, "%s: its first line is not a user nkey seed (SU..., as atomikd --gen-key "
