@@ -26,8 +26,10 @@
  * - Collection: an instance of this node on this machine that is not the
  *   live one is dead (its table was created again: a reload, a reboot).
  *   Once it has been held for collect_ns and every member says it holds
- *   what this node holds, it is collected into the live contribution by a
- *   record that every node applies: the collector's blocks take the
+ *   what this node holds (past this node's share of max_contributors,
+ *   that it holds the instance as this node does, or not at all), it is
+ *   collected into the live contribution by a record that every node
+ *   applies: the collector's blocks take the
  *   collected one's values, which leaves every remote row as it was, and
  *   the record stays as a tombstone.  Blocks say how many records of
  *   their contributor they include (folds).
@@ -302,6 +304,15 @@ struct peer {
 	uint64_t wants_seen[AKD_WANTS_SEEN];	/* the last WANTs answered (want_id()) */
 	unsigned int wants_seen_next;
 	bool twin_said;
+	/* Its last digest of each table: what it held then, for collection. */
+	struct peer_digest {
+		uint64_t at;		/* when it came (0: none yet) */
+		uint64_t rec_hash;	/* its records */
+		unsigned int n, cap;
+		struct peer_entry {
+			uint64_t instance, vhash;
+		} *e;
+	} dig[AKD_MAX_TABLES];
 };
 
 struct outbox {
@@ -932,6 +943,14 @@ int akd_core_create(struct akd_core **cp, const struct akd_conf *conf,
 	return 0;
 }
 
+static void free_peer(struct peer *p)
+{
+	unsigned int ti;
+
+	for (ti = 0; ti < AKD_MAX_TABLES; ti++)
+		free(p->dig[ti].e);
+}
+
 void akd_core_destroy(struct akd_core *c)
 {
 	unsigned int i, k;
@@ -955,6 +974,8 @@ void akd_core_destroy(struct akd_core *c)
 	}
 	free(c->t);
 	free(c->members);
+	for (i = 0; i < c->nr_peers; i++)
+		free_peer(&c->peers[i]);
 	free(c->peers);
 	free(c->out.send);
 	free(c->out.persist);
@@ -1770,8 +1791,10 @@ static struct peer *peer_for(struct akd_core *c, uint16_t node, uint64_t session
 		if (!c->peers)
 			abort();
 		c->nr_peers++;
+		memset(&c->peers[i], 0, sizeof(*c->peers));
 	}
 	p = &c->peers[i];
+	free_peer(p);
 	memset(p, 0, sizeof(*p));
 	p->session = session;
 	p->node = node;
@@ -1852,6 +1875,50 @@ static uint64_t lately(const struct akd_core *c);
  * peer timeout.  The clock is estimated from node's own messages (the
  * offset they show, less their transit).
  */
+/*
+ * Admission: how many instances of one node this node holds of a table.
+ * Those no record collects yet, at most an equal share of max_contributors
+ * among the members, and one more as the node's live one; a record makes
+ * room (it names the absorber, the node's live instance).  All of them, at
+ * most twice the share: a member's key that signs records but never the
+ * blocks that fold them holds no more.  Past its share, a node collects
+ * the instances no member holds as readily as those they hold (agreed()),
+ * so what waits is soon in its live instance.  So a member's key, or a
+ * module reloaded in a loop, cannot fill the table for the others, and
+ * its new instances come no faster than it collects.
+ */
+static unsigned int share(const struct akd_core *c)
+{
+	unsigned int s = c->conf.max_contributors / (c->nr_members + 1);
+
+	return s < 2 ? 2 : s;
+}
+
+static bool admits(struct akd_core *c, unsigned int ti, uint16_t node, uint64_t instance)
+{
+	struct table *t = &c->t[ti];
+	unsigned int i, held = 0, open = 0;
+
+	/* Without members known, only max_contributors; this node's own
+	 * instances are its to collect, and it must hold them for that. */
+	if (!c->nr_members || node == c->conf.node)
+		return true;
+	for (i = 0; i < t->nr_c; i++)
+		if (t->c[i]->node == node) {
+			held++;
+			open += !collected_by(t, t->c[i]->instance);
+		}
+	if (held >= 2 * share(c) || open > share(c))
+		return false;
+	if (open < share(c))
+		return true;
+	for (i = 0; i < c->nr_peers; i++)
+		if (c->peers[i].node == node && c->peers[i].lives[ti] == instance &&
+		    c->now - c->peers[i].last_seen < lately(c))
+			return true;
+	return false;
+}
+
 static bool past_clock(const struct akd_core *c, unsigned int ti, uint16_t node,
 		       uint64_t instance, uint64_t ver)
 {
@@ -1973,6 +2040,10 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 	}
 	if (k && (k->node != node || k->host != host)) {
 		c->st.dropped_identity++;
+		return;
+	}
+	if (!k && !admits(c, ti, node, instance)) {
+		c->st.dropped_admission++;
 		return;
 	}
 	if (!k) {
@@ -2111,6 +2182,7 @@ static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 	struct table *t = find_table(c, m->key, &ti);
 	uint32_t nr_addrs = r32(&r), bs = r32(&r), n = r32(&r), nr_rec = r32(&r), i;
 	uint64_t rec_hash = r64(&r);
+	struct peer_digest *d;
 
 	if (r.bad || r.left != (size_t)n * 32) {
 		c->st.dropped_size++;
@@ -2127,6 +2199,13 @@ static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 		p->digests_got |= 1ull << ti;
 	if (nr_rec != t->nr_rec || rec_hash != records_hash(t))
 		send_want(c, ti, p, 0, true);
+	/* What it holds, as it says: whether it holds this node's dead
+	 * instances as this node does, for collection. */
+	d = &p->dig[ti];
+	d->e = grow(d->e, &d->cap, n, sizeof(*d->e));
+	d->n = 0;
+	d->at = c->now;
+	d->rec_hash = nr_rec == t->nr_rec ? rec_hash : ~records_hash(t);
 	for (i = 0; i < n; i++) {
 		uint64_t instance = r64(&r);
 		uint16_t node = r16(&r), flags = r16(&r), folds = r16(&r);
@@ -2139,6 +2218,7 @@ static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 		(void)folds;
 		if (!instance || !is_member(c, node) || (flags & ~ATOMIKD_C_FLAGS))
 			continue;
+		d->e[d->n++] = (struct peer_entry){ .instance = instance, .vhash = h };
 		if (instance == t->instance) {
 			if (node != c->conf.node) {
 				c->st.dropped_identity++;
@@ -2170,6 +2250,9 @@ static void recv_digest(struct akd_core *c, struct peer *p, const struct msg *m)
 		/* Asked already, and the answer is on its way (digests come by
 		 * more than one path, and from more than one peer). */
 		if (k && k->wanted_at && c->now - k->wanted_at < c->conf.hello_ns)
+			continue;
+		/* Nor what this node would not take. */
+		if (!k && !admits(c, ti, node, instance))
 			continue;
 		send_want(c, ti, p, instance, false);
 	}
@@ -2466,6 +2549,55 @@ void akd_core_receive(struct akd_core *c, uint64_t now, const void *buf, size_t 
 
 /* ---- collection ---- */
 
+/*
+ * Whether peer q, heard lately, holds dead instance d of table ti as this
+ * node does: its last hello says it holds all that this node holds, or its
+ * last digest of the table, lately, has this node's records (one record at
+ * a time in the cluster, as when every digest agreed) and d at this node's
+ * versions or not at all (a share full, or it never had it).  What a member
+ * gets of d later can only be what d's daemon published, which another
+ * member holding it at other versions would show.
+ */
+static bool holds_as_here(struct akd_core *c, const struct peer *q, unsigned int ti,
+			  struct contrib *d)
+{
+	const struct peer_digest *g = &q->dig[ti];
+	unsigned int j;
+
+	if (!is_member(c, q->node) || q->node == c->conf.node ||
+	    c->now - q->last_seen >= lately(c))
+		return false;
+	if (q->digest == digest_hash(c))
+		return true;
+	/* Digests come at least every 8 hellos while hellos differ. */
+	if (!g->at || c->now - g->at >= lately(c) + 8 * c->conf.hello_ns ||
+	    g->rec_hash != records_hash(&c->t[ti]))
+		return false;
+	for (j = 0; j < g->n; j++)
+		if (g->e[j].instance == d->instance)
+			return g->e[j].vhash == vhash(c, &c->t[ti], d);
+	return true;
+}
+
+/* Every member holds d as this node does (each counted once). */
+static bool members_hold_as_here(struct akd_core *c, unsigned int ti, struct contrib *d)
+{
+	unsigned int i, j, agree = 0;
+
+	if (!c->nr_members)
+		return false;	/* "any node": membership is not known */
+	for (i = 0; i < c->nr_peers; i++) {
+		if (!holds_as_here(c, &c->peers[i], ti, d))
+			continue;
+		for (j = 0; j < i; j++)
+			if (c->peers[j].node == c->peers[i].node &&
+			    holds_as_here(c, &c->peers[j], ti, d))
+				break;
+		agree += j == i;
+	}
+	return agree == c->nr_members;
+}
+
 /* Every member's last hello, lately, says it holds what this node holds. */
 static bool all_members_agree(struct akd_core *c)
 {
@@ -2488,6 +2620,25 @@ static bool all_members_agree(struct akd_core *c)
 	return agree == c->nr_members;
 }
 
+/*
+ * Whether dead instance d of table ti may be collected: every member
+ * holds all that this node holds.  Past its share of max_contributors,
+ * this node's instances are more than its peers take (admission), and
+ * that can never be: then every member holding d as this node does, or
+ * not at all, is enough, one record at a time in the cluster.
+ */
+static bool agreed(struct akd_core *c, unsigned int ti, struct contrib *d, bool all)
+{
+	const struct table *t = &c->t[ti];
+	unsigned int i, mine = 0;
+
+	if (all)
+		return true;
+	for (i = 0; i < t->nr_c; i++)
+		mine += t->c[i]->node == c->conf.node;
+	return mine > share(c) && members_hold_as_here(c, ti, d);
+}
+
 /* A collection record this node made, now on disk: it goes out. */
 static void collected(struct akd_core *c, unsigned int ti)
 {
@@ -2501,9 +2652,11 @@ static void collect(struct akd_core *c)
 {
 	unsigned int ti, i;
 	uint32_t b;
+	bool all;
 
-	if (c->blocked || !c->serving || !all_members_agree(c))
+	if (c->blocked || !c->serving)
 		return;
+	all = all_members_agree(c);
 	for (ti = 0; ti < c->nr_t; ti++) {
 		struct table *t = &c->t[ti];
 		struct contrib *me = t->c[0];
@@ -2518,6 +2671,10 @@ static void collect(struct akd_core *c)
 			/* This node's, on this machine, not the live one: dead. */
 			if (d->node != c->conf.node || d->host != c->conf.host ||
 			    c->now - d->first_seen < c->conf.collect_ns)
+				continue;
+			/* Collected already, waiting for its absorber's folds; or
+			 * a member does not hold it as this node does. */
+			if (collected_by(t, d->instance) || !agreed(c, ti, d, all))
 				continue;
 			r = (struct record){ .absorber = me->instance, .instance = d->instance,
 					     .vhash = vhash(c, t, d), .node = d->node,
@@ -2540,7 +2697,7 @@ static void collect(struct akd_core *c)
 					t->changed[b] = 1;
 			if (!t->pub_due)
 				t->pub_due = c->now;
-			return;	/* one at a time: the members agree again first */
+			return;	/* one at a time, each record on disk first */
 		}
 	}
 }

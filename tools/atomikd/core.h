@@ -142,6 +142,7 @@ struct akd_ready {
 	X(collected, "a block of a contributor already collected")	\
 	X(behind, "folds records this node does not hold yet")		\
 	X(full, "too many contributors")					\
+	X(admission, "a new instance past its node's share of max_contributors") \
 	X(base, "a patch of a version this node does not hold")		\
 	X(signature, "unsigned, or a signature that does not verify")
 

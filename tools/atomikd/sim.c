@@ -206,7 +206,7 @@ enum ev_type { EV_DELIVER, EV_TICK, EV_FAULT };
 enum fault {
 	F_ACCUM, F_LOAD, F_SWAP, F_CUT, F_HEAL, F_KILL, F_START, F_STOP, F_RELOAD, F_REBOOT,
 	F_PERSIST_FAIL, F_PERSIST_OK, F_SET_ID, F_DROP_CKPT, F_CORRUPT_REMOTE, F_MARK,
-	F_EXPECT_EQUAL, F_MEMBER,
+	F_EXPECT_EQUAL, F_MEMBER, F_COUNT,
 };
 
 struct event {
@@ -366,17 +366,28 @@ struct acct {
 };
 
 /*
- * The version a collected block was counted at: what the node that first
- * reported it collected had counted of it just before.
+ * The version a collected block was counted at: the newest any node had
+ * counted of it just before the first reported it collected.
  */
 static uint64_t collected_version(struct node *n, unsigned int g, uint64_t instance, uint32_t b)
 {
 	struct key k = { g, instance, b };
 	struct slot *s = map_find(&collected_at, &k, true);
 
-	/* Stored plus one: 1 is "it had nothing there". */
-	if (!s->v)
-		s->v = map_get(&n->last, g, instance, b) + 1;
+	unsigned int i;
+
+	/* Stored plus one: 1 is "it had nothing there".  The newest: a
+	 * member that did not hold it (the first to hear of the record, it
+	 * may be) does not say what it was; a collector that folded less than
+	 * a member held reads apart from what the oracle counts. */
+	if (!s->v) {
+		uint64_t v = map_get(&n->last, g, instance, b);
+
+		for (i = 0; i < S.nodes; i++)
+			if (map_get(&nodes[i].last, g, instance, b) > v)
+				v = map_get(&nodes[i].last, g, instance, b);
+		s->v = v + 1;
+	}
 	return s->v - 1;
 }
 
@@ -596,12 +607,14 @@ static void send(int from, const struct akd_send *s)
 
 /* ---- a node's daemon ---- */
 
-/* Patches applied, over every daemon of every schedule: that they happen. */
-static uint64_t patches_applied;
+/* Patches applied and new instances refused, over every daemon of every
+ * schedule: that they happen. */
+static uint64_t patches_applied, admission_refused;
 
 static void destroy_core(struct node *n)
 {
 	patches_applied += akd_core_stats(n->core)->patches_applied;
+	admission_refused += akd_core_stats(n->core)->dropped_admission;
 	akd_core_destroy(n->core);
 }
 
@@ -834,6 +847,8 @@ static void tick(struct node *n)
  * signature is its contributor's, of what it said before).
  */
 static uint64_t forged[3], forged_sig[3], forged_dup[3], forged_taken;
+/* The most instances of one node (F_COUNT's) each node held of table 0. */
+static unsigned int held_max[MAX_NODES];
 
 static void forge(struct msg *m)
 {
@@ -939,7 +954,7 @@ static void fault(const struct event *e)
 	uint32_t addr;
 	uint64_t v;
 
-	if (verbose > 1 && e->f != F_ACCUM)
+	if (verbose > 1 && e->f != F_ACCUM && e->f != F_COUNT)
 		printf("#   %.3f fault %d on node %u (arg %" PRIu64 ")\n", now / 1e9, e->f, n->id,
 		       e->arg);
 	switch (e->f) {
@@ -1013,6 +1028,17 @@ static void fault(const struct event *e)
 		break;
 	case F_MEMBER:		/* arg joins (arg2 1) or leaves the members */
 		S.members[e->arg] = e->arg2;
+		break;
+	case F_COUNT:		/* how many of node arg's instances each node holds */
+		for (i = 0; i < S.nodes; i++) {
+			struct akd_contrib_info ci;
+			unsigned int j, held = 0;
+
+			for (j = 0; nodes[i].core && akd_core_contrib(nodes[i].core, 0, j, &ci); j++)
+				held += ci.node == e->arg;
+			if (held > held_max[i])
+				held_max[i] = held;
+		}
 		break;
 	case F_EXPECT_EQUAL:	/* nodes node and arg read the same table ti */
 		for (i = 0; i < t->nr_addrs; i++)
@@ -1212,6 +1238,7 @@ static void defaults(void)
 	memset(forged_sig, 0, sizeof(forged_sig));
 	memset(forged_dup, 0, sizeof(forged_dup));
 	forged_taken = 0;
+	memset(held_max, 0, sizeof(held_max));
 	S.nodes = 3;
 	S.nr_g = 1;
 	snprintf(S.g[0].name, AKD_NAME_MAX, "0");
@@ -1436,6 +1463,9 @@ static void random_schedule(void)
 	}
 	/* A quarter of the clusters mixed: some daemons as before PATCH. */
 	S.whole_mask = below(4) ? 0 : rnd();
+	/* An eighth with three contributors a node (admission's share). */
+	if (!below(8))
+		S.max_contributors = S.nodes * 3;
 }
 
 /* Named cases: the divergences the protocol must rule out. */
@@ -1739,6 +1769,71 @@ static bool case_forgery_check(void)
 	return ok;
 }
 
+/*
+ * Node 2's module reloaded every second, arg times (20), writes after each,
+ * with max_contributors 24: a share of 8 each.  Then node 3's module is
+ * reloaded and it writes: nodes 1 and 3 read the same 5 s later.  Every
+ * node reads the same 30 s after the loop (node 2's last deltas wait until
+ * its collections, one record at a time in the cluster, make room for its
+ * live instance on the others: about 25 s, seed 1).  No
+ * node may hold more than the share and the live one of node 2's
+ * instances, and the cluster ends exact with them collected.
+ */
+static void case_admission_setup(unsigned int arg)
+{
+	unsigned int i, n = arg ? arg : 20;
+	uint64_t t = 4 * SEC, s;
+
+	defaults();
+	S.max_contributors = 24;
+	S.collect_ns = 2 * SEC;
+	S.expect_collected = true;
+	start_all();
+	accum_all(3 * SEC, 5);
+	for (i = 0; i < n; i++, t += 1000 * MS) {	/* up long enough to publish */
+		fault_at(t, F_RELOAD, 1, 100 * MS, 0);
+		fault_at(t + 500 * MS, F_ACCUM, 1, 3, 0);
+	}
+	fault_at(t + 1 * SEC, F_RELOAD, 2, 100 * MS, 0);
+	fault_at(t + 1500 * MS, F_ACCUM, 2, 3, 0);
+	fault_at(t + 6500 * MS, F_EXPECT_EQUAL, 2, 0, 0);
+	fault_at(t + 30 * SEC, F_EXPECT_EQUAL, 2, 1, 0);
+	fault_at(t + 30 * SEC, F_EXPECT_EQUAL, 1, 0, 0);
+	S.fault_end = t + 31 * SEC;
+	for (s = 3 * SEC; s < S.fault_end; s += 50 * MS)
+		fault_at(s, F_COUNT, 0, 2, 0);
+}
+
+static bool case_admission_check(void)
+{
+	const struct akd_stats *st;
+	uint64_t refused = 0;
+	unsigned int k, most = S.max_contributors / S.nodes;
+	bool ok = true;
+
+	for (k = 0; k < S.nodes; k++) {
+		if (!nodes[k].core)
+			continue;
+		st = akd_core_stats(nodes[k].core);
+		refused += st->dropped_admission;
+		if (verbose)
+			printf("#   node %u held at most %u of node 2's instances, refused %" PRIu64
+			       "\n", nodes[k].id, held_max[k], st->dropped_admission);
+		if (nodes[k].id != 2 && held_max[k] > most + 1) {
+			fail("node %u held %u of node 2's instances (at most %u)", nodes[k].id,
+			     held_max[k], most + 1);
+			ok = false;
+		}
+	}
+	printf("# node 2's instances held: at most %u / %u on nodes 1 / 3 (share %u); "
+	       "%" PRIu64 " blocks refused\n", held_max[0], held_max[2], most, refused);
+	if (!refused) {
+		fail("no block was refused for admission");
+		ok = false;
+	}
+	return ok;
+}
+
 /* More restarts than max_contributors. */
 static void case_cliff_setup(unsigned int arg)
 {
@@ -1913,6 +2008,8 @@ static const struct sim_case cases[] = {
 	  .setup = case_outage_setup, .check = case_outage_check },
 	{ .name = "outage-persistent", .what = "a whole-cluster outage with a persistent state_dir loses nothing",
 	  .setup = case_outage_setup, .arg = 1 },
+	{ .name = "admission", .what = "a module reloaded in a loop takes its share of contributors, no more",
+	  .setup = case_admission_setup, .check = case_admission_check },
 	{ .name = "forgery", .what = "forged and altered messages change nothing and are counted",
 	  .setup = case_forgery_setup, .check = case_forgery_check },
 };
@@ -2163,8 +2260,9 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%sok %u %" PRIu64 " random schedules from seed %" PRIu64 ", %" PRIu64
-	       " divergent, in %ld s (%" PRIu64 " patches applied)\n", divergent ? "not " : "", ++tap,
-	       nseeds, seed, divergent, (long)(time(NULL) - t0), patches_applied);
+	       " divergent, in %ld s (%" PRIu64 " patches applied, %" PRIu64 " blocks refused "
+	       "for admission)\n", divergent ? "not " : "", ++tap, nseeds, seed, divergent,
+	       (long)(time(NULL) - t0), patches_applied, admission_refused);
 	printf("1..%u\n%" PRIu64 " schedules, %" PRIu64 " divergent\n", tap, nseeds, divergent);
 	return divergent ? 1 : 0;
 }
