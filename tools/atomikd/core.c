@@ -283,6 +283,13 @@ struct table {
 	struct record pending;		/* a collection this node makes */
 	enum { PENDING_NONE, PENDING_WRITING, PENDING_WRITTEN } pending_state;
 	const char *size_error;
+	/* Admission: the new instances each member may still introduce now. */
+	struct admit_rate {
+		uint16_t node;
+		unsigned int tokens;
+		uint64_t at;		/* when the last was given back */
+	} *rate;
+	unsigned int nr_rate, cap_rate;
 };
 
 #define AKD_WANTS_SEEN	8
@@ -971,6 +978,7 @@ void akd_core_destroy(struct akd_core *c)
 		free(t->dirty);
 		free(t->changed);
 		free(t->log.p);
+		free(t->rate);
 	}
 	free(c->t);
 	free(c->members);
@@ -1894,6 +1902,38 @@ static unsigned int share(const struct akd_core *c)
 	return s < 2 ? 2 : s;
 }
 
+/*
+ * And a rate: AKD_ADMIT_BURST new instances of a node at once, then one a
+ * rest hello interval (1 s by default).  A module reloaded as fast as it
+ * can restart publishes no faster; a member's key cannot churn instances
+ * faster either.
+ */
+static struct admit_rate *rate_of(struct akd_core *c, struct table *t, uint16_t node)
+{
+	uint64_t every = AKD_REST_HELLOS * c->conf.hello_ns, n;
+	struct admit_rate *r;
+	unsigned int i;
+
+	for (i = 0; i < t->nr_rate && t->rate[i].node != node; i++)
+		;
+	if (i == t->nr_rate) {
+		t->rate = grow(t->rate, &t->cap_rate, t->nr_rate + 1, sizeof(*t->rate));
+		t->rate[t->nr_rate++] = (struct admit_rate){ .node = node,
+							     .tokens = AKD_ADMIT_BURST,
+							     .at = c->now };
+	}
+	r = &t->rate[i];
+	n = (c->now - r->at) / every;
+	if (r->tokens + n >= AKD_ADMIT_BURST) {
+		r->tokens = AKD_ADMIT_BURST;
+		r->at = c->now;
+	} else if (n) {
+		r->tokens += n;
+		r->at += n * every;
+	}
+	return r;
+}
+
 static bool admits(struct akd_core *c, unsigned int ti, uint16_t node, uint64_t instance)
 {
 	struct table *t = &c->t[ti];
@@ -1903,6 +1943,8 @@ static bool admits(struct akd_core *c, unsigned int ti, uint16_t node, uint64_t 
 	 * instances are its to collect, and it must hold them for that. */
 	if (!c->nr_members || node == c->conf.node)
 		return true;
+	if (!rate_of(c, t, node)->tokens)
+		return false;
 	for (i = 0; i < t->nr_c; i++)
 		if (t->c[i]->node == node) {
 			held++;
@@ -2089,6 +2131,10 @@ static void recv_block(struct akd_core *c, struct peer *p, const struct msg *m)
 		free(vals);
 		goto drop;
 	}
+	/* A new instance taken: one of its node's admissions (only then, so
+	 * that a block whose signature fails takes none). */
+	if (created && c->nr_members && node != c->conf.node)
+		rate_of(c, t, node)->tokens--;
 	c->st.patches_applied += patch;
 	take_block(c, t, k, b, ver, folds, vals, sig);
 	free(vals);

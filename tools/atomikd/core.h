@@ -28,6 +28,8 @@
 #define AKD_NAME_MAX		32	/* a table's name, NUL included */
 /* At rest, a hello every this many hello intervals (core.c, at_rest()). */
 #define AKD_REST_HELLOS		4
+/* New instances of one node taken at once, then one a rest hello interval. */
+#define AKD_ADMIT_BURST		4
 /*
  * A change goes out at once if this node last published at least this
  * fraction of a publish interval ago, else at the end of the interval

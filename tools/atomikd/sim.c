@@ -849,6 +849,8 @@ static void tick(struct node *n)
 static uint64_t forged[3], forged_sig[3], forged_dup[3], forged_taken;
 /* The most instances of one node (F_COUNT's) each node held of table 0. */
 static unsigned int held_max[MAX_NODES];
+static uint64_t rate_from;		/* admission-rate's loop began */
+static int held_excess[MAX_NODES];	/* held less whole seconds since rate_from */
 
 static void forge(struct msg *m)
 {
@@ -1038,6 +1040,10 @@ static void fault(const struct event *e)
 				held += ci.node == e->arg;
 			if (held > held_max[i])
 				held_max[i] = held;
+			/* Past what the rate allows since rate_from, at most. */
+			if (rate_from && now > rate_from &&
+			    (int)held - (int)((now - rate_from) / SEC) > held_excess[i])
+				held_excess[i] = (int)held - (int)((now - rate_from) / SEC);
 		}
 		break;
 	case F_EXPECT_EQUAL:	/* nodes node and arg read the same table ti */
@@ -1239,6 +1245,8 @@ static void defaults(void)
 	memset(forged_dup, 0, sizeof(forged_dup));
 	forged_taken = 0;
 	memset(held_max, 0, sizeof(held_max));
+	memset(held_excess, 0, sizeof(held_excess));
+	rate_from = 0;
 	S.nodes = 3;
 	S.nr_g = 1;
 	snprintf(S.g[0].name, AKD_NAME_MAX, "0");
@@ -1834,6 +1842,62 @@ static bool case_admission_check(void)
 	return ok;
 }
 
+/*
+ * Node 2's module reloaded every 200 ms, 15 times, its daemon back and
+ * publishing within 100 ms each time (no wait for peers at start), with
+ * max_contributors 1024: the share does not bind, the rate does.  No node
+ * may ever hold more of node 2's instances than AKD_ADMIT_BURST, one for
+ * each second since the loop began, and the two it had (sampled every
+ * 50 ms); the cluster ends exact with them collected.
+ */
+static void case_admission_rate_setup(unsigned int arg)
+{
+	unsigned int i;
+	uint64_t t = 4 * SEC, s;
+
+	defaults();
+	S.recover_ns = 10 * MS;
+	S.collect_ns = 2 * SEC;
+	S.expect_collected = true;
+	start_all();
+	accum_all(3 * SEC, 5);
+	for (i = 0; i < 15; i++, t += 200 * MS) {
+		fault_at(t, F_RELOAD, 1, 20 * MS, 0);
+		fault_at(t + 60 * MS, F_ACCUM, 1, 3, 0);
+	}
+	S.fault_end = t + 10 * SEC;
+	rate_from = 4 * SEC;
+	for (s = 3 * SEC; s < S.fault_end; s += 50 * MS)
+		fault_at(s, F_COUNT, 0, 2, 0);
+}
+
+static bool case_admission_rate_check(void)
+{
+	int k, most = AKD_ADMIT_BURST + 2;
+	uint64_t refused = 0;
+	bool ok = true;
+
+	for (k = 0; k < (int)S.nodes; k++) {
+		if (!nodes[k].core)
+			continue;
+		refused += akd_core_stats(nodes[k].core)->dropped_admission;
+		if (nodes[k].id != 2 && held_excess[k] > most) {
+			fail("node %u held %d of node 2's instances more than the seconds since the "
+			     "loop began (at most %d)", nodes[k].id, held_excess[k], most);
+			ok = false;
+		}
+	}
+	printf("# node 2's instances held: at most %u / %u on nodes 1 / 3, at most %d / %d "
+	       "more than the seconds since the loop began (%d allowed); %" PRIu64
+	       " blocks refused\n", held_max[0], held_max[2], held_excess[0], held_excess[2],
+	       most, refused);
+	if (!refused) {
+		fail("no block was refused for admission");
+		ok = false;
+	}
+	return ok;
+}
+
 /* More restarts than max_contributors. */
 static void case_cliff_setup(unsigned int arg)
 {
@@ -2010,6 +2074,8 @@ static const struct sim_case cases[] = {
 	  .setup = case_outage_setup, .arg = 1 },
 	{ .name = "admission", .what = "a module reloaded in a loop takes its share of contributors, no more",
 	  .setup = case_admission_setup, .check = case_admission_check },
+	{ .name = "admission-rate", .what = "a module reloaded 5 times a second: its instances taken at a bounded rate",
+	  .setup = case_admission_rate_setup, .check = case_admission_rate_check },
 	{ .name = "forgery", .what = "forged and altered messages change nothing and are counted",
 	  .setup = case_forgery_setup, .check = case_forgery_check },
 };
